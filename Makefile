@@ -1,0 +1,118 @@
+# messenger: build, test, benchmark.
+#   make              library (static + shared), examples and tools into build/
+#   make test         Criterion suite (installs Criterion on Debian as root, else says what to do)
+#   make sanitize     suite under ASan+UBSan        make tsan    suite under TSan
+#   make stress       thread and process tests 20 times in a row
+#   make demo         the main demo on anonymous shared memory
+#   make bench        ring_bench, full table        make bench-smoke   reduced set (< 30 s)
+#   CC=clang make ... any of the above with clang
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+CFLAGS_BASE = -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+              -Wmissing-prototypes -fPIC -pthread -Iinclude -fno-strict-aliasing
+ifneq ($(SAN),)
+CFLAGS_BASE += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDSAN = -fsanitize=$(SAN)
+endif
+CFLAGS  ?=
+ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
+LDLIBS  = -pthread $(LDSAN)
+
+SOVERSION = 0
+VERSION   = 0.1.0
+
+LIB_SRC = src/error.c src/os_posix.c mmap/region.c mmap/posix.c bus/ring.c
+LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h mmap/*.h bus/*.h)
+
+STATIC = $(BUILD)/lib/libmessenger.a
+SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
+
+EXAMPLES = ring_pingpong
+TOOLS    = ring_bench
+TEST_HELPERS = ring_peer
+TESTS    = region_test ring_test ring_threads_test ring_process_test ring_badinput_test
+
+BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)
+TEST_BINS = $(TESTS:%=$(BUILD)/tests/%)
+HELPER_BINS = $(TEST_HELPERS:%=$(BUILD)/tests/%)
+
+.PHONY: all lib test sanitize tsan stress demo bench bench-smoke examples-check clean criterion
+.DELETE_ON_ERROR:
+
+all: lib $(BINS)
+lib: $(STATIC) $(SHARED)
+
+$(BUILD)/obj/%.o: %.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libmessenger.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
+	ln -sf libmessenger.so.$(VERSION) $(BUILD)/lib/libmessenger.so.$(SOVERSION)
+	ln -sf libmessenger.so.$(SOVERSION) $(BUILD)/lib/libmessenger.so
+
+$(BUILD)/bin/%: examples/%.c $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
+
+$(BUILD)/bin/%: bench/%.c $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS) -lm
+
+# ---- tests ----
+criterion:
+	@sh tests/ensure-criterion.sh
+
+$(BUILD)/tests/%_test: tests/%_test.c tests/test_util.h $(STATIC) $(LIB_HDR) | criterion
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $< -o $@ $(STATIC) -lcriterion $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/test_util.h $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
+
+# MSGR_TEST_BIN tells the process tests where the separately started peer program is.
+test: all $(TEST_BINS) $(HELPER_BINS)
+	@set -e; for t in $(TEST_BINS); do \
+	  echo "== $$t"; MSGR_TEST_BIN=$(BUILD)/tests $(TEST_ENV) $$t --jobs 1 $(TEST_ARGS); done
+	@echo "all tests passed ($(BUILD))"
+
+sanitize:
+	$(MAKE) BUILD=build/asan SAN=address,undefined OPT=-O1 test \
+	  TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1"
+
+tsan:
+	$(MAKE) BUILD=build/tsan SAN=thread OPT=-O1 test \
+	  TEST_ENV="TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MSGR_TEST_SCALE=tsan"
+
+STRESS_RUNS ?= 20
+stress: all $(TEST_BINS) $(HELPER_BINS)
+	@set -e; for i in $$(seq 1 $(STRESS_RUNS)); do \
+	  for t in ring_threads_test ring_process_test; do \
+	    MSGR_TEST_BIN=$(BUILD)/tests $(BUILD)/tests/$$t --jobs 1 >/dev/null 2>&1 || \
+	      { echo "stress: $$t failed on run $$i"; MSGR_TEST_BIN=$(BUILD)/tests $(BUILD)/tests/$$t --jobs 1; exit 1; }; \
+	  done; echo "stress run $$i/$(STRESS_RUNS) ok"; done
+
+demo: all
+	$(BUILD)/bin/ring_pingpong
+
+examples-check: all
+	$(BUILD)/bin/ring_pingpong --count 100000
+
+bench: all
+	$(BUILD)/bin/ring_bench
+
+bench-smoke: all
+	$(BUILD)/bin/ring_bench --smoke
+
+clean:
+	rm -rf build

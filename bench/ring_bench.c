@@ -1,0 +1,384 @@
+/* ring_bench: throughput and latency of the messenger ring.
+ *
+ * Throughput: 1 producer (SPSC ring) or 2 producers (MPSC ring) into 1 consumer, between
+ * threads or between processes (fork, anonymous shared memory), zero-copy or copying.
+ *   zero-copy: the producer claims, fills every payload byte in place, commits; the consumer
+ *              polls in batches and reads the sequence number in place.
+ *   copy:      the producer sends from its own buffer (memcpy in); the consumer receives into
+ *              its own buffer (memcpy out).
+ * Every message carries (producer, sequence); the consumer checks per-producer order and the
+ * total, so a broken ring fails the benchmark instead of producing a number.
+ * Latency: 64-byte ping-pong between two processes over two rings, both sides spinning;
+ * round-trip percentiles from every sample (sorted, not averaged).
+ *
+ *   ring_bench [--smoke] [--csv] [--filter SUBSTRING]
+ */
+#define _GNU_SOURCE
+#include <messenger.h>
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CAPACITY (1u << 22) /* 4 MiB data area per ring */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "ring_bench: %s: %s\n", what, msgr_strerror(rc));
+    exit(1);
+}
+
+/* Control block shared by all participants (lives in the region after the rings). */
+typedef struct {
+    _Atomic uint32_t ready;
+    _Atomic uint32_t go;
+    _Atomic uint32_t errors;
+} control;
+
+typedef struct {
+    const char *bench, *transport, *mode;
+    int producers;
+    size_t size;
+    double msgs_s, gb_s;
+    double p50, p99, p999; /* < 0: not measured */
+} result;
+
+typedef struct {
+    msgr_region *region;
+    msgr_ring *ring; /* creator's handle; process peers attach their own */
+    control *ctl;
+    int zero_copy;
+    size_t size;
+    uint64_t count; /* per producer */
+    int id;
+} job;
+
+static void *ring_mem(msgr_region *g, int i)
+{
+    return (char *)msgr_region_base(g) + (size_t)i * msgr_ring_footprint(CAPACITY);
+}
+
+static void start_line(control *c)
+{
+    atomic_fetch_add_explicit(&c->ready, 1, memory_order_acq_rel);
+    while (!atomic_load_explicit(&c->go, memory_order_acquire))
+        sched_yield();
+}
+
+static void produce(job *j, msgr_ring *r)
+{
+    unsigned char *buf = malloc(j->size + 8);
+    memset(buf, 0xab, j->size + 8);
+    start_line(j->ctl);
+    for (uint64_t seq = 0; seq < j->count; seq++) {
+        uint64_t tagged = ((uint64_t)j->id << 56) | seq;
+        if (j->zero_copy) {
+            msgr_claim c;
+            int rc = msgr_ring_claim_wait(r, j->size, &c, -1);
+            if (rc)
+                die("claim", rc);
+            if (j->size > 8)
+                memset((char *)c.data + 8, (int)seq, j->size - 8);
+            memcpy(c.data, &tagged, j->size < 8 ? j->size : 8);
+            c.source = (uint16_t)j->id;
+            if ((rc = msgr_ring_commit(r, &c)))
+                die("commit", rc);
+        } else {
+            memcpy(buf, &tagged, 8);
+            int rc = msgr_ring_send_wait(r, (uint16_t)j->id, buf, j->size, -1);
+            if (rc)
+                die("send", rc);
+        }
+    }
+    free(buf);
+}
+
+static void *producer_thread(void *arg)
+{
+    job *j = arg;
+    produce(j, j->ring);
+    return NULL;
+}
+
+typedef struct {
+    uint64_t next[4];
+    uint64_t got;
+    size_t size;
+    uint32_t errors;
+} check;
+
+static void check_one(check *k, const void *data, size_t len, uint16_t src)
+{
+    uint64_t v = 0;
+    if (len >= 8)
+        memcpy(&v, data, 8);
+    uint64_t id = v >> 56, seq = v & ((1ull << 56) - 1);
+    if (len != k->size || (len >= 8 && (id != src || id >= 4 || seq != k->next[id])))
+        k->errors++;
+    else if (len >= 8)
+        k->next[id]++;
+    k->got++;
+}
+
+static int on_msg(void *arg, const msgr_msg *m)
+{
+    check_one(arg, m->data, m->len, m->source);
+    return 0;
+}
+
+/* Consumes producers * count messages; returns elapsed ns from the start signal. */
+static uint64_t consume(job *j, int producers)
+{
+    check k = {.size = j->size};
+    uint64_t total = (uint64_t)producers * j->count;
+    unsigned char *buf = malloc(j->size + 8);
+    while (atomic_load_explicit(&j->ctl->ready, memory_order_acquire) < (uint32_t)producers)
+        sched_yield();
+    uint64_t t0 = now_ns();
+    atomic_store_explicit(&j->ctl->go, 1, memory_order_release);
+    while (k.got < total) {
+        if (j->zero_copy) {
+            int n = msgr_ring_poll(j->ring, on_msg, &k, 256);
+            if (n < 0)
+                die("poll", n);
+            if (n == 0) {
+                msgr_msg m;
+                int rc = msgr_ring_peek_wait(j->ring, &m, 5000000000ll);
+                if (rc)
+                    die("peek_wait", rc);
+            }
+        } else {
+            msgr_msg info;
+            int rc = msgr_ring_recv_wait(j->ring, buf, j->size + 8, &info, 5000000000ll);
+            if (rc < 0)
+                die("recv", rc);
+            check_one(&k, buf, (size_t)rc, info.type);
+        }
+    }
+    uint64_t dt = now_ns() - t0;
+    free(buf);
+    if (k.errors) {
+        fprintf(stderr, "ring_bench: %u messages out of order or damaged\n", k.errors);
+        exit(1);
+    }
+    return dt;
+}
+
+static msgr_region *region_for(int rings)
+{
+    msgr_region *g;
+    size_t bytes = (size_t)rings * msgr_ring_footprint(CAPACITY) + 4096;
+    int rc = msgr_region_create_anon(bytes, NULL, &g);
+    if (rc)
+        die("region", rc);
+    return g;
+}
+
+static result run_throughput(const char *transport, int zero_copy, int producers, size_t size,
+                             uint64_t count)
+{
+    msgr_region *g = region_for(1);
+    msgr_ring_opts o = {.capacity = CAPACITY, .flags = producers > 1 ? MSGR_RING_MPSC : 0};
+    job base = {.region = g, .zero_copy = zero_copy, .size = size, .count = count};
+    int rc = msgr_ring_create(ring_mem(g, 0), msgr_region_size(g), &o, &base.ring);
+    if (rc)
+        die("ring_create", rc);
+    base.ctl = (control *)((char *)ring_mem(g, 1));
+    memset(base.ctl, 0, sizeof *base.ctl);
+
+    pthread_t th[4];
+    pid_t pids[4];
+    job jobs[4];
+    for (int i = 0; i < producers; i++) {
+        jobs[i] = base;
+        jobs[i].id = i;
+        if (strcmp(transport, "thread") == 0) {
+            pthread_create(&th[i], NULL, producer_thread, &jobs[i]);
+        } else {
+            pids[i] = fork();
+            if (pids[i] == 0) {
+                msgr_ring *mine;
+                if ((rc = msgr_ring_attach(ring_mem(g, 0), msgr_region_size(g), NULL, &mine)))
+                    die("attach", rc);
+                produce(&jobs[i], mine);
+                msgr_ring_close(mine);
+                _exit(0);
+            }
+        }
+    }
+    uint64_t dt = consume(&base, producers);
+    for (int i = 0; i < producers; i++) {
+        if (strcmp(transport, "thread") == 0)
+            pthread_join(th[i], NULL);
+        else {
+            int st;
+            waitpid(pids[i], &st, 0);
+            if (!WIFEXITED(st) || WEXITSTATUS(st))
+                die("producer process", MSGR_EIO);
+        }
+    }
+    msgr_ring_close(base.ring);
+    msgr_region_close(g);
+    double secs = (double)dt / 1e9, msgs = (double)count * producers;
+    result res = {"throughput", transport, zero_copy ? "zero-copy" : "copy", producers, size,
+                  msgs / secs, msgs * (double)size / secs / 1e9, -1, -1, -1};
+    return res;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static result run_latency(size_t size, uint64_t count)
+{
+    msgr_region *g = region_for(2);
+    msgr_ring_opts o = {.capacity = CAPACITY};
+    msgr_ring *ping, *pong;
+    int rc = msgr_ring_create(ring_mem(g, 0), msgr_region_size(g), &o, &ping);
+    if (!rc)
+        rc = msgr_ring_create(ring_mem(g, 1), msgr_region_size(g), &o, &pong);
+    if (rc)
+        die("ring_create", rc);
+    uint64_t warm = count / 10;
+    pid_t pid = fork();
+    if (pid == 0) { /* echo: spin on ping, answer on pong, zero-copy both ways */
+        msgr_ring_set_wait(ping, UINT32_MAX, 0);
+        msgr_ring_set_wait(pong, UINT32_MAX, 0);
+        for (uint64_t i = 0; i < count + warm; i++) {
+            msgr_msg m;
+            msgr_claim c;
+            if ((rc = msgr_ring_peek_wait(ping, &m, -1)) ||
+                (rc = msgr_ring_claim_wait(pong, m.len, &c, -1)))
+                die("echo", rc);
+            memcpy(c.data, m.data, m.len);
+            msgr_ring_release(ping, &m);
+            msgr_ring_commit(pong, &c);
+        }
+        _exit(0);
+    }
+    msgr_ring_set_wait(ping, UINT32_MAX, 0);
+    msgr_ring_set_wait(pong, UINT32_MAX, 0);
+    uint64_t *rtt = malloc(count * sizeof *rtt);
+    for (uint64_t i = 0; i < count + warm; i++) {
+        msgr_claim c;
+        msgr_msg m;
+        uint64_t t0 = now_ns();
+        if ((rc = msgr_ring_claim_wait(ping, size, &c, -1)))
+            die("claim", rc);
+        memset(c.data, 0, size);
+        memcpy(c.data, &i, 8);
+        msgr_ring_commit(ping, &c);
+        if ((rc = msgr_ring_peek_wait(pong, &m, -1)))
+            die("peek", rc);
+        uint64_t back;
+        memcpy(&back, m.data, 8);
+        msgr_ring_release(pong, &m);
+        uint64_t t1 = now_ns();
+        if (back != i)
+            die("latency: echo returned the wrong message", MSGR_EIO);
+        if (i >= warm)
+            rtt[i - warm] = t1 - t0;
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    qsort(rtt, count, sizeof *rtt, cmp_u64);
+    result res = {"latency", "process", "zero-copy", 1, size, 0, 0,
+                  (double)rtt[count / 2], (double)rtt[count * 99 / 100],
+                  (double)rtt[count * 999 / 1000]};
+    res.msgs_s = 1e9 / res.p50; /* round trips/s at the median */
+    res.gb_s = -1;
+    free(rtt);
+    msgr_ring_close(ping);
+    msgr_ring_close(pong);
+    msgr_region_close(g);
+    return res;
+}
+
+static void print_row(const result *r, int csv)
+{
+    if (csv) {
+        printf("%s,%s,%s,%d,%zu,", r->bench, r->transport, r->mode, r->producers, r->size);
+        if (r->p50 < 0)
+            printf("%.0f,%.3f,,,\n", r->msgs_s, r->gb_s);
+        else
+            printf(",,%.0f,%.0f,%.0f\n", r->p50, r->p99, r->p999);
+    } else if (r->p50 < 0) {
+        printf("%-10s %-8s %-9s %9d %8zu %12.2f %9.2f\n", r->bench, r->transport, r->mode,
+               r->producers, r->size, r->msgs_s / 1e6, r->gb_s);
+    } else {
+        printf("%-10s %-8s %-9s %9d %8zu   p50 %.0f ns  p99 %.0f ns  p99.9 %.0f ns\n", r->bench,
+               r->transport, r->mode, r->producers, r->size, r->p50, r->p99, r->p999);
+    }
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    int smoke = 0, csv = 0;
+    const char *filter = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--smoke"))
+            smoke = 1;
+        else if (!strcmp(argv[i], "--csv"))
+            csv = 1;
+        else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
+            filter = argv[++i];
+        else {
+            fprintf(stderr, "usage: ring_bench [--smoke] [--csv] [--filter SUBSTRING]\n");
+            return 2;
+        }
+    }
+    static const size_t sizes[] = {8, 64, 512, 4096, 65536};
+    static const char *transports[] = {"thread", "process"};
+    struct utsname u;
+    uname(&u);
+    if (csv)
+        printf("bench,transport,mode,producers,size,msgs_per_s,gb_per_s,p50_ns,p99_ns,p999_ns\n");
+    else
+        printf("ring_bench: %s %s, %ld cpus, ring %u KiB, %s run\n\n"
+               "%-10s %-8s %-9s %9s %8s %12s %9s\n",
+               u.sysname, u.release, sysconf(_SC_NPROCESSORS_ONLN), CAPACITY / 1024,
+               smoke ? "smoke" : "full", "bench", "transport", "mode", "producers", "size",
+               "M msgs/s", "GB/s");
+    for (int t = 0; t < 2; t++)
+        for (int p = 1; p <= 2; p++)
+            for (int zc = 1; zc >= 0; zc--)
+                for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+                    size_t size = sizes[s];
+                    char name[128];
+                    snprintf(name, sizeof name, "throughput,%s,%s,%d,%zu", transports[t],
+                             zc ? "zero-copy" : "copy", p, size);
+                    if (filter && !strstr(name, filter))
+                        continue;
+                    /* Enough messages for ~0.3-1 s at full speed; far fewer for smoke. */
+                    uint64_t budget = smoke ? (256ull << 20) : (4ull << 30);
+                    uint64_t count = budget / (size + 16);
+                    uint64_t cap = smoke ? 2000000 : 20000000;
+                    if (count > cap)
+                        count = cap;
+                    result r = run_throughput(transports[t], zc, p, size, count / (uint64_t)p);
+                    print_row(&r, csv);
+                }
+    if (!filter || strstr("latency,process,zero-copy,1,64", filter)) {
+        result r = run_latency(64, smoke ? 100000 : 1000000);
+        print_row(&r, csv);
+    }
+    return 0;
+}

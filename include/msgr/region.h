@@ -1,0 +1,99 @@
+/* messenger: memory regions.
+ *
+ * A region is a mapped range of bytes plus what backs it: anonymous memory (private, or shared
+ * with children forked after creation), named shared memory (independent processes attach by
+ * name), or a regular file (survives the processes). A region may be growable: it reserves a
+ * large virtual range once and maps more of its backing inside it, so its base address never
+ * moves and pointers into it stay valid while it grows.
+ *
+ * Every region starts with a small header (magic, version, size) that messenger checks when it
+ * attaches; msgr_region_base() returns the first byte after it, 64-byte aligned.
+ * Region handles are not thread-safe for close/grow; base and size may be read from any thread.
+ */
+#ifndef MSGR_REGION_H
+#define MSGR_REGION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct msgr_region msgr_region;
+
+typedef enum msgr_region_kind {
+    MSGR_REGION_ANON = 1,
+    MSGR_REGION_SHM = 2,
+    MSGR_REGION_FILE = 3,
+} msgr_region_kind;
+
+/* Flags for msgr_region_opts.flags. */
+#define MSGR_REGION_PRIVATE  0x1u /* anonymous only: not shared with forked children */
+#define MSGR_REGION_GROWABLE 0x2u /* reserve max_size of address space; msgr_region_grow() */
+#define MSGR_REGION_REPLACE  0x4u /* shm/file: replace an existing object instead of EEXIST */
+
+/* Creation options. Zero-initialised (or a NULL pointer) means: mode 0600, shared, fixed size. */
+typedef struct msgr_region_opts {
+    uint32_t size_of;  /* sizeof(msgr_region_opts), or 0; lets the struct grow compatibly */
+    uint32_t flags;    /* MSGR_REGION_* */
+    uint32_t mode;     /* permission bits for shm/file; 0 means 0600 */
+    uint32_t reserved_;
+    uint64_t max_size; /* growable: the largest usable size; 0 means 64 times the initial size */
+} msgr_region_opts;
+
+/* Largest region messenger creates (usable bytes): 2^46. */
+#define MSGR_REGION_MAX_SIZE (1ull << 46)
+/* Longest shared-memory name accepted, without the leading '/'. */
+#define MSGR_REGION_NAME_MAX 200
+
+/* Creates anonymous memory of `size` usable bytes (rounded up to the page size).
+ * Errors: MSGR_EINVAL (size 0 or above MSGR_REGION_MAX_SIZE, bad opts, NULL out), MSGR_ENOMEM. */
+int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_region **out);
+
+/* Creates named shared memory. `name` is 1..MSGR_REGION_NAME_MAX characters of [A-Za-z0-9._-],
+ * with an optional leading '/'. Errors: MSGR_EINVAL (bad name or size), MSGR_ENAMETOOLONG,
+ * MSGR_EEXIST (name in use; see MSGR_REGION_REPLACE), MSGR_EACCES, MSGR_ENOMEM, MSGR_ENOSPC. */
+int msgr_region_create_shm(const char *name, size_t size, const msgr_region_opts *opts,
+                           msgr_region **out);
+
+/* Attaches to named shared memory created by msgr_region_create_shm (any process).
+ * Errors: MSGR_ENOENT (no such name), MSGR_EACCES, MSGR_ENOTMSGR (not a messenger region),
+ * MSGR_EVERSION, MSGR_ECORRUPT (header sizes inconsistent with the object), MSGR_EINVAL. */
+int msgr_region_open_shm(const char *name, msgr_region **out);
+
+/* Removes the name; attached processes keep their mapping. Errors: MSGR_ENOENT, MSGR_EACCES,
+ * MSGR_EINVAL, MSGR_ENAMETOOLONG. */
+int msgr_region_unlink_shm(const char *name);
+
+/* Creates a file-backed region (disk space is reserved up front, so a full disk is an error
+ * here, never a SIGBUS later). Errors as msgr_region_create_shm, plus MSGR_ENOENT (missing
+ * directory), MSGR_EFBIG and MSGR_ENOSPC. */
+int msgr_region_create_file(const char *path, size_t size, const msgr_region_opts *opts,
+                            msgr_region **out);
+
+/* Opens an existing file-backed region. Errors: MSGR_ENOENT, MSGR_EACCES, MSGR_ENOTMSGR (a file
+ * that is not a messenger file, including one too short for the header), MSGR_EVERSION,
+ * MSGR_ECORRUPT (header disagrees with the file's size). */
+int msgr_region_open_file(const char *path, msgr_region **out);
+
+/* Grows a growable region to `new_size` usable bytes (never shrinks); the base stays put.
+ * Errors: MSGR_ESTATE (not growable), MSGR_ERANGE (beyond max_size), MSGR_ENOSPC, MSGR_EFBIG.
+ * Other processes see the growth after msgr_region_refresh(). */
+int msgr_region_grow(msgr_region *r, size_t new_size);
+
+/* Maps what another process added with msgr_region_grow(). Returns 0; errors as grow. */
+int msgr_region_refresh(msgr_region *r);
+
+/* First usable byte (64-byte aligned) and the number of usable bytes now mapped. */
+void *msgr_region_base(const msgr_region *r);
+size_t msgr_region_size(const msgr_region *r);
+msgr_region_kind msgr_region_kind_of(const msgr_region *r);
+
+/* Unmaps and frees the handle (the backing shm name or file stays). NULL is accepted. */
+void msgr_region_close(msgr_region *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,180 @@
+/* messenger: the lock-free ring (bus layer).
+ *
+ * A ring carries variable-size records through memory that may be shared between threads,
+ * between a process and its forked children, or between independent processes (place it in a
+ * region: msgr_region_base() + offset). Every position lives in the shared header, so any process
+ * may attach. Payloads are 16-byte aligned; a record never straddles the end of the data area.
+ *
+ * Zero-copy:   claim(len) -> write in place -> commit         (producer side)
+ *              peek -> read in place -> release  /  poll()    (consumer side)
+ * Copying:     send / recv, built on the above.
+ *
+ * Variants, fixed at creation: SPSC (one producer at a time) and MPSC (any number of producer
+ * threads and processes; one consumer). In both, exactly one consumer at a time.
+ * A full ring never overwrites unconsumed data: claim fails with MSGR_EAGAIN or waits.
+ *
+ * Thread-safety of a handle: SPSC: one producer thread and one consumer thread may use the same
+ * handle concurrently. MPSC: any number of producer threads and one consumer thread may share it.
+ * Calls that are neither producer nor consumer calls (attach, close, stats) are not concurrent.
+ */
+#ifndef MSGR_RING_H
+#define MSGR_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct msgr_ring msgr_ring;
+
+/* Ring flags (msgr_ring_opts.flags). */
+#define MSGR_RING_SPSC 0x0u
+#define MSGR_RING_MPSC 0x1u
+
+/* Size of the ring's shared header; the data area follows it. */
+#define MSGR_RING_HDR_SIZE 1024u
+/* Smallest and largest data area (bytes; a power of two). */
+#define MSGR_RING_MIN_CAPACITY 256u
+#define MSGR_RING_MAX_CAPACITY (1ull << 40)
+/* Bytes a record takes besides its payload (the record header). */
+#define MSGR_RING_RECORD_OVERHEAD 16u
+/* Largest payload of any ring (lengths are 32-bit and recv returns an int). */
+#define MSGR_RING_MAX_PAYLOAD ((1u << 31) - 16u)
+/* Payload alignment: every payload pointer is a multiple of this. */
+#define MSGR_RING_ALIGN 16u
+
+/* Creation and attach options. Zero-initialise, then set what you need. */
+typedef struct msgr_ring_opts {
+    uint32_t size_of;  /* sizeof(msgr_ring_opts), or 0 */
+    uint32_t flags;    /* MSGR_RING_SPSC or MSGR_RING_MPSC (create only) */
+    uint64_t capacity; /* data bytes, a power of two (create only) */
+    uint64_t schema;   /* application fingerprint: stored at create; checked at attach when
+                          nonzero (MSGR_ESCHEMA if the ring's differs) */
+} msgr_ring_opts;
+
+/* A claimed record (producer side). claim fills it; before commit the producer writes `len`
+ * bytes or fewer at `data`, may lower `len`, and may set `type` and `source`. */
+typedef struct msgr_claim {
+    void *data;
+    uint32_t len;
+    uint16_t type;
+    uint16_t source;
+    uint64_t pos_;  /* private: record position */
+    uint32_t size_; /* private: reserved bytes */
+    uint32_t pad_;
+} msgr_claim;
+
+/* A record being read in place (consumer side); valid until released. */
+typedef struct msgr_msg {
+    const void *data;
+    uint32_t len;
+    uint16_t type;
+    uint16_t source;
+    uint64_t pos_;  /* private */
+    uint32_t size_; /* private */
+    uint32_t pad_;
+} msgr_msg;
+
+/* Called by msgr_ring_poll for each record, in order; return 0 to go on, nonzero to stop after
+ * this record (it counts as consumed either way). `m` is valid only during the call. */
+typedef int (*msgr_ring_handler)(void *arg, const msgr_msg *m);
+
+/* Bytes of memory a ring with this capacity needs (header plus data), or 0 if the capacity is
+ * not a power of two within [MSGR_RING_MIN_CAPACITY, MSGR_RING_MAX_CAPACITY]. */
+size_t msgr_ring_footprint(uint64_t capacity);
+
+/* Largest payload a ring of this capacity accepts: capacity / 2 - 16, at most
+ * MSGR_RING_MAX_PAYLOAD; 0 for an invalid capacity. */
+size_t msgr_ring_max_payload(uint64_t capacity);
+
+/* Formats a new ring in `mem` (64-byte aligned, mem_size >= footprint) and returns a handle.
+ * The caller keeps owning `mem`; it must outlive every handle. Errors: MSGR_EINVAL (NULL,
+ * misaligned, bad flags, capacity not a power of two or out of range), MSGR_ERANGE (mem_size
+ * too small), MSGR_ENOMEM. Not concurrent with any other use of that memory. */
+int msgr_ring_create(void *mem, size_t mem_size, const msgr_ring_opts *opts, msgr_ring **out);
+
+/* Attaches to a ring another thread or process created in `mem`, after validating its header
+ * (opts may be NULL; its schema, when nonzero, must match). Errors: MSGR_EINVAL, MSGR_ENOTMSGR
+ * (wrong magic), MSGR_EVERSION, MSGR_ECORRUPT (capacity not a power of two, positions or sizes
+ * out of bounds), MSGR_ERANGE (ring larger than mem_size), MSGR_ESCHEMA, MSGR_ENOMEM. */
+int msgr_ring_attach(void *mem, size_t mem_size, const msgr_ring_opts *opts, msgr_ring **out);
+
+/* Frees the handle (not the memory, not the ring's content). NULL is accepted. */
+void msgr_ring_close(msgr_ring *r);
+
+/* Capacity, flags and schema fingerprint of the ring. */
+uint64_t msgr_ring_capacity(const msgr_ring *r);
+uint32_t msgr_ring_flags(const msgr_ring *r);
+uint64_t msgr_ring_schema(const msgr_ring *r);
+
+/* Waiting policy of this handle: a waiting call spins `spins` times (pause instruction), then
+ * yields the CPU `yields` times, then sleeps on a futex word in the shared header until woken.
+ * UINT32_MAX spins never sleeps (lowest latency, one busy core). Set before concurrent use. */
+void msgr_ring_set_wait(msgr_ring *r, uint32_t spins, uint32_t yields);
+
+/* ---- producer side ---- */
+
+/* Reserves space for a record of `len` payload bytes. Errors: MSGR_EAGAIN (not enough free
+ * space now), MSGR_EMSGSIZE (len above msgr_ring_max_payload), MSGR_EINVAL (NULL),
+ * MSGR_ECORRUPT (shared positions out of bounds). Claims must be committed in claim order. */
+int msgr_ring_claim(msgr_ring *r, size_t len, msgr_claim *c);
+
+/* As msgr_ring_claim, but waits up to timeout_ns (< 0: no limit) for space.
+ * Extra error: MSGR_ETIMEDOUT. */
+int msgr_ring_claim_wait(msgr_ring *r, size_t len, msgr_claim *c, int64_t timeout_ns);
+
+/* Publishes a claimed record with c->len (at most the claimed length), c->type and c->source,
+ * and wakes a sleeping consumer. Errors: MSGR_EINVAL (NULL, or len above the claimed length). */
+int msgr_ring_commit(msgr_ring *r, msgr_claim *c);
+
+/* Copies `len` bytes into a new record of type `type` (claim + memcpy + commit).
+ * Errors as msgr_ring_claim. */
+int msgr_ring_send(msgr_ring *r, uint16_t type, const void *data, size_t len);
+
+/* As msgr_ring_send, waiting up to timeout_ns (< 0: no limit) for space. */
+int msgr_ring_send_wait(msgr_ring *r, uint16_t type, const void *data, size_t len,
+                        int64_t timeout_ns);
+
+/* ---- consumer side ---- */
+
+/* Looks at the oldest unconsumed record without consuming it. Errors: MSGR_EAGAIN (empty),
+ * MSGR_ECORRUPT (the record's length is out of bounds), MSGR_EINVAL (NULL). */
+int msgr_ring_peek(msgr_ring *r, msgr_msg *m);
+
+/* As msgr_ring_peek, but waits up to timeout_ns (< 0: no limit). Extra: MSGR_ETIMEDOUT. */
+int msgr_ring_peek_wait(msgr_ring *r, msgr_msg *m, int64_t timeout_ns);
+
+/* Consumes the record `m` returned by the last peek; its memory may then be reused. Freed space
+ * reaches producers in batches: at once when one is waiting, else at the latest when the
+ * consumer next finds the ring empty or ends a poll. Errors: MSGR_EINVAL (not the oldest). */
+int msgr_ring_release(msgr_ring *r, const msgr_msg *m);
+
+/* Hands up to `max` records, in order, to `fn`, releasing them as one batch. Returns how many
+ * were handled (0 if empty), or MSGR_ECORRUPT / MSGR_EINVAL. */
+int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max);
+
+/* Copies the oldest record into buf and consumes it. Returns its length (>= 0), MSGR_EAGAIN if
+ * empty, MSGR_EMSGSIZE if buf is too small (the record stays; info->len says what is needed).
+ * info may be NULL; otherwise it receives len, type and source (data is set to buf). */
+int msgr_ring_recv(msgr_ring *r, void *buf, size_t cap, msgr_msg *info);
+
+/* As msgr_ring_recv, waiting up to timeout_ns (< 0: no limit). Extra: MSGR_ETIMEDOUT. */
+int msgr_ring_recv_wait(msgr_ring *r, void *buf, size_t cap, msgr_msg *info, int64_t timeout_ns);
+
+/* Positions, for inspection: bytes ever committed/reserved (tail) and released (head). The
+ * values are a racy snapshot while others run. */
+typedef struct msgr_ring_stats {
+    uint64_t head;
+    uint64_t tail;
+    uint64_t capacity;
+    uint32_t consumer_sleeping;
+    uint32_t producers_sleeping;
+} msgr_ring_stats;
+int msgr_ring_stats_get(const msgr_ring *r, msgr_ring_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

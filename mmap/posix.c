@@ -1,0 +1,377 @@
+/* messenger: memory regions on POSIX systems (mmap, shm_open, files; memfd on Linux).
+ *
+ * Growable regions reserve their whole address range once with PROT_NONE and map the backing
+ * object over the front of it; growing maps more of the object at the next address (MAP_FIXED
+ * inside our own reservation), so the base never moves.
+ */
+#define _GNU_SOURCE
+#include "region_layout.h"
+#include "../src/os.h"
+#include "msgr/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct msgr_region {
+    uint8_t *map;         /* start of the mapping (the region header) */
+    uint64_t mapped;      /* bytes mapped read-write from the start */
+    uint64_t reserved;    /* bytes of address space owned (>= mapped) */
+    int fd;               /* backing object, or -1 for plain anonymous memory */
+    uint32_t flags;
+    msgr_region_kind kind;
+};
+
+/* errno of a failed call -> messenger code. */
+static int region_errno(int e)
+{
+    switch (e) {
+    case ENOENT: case ENOTDIR: return MSGR_ENOENT;
+    case EACCES: case EPERM: case EROFS: return MSGR_EACCES;
+    case EEXIST: return MSGR_EEXIST;
+    case ENOMEM: case EMFILE: case ENFILE: return MSGR_ENOMEM;
+    case ENOSPC: case EDQUOT: return MSGR_ENOSPC;
+    case EFBIG: return MSGR_EFBIG;
+    case ENAMETOOLONG: return MSGR_ENAMETOOLONG;
+    case EINVAL: case EISDIR: case ELOOP: return MSGR_EINVAL;
+    default: return MSGR_EIO;
+    }
+}
+
+static int opts_check(const msgr_region_opts *o, uint64_t size, uint64_t *max_out)
+{
+    if (o && o->size_of != 0 && o->size_of < offsetof(msgr_region_opts, max_size))
+        return MSGR_EINVAL;
+    uint32_t known = MSGR_REGION_PRIVATE | MSGR_REGION_GROWABLE | MSGR_REGION_REPLACE;
+    if (o && (o->flags & ~known))
+        return MSGR_EINVAL;
+    if (o && (o->mode & ~0777u))
+        return MSGR_EINVAL;
+    if (size == 0 || size > MSGR_REGION_MAX_SIZE)
+        return MSGR_EINVAL;
+    uint64_t max = size;
+    if (o && (o->flags & MSGR_REGION_GROWABLE)) {
+        max = o->max_size ? o->max_size : (size > MSGR_REGION_MAX_SIZE / 64 ? MSGR_REGION_MAX_SIZE
+                                                                           : size * 64);
+        if (max < size || max > MSGR_REGION_MAX_SIZE)
+            return MSGR_EINVAL;
+    }
+    *max_out = max;
+    return 0;
+}
+
+/* Reserves `reserve` bytes and maps fd's first `total` bytes at its start. */
+static int map_fd(int fd, uint64_t total, uint64_t reserve, uint8_t **out)
+{
+    void *base;
+    if (reserve > total) {
+        base = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (base == MAP_FAILED)
+            return MSGR_ENOMEM;
+        void *m = mmap(base, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+        if (m == MAP_FAILED) {
+            int e = errno;
+            munmap(base, reserve);
+            return region_errno(e);
+        }
+    } else {
+        base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (base == MAP_FAILED)
+            return region_errno(errno);
+    }
+    *out = base;
+    return 0;
+}
+
+/* Makes the backing object at least `total` bytes, with the blocks allocated now. */
+static int extend_fd(int fd, uint64_t total)
+{
+    int e = posix_fallocate(fd, 0, (off_t)total);
+    if (e == EOPNOTSUPP || e == ENOSYS) /* filesystem without fallocate: plain size change */
+        e = ftruncate(fd, (off_t)total) == 0 ? 0 : errno;
+    return e ? region_errno(e) : 0;
+}
+
+static void hdr_init(msgr__region_hdr *h, uint64_t usable, uint64_t max_usable, uint32_t flags,
+                     msgr_region_kind kind)
+{
+    h->version = MSGR__REGION_VERSION;
+    h->hdr_size = MSGR__REGION_HDR_SIZE;
+    atomic_store_explicit(&h->size, usable, memory_order_relaxed);
+    h->max_size = max_usable;
+    h->flags = flags & MSGR_REGION_GROWABLE;
+    h->kind = (uint32_t)kind;
+    h->creator_pid = msgr_os_pid();
+    /* Release: the fields above are visible to anyone who sees the magic; pairs with the
+     * acquire in msgr__region_hdr_check(). */
+    atomic_store_explicit(&h->magic, MSGR__REGION_MAGIC, memory_order_release);
+}
+
+static int region_new(uint8_t *map, uint64_t mapped, uint64_t reserved, int fd, uint32_t flags,
+                      msgr_region_kind kind, msgr_region **out)
+{
+    msgr_region *r = calloc(1, sizeof *r);
+    if (!r) {
+        munmap(map, reserved);
+        if (fd >= 0)
+            close(fd);
+        return MSGR_ENOMEM;
+    }
+    r->map = map;
+    r->mapped = mapped;
+    r->reserved = reserved;
+    r->fd = fd;
+    r->flags = flags;
+    r->kind = kind;
+    *out = r;
+    return 0;
+}
+
+/* Creates the region on an already-open, empty backing fd. Closes fd on failure. */
+static int create_on_fd(int fd, uint64_t size, uint64_t max, uint32_t flags,
+                        msgr_region_kind kind, msgr_region **out)
+{
+    uint64_t total = msgr__region_total(size);
+    uint64_t reserve = msgr__region_total(max);
+    int rc = extend_fd(fd, total);
+    uint8_t *map = NULL;
+    if (rc == 0)
+        rc = map_fd(fd, total, reserve, &map);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    hdr_init((msgr__region_hdr *)map, total - MSGR__REGION_HDR_SIZE,
+             reserve - MSGR__REGION_HDR_SIZE, flags, kind);
+    return region_new(map, total, reserve, fd, flags, kind, out);
+}
+
+int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_region **out)
+{
+    uint64_t max;
+    int rc = opts_check(opts, size, &max);
+    if (rc || !out)
+        return rc ? rc : MSGR_EINVAL;
+    uint32_t flags = opts ? opts->flags : 0;
+    if ((flags & MSGR_REGION_PRIVATE) && (flags & MSGR_REGION_GROWABLE))
+        return MSGR_EINVAL; /* a growable region is backed by an object; private has none */
+    if (flags & MSGR_REGION_GROWABLE) {
+        int fd = memfd_create("messenger", MFD_CLOEXEC);
+        if (fd < 0)
+            return region_errno(errno);
+        return create_on_fd(fd, size, max, flags, MSGR_REGION_ANON, out);
+    }
+    uint64_t total = msgr__region_total(size);
+    int share = (flags & MSGR_REGION_PRIVATE) ? MAP_PRIVATE : MAP_SHARED;
+    void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, share | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return MSGR_ENOMEM;
+    hdr_init(m, total - MSGR__REGION_HDR_SIZE, total - MSGR__REGION_HDR_SIZE, flags,
+             MSGR_REGION_ANON);
+    return region_new(m, total, total, -1, flags, MSGR_REGION_ANON, out);
+}
+
+int msgr_region_create_shm(const char *name, size_t size, const msgr_region_opts *opts,
+                           msgr_region **out)
+{
+    char path[MSGR_REGION_NAME_MAX + 2];
+    uint64_t max;
+    int rc = msgr__region_shm_name(name, path);
+    if (rc == 0)
+        rc = opts_check(opts, size, &max);
+    if (rc == 0 && (!out || (opts && (opts->flags & MSGR_REGION_PRIVATE))))
+        rc = MSGR_EINVAL;
+    if (rc)
+        return rc;
+    uint32_t flags = opts ? opts->flags : 0;
+    mode_t mode = (opts && opts->mode) ? opts->mode : 0600;
+    if (flags & MSGR_REGION_REPLACE)
+        shm_unlink(path);
+    int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return region_errno(errno);
+    fchmod(fd, mode); /* shm_open applies the umask; the caller asked for exactly `mode` */
+    rc = create_on_fd(fd, size, max, flags, MSGR_REGION_SHM, out);
+    if (rc)
+        shm_unlink(path);
+    return rc;
+}
+
+/* Validates the header of an open object and maps it. Closes fd on failure. */
+static int open_fd(int fd, msgr_region_kind kind, msgr_region **out)
+{
+    struct stat st;
+    msgr__region_hdr h;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = region_errno(errno);
+    else if (!S_ISREG(st.st_mode))
+        rc = MSGR_ENOTMSGR;
+    else if ((uint64_t)st.st_size < sizeof h)
+        rc = MSGR_ENOTMSGR;
+    else if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+        rc = MSGR_EIO;
+    else
+        rc = msgr__region_hdr_check(&h, (uint64_t)st.st_size);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    uint64_t size = atomic_load_explicit(&h.size, memory_order_relaxed);
+    uint64_t total = msgr__region_total(size);
+    uint64_t reserve = msgr__region_total(h.max_size);
+    if (total > (uint64_t)st.st_size) { /* size not page-rounded as we write it: foreign */
+        close(fd);
+        return MSGR_ECORRUPT;
+    }
+    uint8_t *map;
+    rc = map_fd(fd, total, reserve, &map);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return region_new(map, total, reserve, fd, h.flags, kind, out);
+}
+
+int msgr_region_open_shm(const char *name, msgr_region **out)
+{
+    char path[MSGR_REGION_NAME_MAX + 2];
+    int rc = msgr__region_shm_name(name, path);
+    if (rc || !out)
+        return rc ? rc : MSGR_EINVAL;
+    int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0)
+        return region_errno(errno);
+    return open_fd(fd, MSGR_REGION_SHM, out);
+}
+
+int msgr_region_unlink_shm(const char *name)
+{
+    char path[MSGR_REGION_NAME_MAX + 2];
+    int rc = msgr__region_shm_name(name, path);
+    if (rc)
+        return rc;
+    return shm_unlink(path) == 0 ? 0 : region_errno(errno);
+}
+
+int msgr_region_create_file(const char *path, size_t size, const msgr_region_opts *opts,
+                            msgr_region **out)
+{
+    uint64_t max;
+    if (!path || !*path || !out)
+        return MSGR_EINVAL;
+    int rc = opts_check(opts, size, &max);
+    if (rc)
+        return rc;
+    uint32_t flags = opts ? opts->flags : 0;
+    if (flags & MSGR_REGION_PRIVATE)
+        return MSGR_EINVAL;
+    mode_t mode = (opts && opts->mode) ? opts->mode : 0600;
+    if (flags & MSGR_REGION_REPLACE)
+        unlink(path);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return region_errno(errno);
+    fchmod(fd, mode);
+    rc = create_on_fd(fd, size, max, flags, MSGR_REGION_FILE, out);
+    if (rc)
+        unlink(path); /* never leave a half-made file that later opens as "not messenger" */
+    return rc;
+}
+
+int msgr_region_open_file(const char *path, msgr_region **out)
+{
+    if (!path || !*path || !out)
+        return MSGR_EINVAL;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return region_errno(errno);
+    return open_fd(fd, MSGR_REGION_FILE, out);
+}
+
+/* Maps bytes [r->mapped, total) of the backing object at their place in the reservation. */
+static int map_more(msgr_region *r, uint64_t total)
+{
+    if (total <= r->mapped)
+        return 0;
+    void *want = r->map + r->mapped;
+    void *m = mmap(want, total - r->mapped, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, r->fd,
+                   (off_t)r->mapped);
+    if (m == MAP_FAILED)
+        return region_errno(errno);
+    r->mapped = total;
+    return 0;
+}
+
+int msgr_region_grow(msgr_region *r, size_t new_size)
+{
+    if (!r)
+        return MSGR_EINVAL;
+    if (!(r->flags & MSGR_REGION_GROWABLE) || r->fd < 0)
+        return MSGR_ESTATE;
+    uint64_t total = msgr__region_total(new_size);
+    if (total == 0 || total > r->reserved)
+        return MSGR_ERANGE;
+    int rc = msgr_region_refresh(r);
+    if (rc || total <= r->mapped)
+        return rc;
+    rc = extend_fd(r->fd, total);
+    if (rc == 0)
+        rc = map_more(r, total);
+    if (rc)
+        return rc;
+    msgr__region_hdr *h = (msgr__region_hdr *)r->map;
+    uint64_t usable = total - MSGR__REGION_HDR_SIZE;
+    uint64_t cur = atomic_load_explicit(&h->size, memory_order_relaxed);
+    /* Release: the object is extended before anyone reads the new size; pairs with the acquire
+     * in msgr_region_refresh(). The CAS loop keeps the size monotonic under racing growers. */
+    while (cur < usable && !atomic_compare_exchange_weak_explicit(
+                               &h->size, &cur, usable, memory_order_release, memory_order_relaxed))
+        ;
+    return 0;
+}
+
+int msgr_region_refresh(msgr_region *r)
+{
+    if (!r)
+        return MSGR_EINVAL;
+    if (!(r->flags & MSGR_REGION_GROWABLE) || r->fd < 0)
+        return 0;
+    msgr__region_hdr *h = (msgr__region_hdr *)r->map;
+    uint64_t usable = atomic_load_explicit(&h->size, memory_order_acquire);
+    uint64_t total = msgr__region_total(usable);
+    struct stat st;
+    if (total == 0 || total > r->reserved || fstat(r->fd, &st) != 0 ||
+        total > (uint64_t)st.st_size)
+        return MSGR_ECORRUPT;
+    return map_more(r, total);
+}
+
+void *msgr_region_base(const msgr_region *r)
+{
+    return r ? r->map + MSGR__REGION_HDR_SIZE : NULL;
+}
+
+size_t msgr_region_size(const msgr_region *r)
+{
+    return r ? (size_t)(r->mapped - MSGR__REGION_HDR_SIZE) : 0;
+}
+
+msgr_region_kind msgr_region_kind_of(const msgr_region *r)
+{
+    return r ? r->kind : (msgr_region_kind)0;
+}
+
+void msgr_region_close(msgr_region *r)
+{
+    if (!r)
+        return;
+    munmap(r->map, r->reserved);
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r);
+}

@@ -1,0 +1,59 @@
+/* messenger: the operating-system layer (internal).
+ *
+ * A narrow interface, one implementation file per platform (src/os_posix.c today,
+ * src/os_win32.c later). Logic files call these and never #ifdef on the platform.
+ */
+#ifndef MSGR_OS_H
+#define MSGR_OS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Monotonic clock in nanoseconds. */
+uint64_t msgr_os_now_ns(void);
+
+/* Sleeps while *word == expected, at most timeout_ns (< 0: no limit). The word may live in
+ * memory shared between processes. Returns 0 when woken or when the value differed,
+ * MSGR_ETIMEDOUT on timeout, MSGR_EINTR on a signal. Spurious returns are allowed. */
+int msgr_os_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
+
+/* Wakes up to `count` sleepers on word (INT32_MAX: all), in any process. */
+void msgr_os_futex_wake(_Atomic uint32_t *word, int count);
+
+/* Gives the CPU to another runnable thread. */
+void msgr_os_yield(void);
+
+/* Asymmetric barrier. msgr_os_fast_barrier_register() is called once per process by code that
+ * runs the fast side (a producer committing records); it returns 1 when the platform offers a
+ * process-crossing heavy barrier (Linux membarrier GLOBAL_EXPEDITED), 0 when not.
+ * msgr_os_heavy_barrier() is the slow side: when it returns, every thread of every registered
+ * process has executed a full memory barrier since the call began. Returns 0 or MSGR_ENOSYS. */
+int msgr_os_fast_barrier_register(void);
+int msgr_os_heavy_barrier(void);
+
+/* 64 random bits (not cryptographic quality required; seeds and salts). */
+uint64_t msgr_os_random64(void);
+
+/* The page size, and this process's id. */
+size_t msgr_os_page_size(void);
+int32_t msgr_os_pid(void);
+
+/* 1 if a process with this id exists (and may be signalled or is owned by another user), 0 if
+ * it does not. */
+int msgr_os_pid_alive(int32_t pid);
+
+/* One pause instruction for spin loops: tells the core we are spinning (saves power, frees the
+ * sibling hyper-thread, avoids the memory-order mis-speculation flush on loop exit). */
+static inline void msgr_os_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+#endif

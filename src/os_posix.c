@@ -1,0 +1,109 @@
+/* messenger: the operating-system layer for POSIX systems (Linux first). */
+#define _GNU_SOURCE
+#include "os.h"
+#include "msgr/error.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#endif
+
+uint64_t msgr_os_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#ifdef __linux__
+int msgr_os_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
+{
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000);
+        tsp = &ts;
+    }
+    /* Not FUTEX_PRIVATE_FLAG: the word may be in memory shared with other processes, and the
+     * kernel then keys the wait queue on the backing page, not on this address space. */
+    long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, tsp, NULL, 0);
+    if (rc == 0)
+        return 0;
+    switch (errno) {
+    case EAGAIN: return 0;          /* value already differed: nothing to wait for */
+    case ETIMEDOUT: return MSGR_ETIMEDOUT;
+    case EINTR: return MSGR_EINTR;
+    default: return -errno;
+    }
+}
+
+void msgr_os_futex_wake(_Atomic uint32_t *word, int count)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, count, NULL, NULL, 0);
+}
+
+static atomic_int msgr_os_barrier_state; /* 0 unknown, 1 available, -1 not available */
+
+int msgr_os_fast_barrier_register(void)
+{
+    int s = atomic_load_explicit(&msgr_os_barrier_state, memory_order_acquire);
+    if (s != 0)
+        return s > 0;
+    long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    int ok = q > 0 && (q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+             syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+    /* Registration is idempotent, so two threads racing here both end up registered. */
+    atomic_store_explicit(&msgr_os_barrier_state, ok ? 1 : -1, memory_order_release);
+    return ok;
+}
+
+int msgr_os_heavy_barrier(void)
+{
+    /* The local fence covers this thread; membarrier covers every registered process. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0)
+        return 0;
+    return MSGR_ENOSYS;
+}
+
+uint64_t msgr_os_random64(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
+        return v;
+    v = msgr_os_now_ns() ^ ((uint64_t)getpid() << 32);
+    v ^= v >> 33; v *= 0xff51afd7ed558ccdull; v ^= v >> 33; /* spread the bits */
+    return v;
+}
+#else
+#error "messenger: this POSIX system is not supported yet (futex and membarrier equivalents needed)"
+#endif
+
+void msgr_os_yield(void) { sched_yield(); }
+
+size_t msgr_os_page_size(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (size_t)p : 4096u;
+}
+
+int32_t msgr_os_pid(void) { return (int32_t)getpid(); }
+
+int msgr_os_pid_alive(int32_t pid)
+{
+    if (pid <= 0)
+        return 0;
+    if (kill((pid_t)pid, 0) == 0)
+        return 1;
+    return errno == EPERM; /* exists, owned by someone else */
+}
