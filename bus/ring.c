@@ -5,15 +5,15 @@
  *     record is there from the record's own tag (one line it must read anyway); it never reads
  *     the producer's position. The producer reads the consumer's published head only when its
  *     cached copy says the ring is full.
- *   - The consumer publishes head in batches (on poll end, when it finds the ring empty, every
- *     publish_every bytes, or at once when a producer sleeps for space).
+ *   - The consumer publishes head once per poll() batch, or per release() when records are
+ *     consumed one by one (one store to a line only it writes).
  *   - No shared line is written by both sides on the fast path.
  *
  * Sleeping without lost wake-ups and without a fence per record:
  *   A committer must notice a sleeping consumer: "store tag; load cons_waiting" on one side and
  *   "store cons_waiting; load tag" on the other is the Dekker pattern and needs a StoreLoad
- *   barrier on both sides. A full fence per commit costs ~5x in throughput (measured on this
- *   design's predecessors), so the barrier is asymmetric: committers only stop the compiler
+ *   barrier on both sides. A full fence per commit costs ~5x in throughput (measured here on an
+ *   earlier design), so the barrier is asymmetric: committers only stop the compiler
  *   (atomic_signal_fence) and the rare side that is about to sleep runs
  *   msgr_os_heavy_barrier() (membarrier), which forces a full barrier on every running thread
  *   of every registered process. Where that is unavailable both sides use a seq_cst fence.
@@ -37,7 +37,6 @@ struct msgr_ring {
     uint64_t mask;
     uint64_t salt;
     uint64_t max_payload;
-    uint64_t publish_every;
     uint32_t flags;
     int fast_barrier;  /* 1: asymmetric barrier available (see top of file) */
     uint32_t spins;
@@ -86,7 +85,6 @@ static int handle_new(msgr__ring_hdr *h, msgr_ring **out)
     r->salt = h->salt;
     r->flags = h->flags;
     r->max_payload = msgr_ring_max_payload(h->capacity);
-    r->publish_every = h->capacity / 16;
     r->fast_barrier = msgr_os_fast_barrier_register();
     r->spins = 4096;
     r->yields = 64;
@@ -242,6 +240,7 @@ static inline void claim_fill(msgr_ring *r, uint64_t pos, uint64_t pad, uint64_t
     c->source = 0;
     c->pos_ = pos;
     c->size_ = (uint32_t)size;
+    c->claimed_ = (uint32_t)len;
 }
 
 static int claim_spsc(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
@@ -322,7 +321,7 @@ int msgr_ring_commit(msgr_ring *r, msgr_claim *c)
     if (!r || !c)
         return MSGR_EINVAL;
     uint64_t asz = msgr__rec_size(c->len);
-    if (c->len > r->max_payload || asz > c->size_)
+    if (c->len > c->claimed_ || asz > c->size_)
         return MSGR_EINVAL;
     if (asz < c->size_) /* committed shorter than claimed: the rest becomes padding */
         write_skip(r, c->pos_ + asz, c->size_ - asz, memory_order_relaxed);
@@ -411,6 +410,9 @@ int msgr_ring_claim_wait(msgr_ring *r, size_t len, msgr_claim *c, int64_t timeou
 {
     if (!r || !c)
         return MSGR_EINVAL;
+    int rc = msgr_ring_claim(r, len, c);
+    if (rc != MSGR_EAGAIN || timeout_ns == 0)
+        return rc;
     claim_args a = {len, c};
     return wait_until(r, try_claim, &a, timeout_ns, &r->hdr->prod_waiting, &r->hdr->prod_futex,
                       1);
@@ -456,10 +458,8 @@ static inline void publish_head(msgr_ring *r)
         wake_producers(r);
 }
 
-int msgr_ring_peek(msgr_ring *r, msgr_msg *m)
+static inline int peek_one(msgr_ring *r, msgr_msg *m)
 {
-    if (!r || !m)
-        return MSGR_EINVAL;
     for (;;) {
         uint64_t pos = r->c_head;
         msgr__rec *rec = rec_at(r, pos);
@@ -492,6 +492,13 @@ int msgr_ring_peek(msgr_ring *r, msgr_msg *m)
     }
 }
 
+int msgr_ring_peek(msgr_ring *r, msgr_msg *m)
+{
+    if (!r || !m)
+        return MSGR_EINVAL;
+    return peek_one(r, m);
+}
+
 static inline void consume(msgr_ring *r, const msgr_msg *m)
 {
     r->c_head = m->pos_ + m->size_;
@@ -502,9 +509,10 @@ int msgr_ring_release(msgr_ring *r, const msgr_msg *m)
     if (!r || !m || m->pos_ != r->c_head)
         return MSGR_EINVAL;
     consume(r, m);
-    if (r->c_head - r->c_published >= r->publish_every ||
-        atomic_load_explicit(&r->hdr->prod_waiting, memory_order_relaxed))
-        publish_head(r);
+    /* Publishing per release costs one store to a consumer-owned line (producers read it only
+     * when the ring looks full), and keeps "release frees the space" literally true; poll()
+     * is the batched path. */
+    publish_head(r);
     return 0;
 }
 
@@ -512,8 +520,9 @@ static int try_peek(msgr_ring *r, void *arg) { return msgr_ring_peek(r, arg); }
 
 int msgr_ring_peek_wait(msgr_ring *r, msgr_msg *m, int64_t timeout_ns)
 {
-    if (!r || !m)
-        return MSGR_EINVAL;
+    int rc = msgr_ring_peek(r, m);
+    if (rc != MSGR_EAGAIN || timeout_ns == 0)
+        return rc;
     return wait_until(r, try_peek, m, timeout_ns, &r->hdr->cons_waiting, &r->hdr->cons_futex, 0);
 }
 
@@ -525,7 +534,7 @@ int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max)
     int rc = 0;
     msgr_msg m;
     while (n < max) {
-        rc = msgr_ring_peek(r, &m);
+        rc = peek_one(r, &m);
         if (rc)
             break;
         int stop = fn(arg, &m);

@@ -63,7 +63,7 @@ typedef struct msgr_claim {
     uint16_t source;
     uint64_t pos_;  /* private: record position */
     uint32_t size_; /* private: reserved bytes */
-    uint32_t pad_;
+    uint32_t claimed_; /* private: length claimed */
 } msgr_claim;
 
 /* A record being read in place (consumer side); valid until released. */
@@ -146,12 +146,12 @@ int msgr_ring_peek(msgr_ring *r, msgr_msg *m);
 /* As msgr_ring_peek, but waits up to timeout_ns (< 0: no limit). Extra: MSGR_ETIMEDOUT. */
 int msgr_ring_peek_wait(msgr_ring *r, msgr_msg *m, int64_t timeout_ns);
 
-/* Consumes the record `m` returned by the last peek; its memory may then be reused. Freed space
- * reaches producers in batches: at once when one is waiting, else at the latest when the
- * consumer next finds the ring empty or ends a poll. Errors: MSGR_EINVAL (not the oldest). */
+/* Consumes the record `m` returned by the last peek; its space is free for producers when this
+ * returns. Errors: MSGR_EINVAL (m is not the oldest unconsumed record). */
 int msgr_ring_release(msgr_ring *r, const msgr_msg *m);
 
-/* Hands up to `max` records, in order, to `fn`, releasing them as one batch. Returns how many
+/* Hands up to `max` records, in order, to `fn`, releasing them as one batch (their space is
+ * free when poll returns). Returns how many
  * were handled (0 if empty), or MSGR_ECORRUPT / MSGR_EINVAL. */
 int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max);
 

@@ -1,0 +1,273 @@
+/* Memory regions: anonymous (private and shared across fork), named shared memory, files,
+ * growable regions, and clear errors for every bad input. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static char path[128], name[64];
+
+static void setup(void)
+{
+    snprintf(name, sizeof name, "msgr-region-test-%d", (int)getpid());
+    snprintf(path, sizeof path, "/tmp/msgr-region-test-%d.bus", (int)getpid());
+    unlink(path);
+    msgr_region_unlink_shm(name);
+}
+
+static void teardown(void)
+{
+    unlink(path);
+    msgr_region_unlink_shm(name);
+}
+
+TestSuite(region, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(region, anonymous_is_page_rounded_and_aligned)
+{
+    msgr_region *r;
+    cr_assert_eq(msgr_region_create_anon(1, NULL, &r), 0);
+    cr_assert_geq(msgr_region_size(r), 1);
+    cr_assert_eq(((uintptr_t)msgr_region_base(r) + msgr_region_size(r)) % 4096, 0,
+                 "mapping ends on a page boundary");
+    cr_assert_eq((uintptr_t)msgr_region_base(r) % 64, 0);
+    cr_assert_eq(msgr_region_kind_of(r), MSGR_REGION_ANON);
+    memset(msgr_region_base(r), 0x5a, msgr_region_size(r));
+    msgr_region_close(r);
+}
+
+static int child_writes(msgr_region *r)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        strcpy(msgr_region_base(r), "written by the child");
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+Test(region, anonymous_shared_is_seen_by_a_forked_child_private_is_not)
+{
+    msgr_region *shared, *priv;
+    msgr_region_opts po = {.flags = MSGR_REGION_PRIVATE};
+    cr_assert_eq(msgr_region_create_anon(4096, NULL, &shared), 0);
+    cr_assert_eq(msgr_region_create_anon(4096, &po, &priv), 0);
+    cr_assert(child_writes(shared));
+    cr_assert(child_writes(priv));
+    cr_assert_str_eq(msgr_region_base(shared), "written by the child");
+    cr_assert_str_eq(msgr_region_base(priv), "", "private memory is copy-on-write");
+    msgr_region_close(shared);
+    msgr_region_close(priv);
+}
+
+Test(region, shm_create_attach_unlink)
+{
+    msgr_region *a, *b;
+    cr_assert_eq(msgr_region_create_shm(name, 10000, NULL, &a), 0);
+    cr_assert_eq(msgr_region_create_shm(name, 10000, NULL, &b), MSGR_EEXIST);
+    cr_assert_eq(msgr_region_open_shm(name, &b), 0);
+    cr_assert_eq(msgr_region_size(a), msgr_region_size(b));
+    strcpy(msgr_region_base(a), "same bytes");
+    cr_assert_str_eq(msgr_region_base(b), "same bytes");
+    char dev[128];
+    snprintf(dev, sizeof dev, "/dev/shm/%s", name);
+    struct stat st;
+    if (stat(dev, &st) == 0)
+        cr_assert_eq(st.st_mode & 0777, 0600, "created 0600");
+    cr_assert_eq(msgr_region_unlink_shm(name), 0);
+    cr_assert_eq(msgr_region_open_shm(name, &b), MSGR_ENOENT);
+    cr_assert_eq(msgr_region_unlink_shm(name), MSGR_ENOENT);
+    cr_assert_str_eq(msgr_region_base(a), "same bytes", "mapping outlives the name");
+    msgr_region_close(a);
+    msgr_region_close(b);
+}
+
+Test(region, shm_replace_flag_and_mode)
+{
+    msgr_region *a, *b;
+    msgr_region_opts o = {.mode = 0640};
+    cr_assert_eq(msgr_region_create_shm(name, 4096, &o, &a), 0);
+    o.flags = MSGR_REGION_REPLACE;
+    cr_assert_eq(msgr_region_create_shm(name, 4096, &o, &b), 0);
+    char dev[128];
+    snprintf(dev, sizeof dev, "/dev/shm/%s", name);
+    struct stat st;
+    if (stat(dev, &st) == 0)
+        cr_assert_eq(st.st_mode & 0777, 0640, "mode as asked");
+    msgr_region_close(a);
+    msgr_region_close(b);
+}
+
+Test(region, bad_names_are_refused)
+{
+    msgr_region *r;
+    char longname[MSGR_REGION_NAME_MAX + 2];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    cr_assert_eq(msgr_region_create_shm(longname, 4096, NULL, &r), MSGR_ENAMETOOLONG);
+    cr_assert_eq(msgr_region_open_shm(longname, &r), MSGR_ENAMETOOLONG);
+    const char *bad[] = {"", "/", "a/b", "..", "sp ace", "t\xc3\xa9", "semi;colon"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_assert_eq(msgr_region_create_shm(bad[i], 4096, NULL, &r), MSGR_EINVAL, "'%s'", bad[i]);
+        cr_assert_eq(msgr_region_unlink_shm(bad[i]), MSGR_EINVAL);
+    }
+    cr_assert_eq(msgr_region_create_shm(NULL, 4096, NULL, &r), MSGR_EINVAL);
+}
+
+Test(region, bad_sizes_and_options_are_refused)
+{
+    msgr_region *r;
+    cr_assert_eq(msgr_region_create_anon(0, NULL, &r), MSGR_EINVAL);
+    cr_assert_eq(msgr_region_create_anon(MSGR_REGION_MAX_SIZE + 1, NULL, &r), MSGR_EINVAL);
+    cr_assert_eq(msgr_region_create_shm(name, 0, NULL, &r), MSGR_EINVAL);
+    cr_assert_eq(msgr_region_create_file(path, 0, NULL, &r), MSGR_EINVAL);
+    msgr_region_opts o = {.flags = 0x100};
+    cr_assert_eq(msgr_region_create_anon(4096, &o, &r), MSGR_EINVAL, "unknown flag");
+    o = (msgr_region_opts){.mode = 01777};
+    cr_assert_eq(msgr_region_create_file(path, 4096, &o, &r), MSGR_EINVAL, "mode bits");
+    o = (msgr_region_opts){.flags = MSGR_REGION_GROWABLE, .max_size = 100};
+    cr_assert_eq(msgr_region_create_anon(4096, &o, &r), MSGR_EINVAL, "max below size");
+    o = (msgr_region_opts){.flags = MSGR_REGION_PRIVATE};
+    cr_assert_eq(msgr_region_create_shm(name, 4096, &o, &r), MSGR_EINVAL, "private shm");
+    cr_assert_eq(msgr_region_create_anon(4096, NULL, NULL), MSGR_EINVAL);
+}
+
+Test(region, file_create_reopen_keeps_content)
+{
+    msgr_region *r;
+    cr_assert_eq(msgr_region_create_file(path, 20000, NULL, &r), 0);
+    cr_assert_eq(msgr_region_create_file(path, 20000, NULL, &r), MSGR_EEXIST);
+    strcpy(msgr_region_base(r), "persisted");
+    size_t size = msgr_region_size(r);
+    msgr_region_close(r);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600, "created 0600");
+    cr_assert_eq(msgr_region_open_file(path, &r), 0);
+    cr_assert_eq(msgr_region_size(r), size);
+    cr_assert_str_eq(msgr_region_base(r), "persisted");
+    cr_assert_eq(msgr_region_kind_of(r), MSGR_REGION_FILE);
+    msgr_region_close(r);
+}
+
+Test(region, missing_file_and_directory_are_enoent)
+{
+    msgr_region *r;
+    cr_assert_eq(msgr_region_open_file(path, &r), MSGR_ENOENT);
+    cr_assert_eq(msgr_region_create_file("/nonexistent-dir/x.bus", 4096, NULL, &r), MSGR_ENOENT);
+    cr_assert_eq(msgr_region_open_file(NULL, &r), MSGR_EINVAL);
+    cr_assert_eq(msgr_region_open_file("", &r), MSGR_EINVAL);
+}
+
+static void write_file(const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+Test(region, a_file_that_is_not_a_messenger_file_is_enotmsgr)
+{
+    msgr_region *r;
+    write_file("", 0);
+    cr_assert_eq(msgr_region_open_file(path, &r), MSGR_ENOTMSGR, "empty file");
+    write_file("hello, world\n", 13);
+    cr_assert_eq(msgr_region_open_file(path, &r), MSGR_ENOTMSGR, "short text file");
+    static char junk[8192];
+    memset(junk, 'x', sizeof junk);
+    write_file(junk, sizeof junk);
+    cr_assert_eq(msgr_region_open_file(path, &r), MSGR_ENOTMSGR, "long text file");
+    cr_assert_eq(msgr_region_open_file("/tmp", &r), MSGR_EINVAL, "a directory");
+}
+
+Test(region, damaged_region_header_is_reported)
+{
+    msgr_region *r;
+    cr_assert_eq(msgr_region_create_file(path, 8192, NULL, &r), 0);
+    msgr_region_close(r);
+    int fd = open(path, O_RDWR);
+    uint32_t v = 99;
+    cr_assert_eq(pwrite(fd, &v, 4, 8), 4); /* version */
+    cr_assert_eq(msgr_region_open_file(path, &r), MSGR_EVERSION);
+    v = 1;
+    cr_assert_eq(pwrite(fd, &v, 4, 8), 4);
+    uint64_t big = 1ull << 30;
+    cr_assert_eq(pwrite(fd, &big, 8, 16), 8); /* size beyond the file: truncated file */
+    cr_assert_eq(msgr_region_open_file(path, &r), MSGR_ECORRUPT);
+    close(fd);
+    cr_assert_eq(truncate(path, 300), 0);
+    cr_assert_eq(msgr_region_open_file(path, &r), MSGR_ECORRUPT);
+}
+
+Test(region, permission_denied_is_eacces)
+{
+    msgr_region *r;
+    cr_assert_eq(msgr_region_create_file(path, 4096, NULL, &r), 0); /* 0600 */
+    msgr_region_close(r);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* As root, drop to an unprivileged user so that 0600 means something. */
+        if (getuid() == 0) {
+            if (setuid(65534) != 0)
+                _exit(3);
+        } else if (chmod(path, 0) != 0) {
+            _exit(4);
+        }
+        _exit(msgr_region_open_file(path, &r) == MSGR_EACCES ? 0 : 1);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st));
+    cr_assert_eq(WEXITSTATUS(st), 0, "open by another user: EACCES (status %d)", WEXITSTATUS(st));
+}
+
+Test(region, growable_file_grows_in_place)
+{
+    msgr_region *r, *other;
+    msgr_region_opts o = {.flags = MSGR_REGION_GROWABLE, .max_size = 1 << 20};
+    cr_assert_eq(msgr_region_create_file(path, 4096, &o, &r), 0);
+    char *base = msgr_region_base(r);
+    size_t s0 = msgr_region_size(r);
+    strcpy(base, "before growth");
+    cr_assert_eq(msgr_region_open_file(path, &other), 0);
+    cr_assert_eq(msgr_region_grow(r, 256 * 1024), 0);
+    cr_assert_eq((char *)msgr_region_base(r), base, "base address stable");
+    cr_assert_geq(msgr_region_size(r), 256 * 1024);
+    base[256 * 1024 - 1] = 'z';
+    cr_assert_str_eq(base, "before growth");
+    cr_assert_eq(msgr_region_size(other), s0, "the other handle sees growth only on refresh");
+    cr_assert_eq(msgr_region_refresh(other), 0);
+    cr_assert_eq(msgr_region_size(other), msgr_region_size(r));
+    cr_assert_eq(((char *)msgr_region_base(other))[256 * 1024 - 1], 'z');
+    cr_assert_eq(msgr_region_grow(r, 2 << 20), MSGR_ERANGE, "beyond max_size");
+    cr_assert_eq(msgr_region_grow(r, 100), 0, "never shrinks, not an error");
+    cr_assert_geq(msgr_region_size(r), 256 * 1024);
+    msgr_region_close(other);
+    msgr_region_close(r);
+    cr_assert_eq(msgr_region_open_file(path, &r), 0);
+    cr_assert_geq(msgr_region_size(r), 256 * 1024, "growth persisted in the header");
+    msgr_region_close(r);
+}
+
+Test(region, growable_anonymous_grows_and_fixed_refuses)
+{
+    msgr_region *r;
+    msgr_region_opts o = {.flags = MSGR_REGION_GROWABLE};
+    cr_assert_eq(msgr_region_create_anon(4096, &o, &r), 0);
+    char *base = msgr_region_base(r);
+    cr_assert_eq(msgr_region_grow(r, 64 * 4096 - 256), 0, "default max is 64x the size");
+    memset(base, 1, msgr_region_size(r));
+    cr_assert_eq(msgr_region_grow(r, 65 * 4096), MSGR_ERANGE);
+    msgr_region_close(r);
+    cr_assert_eq(msgr_region_create_anon(4096, NULL, &r), 0);
+    cr_assert_eq(msgr_region_grow(r, 8192), MSGR_ESTATE);
+    msgr_region_close(r);
+}

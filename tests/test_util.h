@@ -1,0 +1,69 @@
+/* Helpers shared by the tests: deterministic payloads, scaling, a start barrier. */
+#ifndef MSGR_TEST_UTIL_H
+#define MSGR_TEST_UTIL_H
+
+#include <messenger.h>
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* splitmix64: a good 64-bit mix, so payloads differ in every byte between messages. */
+static inline uint64_t tu_mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Length of message `seq` of producer `id`: 0..max inclusive, derived from both. */
+static inline size_t tu_len(uint32_t id, uint64_t seq, size_t max)
+{
+    return (size_t)(tu_mix(((uint64_t)id << 48) ^ seq) % (max + 1));
+}
+
+/* Fills a payload: the sequence number first (when it fits), then bytes derived from
+ * (id, seq, index). Returns the sum of all bytes written (a checksum for totals). */
+static inline uint64_t tu_fill(void *dst, uint32_t id, uint64_t seq, size_t len)
+{
+    unsigned char *p = dst;
+    uint64_t sum = 0, k = tu_mix(seq * 31 + id);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b = i < 8 ? (unsigned char)(seq >> (8 * i)) : (unsigned char)(k >> (8 * (i & 7)));
+        if ((i & 7) == 7)
+            k = tu_mix(k);
+        p[i] = b;
+        sum += b;
+    }
+    return sum;
+}
+
+/* 0 if the payload is exactly what tu_fill wrote for (id, seq, len). */
+static inline int tu_check(const void *src, uint32_t id, uint64_t seq, size_t len, uint64_t *sum)
+{
+    unsigned char tmp[4096];
+    if (len > sizeof tmp)
+        return -1;
+    *sum += tu_fill(tmp, id, seq, len);
+    return memcmp(tmp, src, len) != 0;
+}
+
+/* Scales message counts down under TSan (MSGR_TEST_SCALE=tsan), which is ~20x slower. */
+static inline uint64_t tu_scaled(uint64_t n)
+{
+    const char *s = getenv("MSGR_TEST_SCALE");
+    if (s && strcmp(s, "tsan") == 0)
+        return n / 50 ? n / 50 : 1;
+    return n;
+}
+
+/* Directory of the test helper programs (set by the Makefile). */
+static inline const char *tu_bin_dir(void)
+{
+    const char *d = getenv("MSGR_TEST_BIN");
+    return d ? d : "build/tests";
+}
+
+#endif
