@@ -43,7 +43,7 @@ struct msgr_ring {
     uint32_t yields;
     /* producer side (SPSC: private; MPSC: unused except the head cache) */
     _Alignas(MSGR__LINE) uint64_t p_tail;
-    _Atomic uint64_t p_head_cache; /* relaxed: a hint shared by producer threads */
+    _Atomic uint64_t p_head_cache; /* consumer head last seen; shared by producer threads */
     /* consumer side */
     _Alignas(MSGR__LINE) uint64_t c_head;
     uint64_t c_published;
@@ -247,12 +247,15 @@ static int claim_spsc(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
 {
     uint64_t pos = r->p_tail, pad, head;
     uint64_t need = space_needed(r, pos, size, &pad);
-    head = atomic_load_explicit(&r->p_head_cache, memory_order_relaxed);
+    /* A3: the cache forwards A2's synchronisation to whichever producer thread reads it
+     * (pairs with R3 below); on x86 both are plain moves. */
+    head = atomic_load_explicit(&r->p_head_cache, memory_order_acquire);
     if (pos + need - head > r->cap) {
         int rc = load_head(r, pos, &head);
         if (rc)
             return rc;
-        atomic_store_explicit(&r->p_head_cache, head, memory_order_relaxed);
+        /* R3: pairs with A3. */
+        atomic_store_explicit(&r->p_head_cache, head, memory_order_release);
         if (pos + need - head > r->cap)
             return MSGR_EAGAIN;
     }
@@ -268,7 +271,9 @@ static int claim_mpsc(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
     for (;;) {
         uint64_t pad, head;
         uint64_t need = space_needed(r, pos, size, &pad);
-        head = atomic_load_explicit(&r->p_head_cache, memory_order_relaxed);
+        /* A3: see claim_spsc(). Without it a producer thread could reuse space another
+         * thread saw freed, with no happens-before from the consumer's last reads. */
+        head = atomic_load_explicit(&r->p_head_cache, memory_order_acquire);
         if (head > pos || pos + need - head > r->cap) {
             /* A2: acquire pairs with R2 in publish_head() (see load_head()). */
             head = atomic_load_explicit(&h->head, memory_order_acquire);
@@ -282,7 +287,7 @@ static int claim_mpsc(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
             }
             if (pos - head > r->cap || (head & 15))
                 return MSGR_ECORRUPT;
-            atomic_store_explicit(&r->p_head_cache, head, memory_order_relaxed);
+            atomic_store_explicit(&r->p_head_cache, head, memory_order_release); /* R3 */
             if (pos + need - head > r->cap)
                 return MSGR_EAGAIN;
         }

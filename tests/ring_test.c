@@ -12,6 +12,7 @@ static msgr_ring *g_ring;
 
 static msgr_ring *make_ring(uint64_t capacity, uint32_t flags)
 {
+    msgr_ring_close(g_ring);
     msgr_region_close(g_region);
     cr_assert_eq(msgr_region_create_anon(msgr_ring_footprint(capacity), NULL, &g_region), 0);
     msgr_ring_opts o = {.capacity = capacity, .flags = flags};
