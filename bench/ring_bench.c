@@ -11,7 +11,11 @@
  * Latency: 64-byte ping-pong between two processes over two rings, both sides spinning;
  * round-trip percentiles from every sample (sorted, not averaged).
  *
- *   ring_bench [--smoke] [--csv] [--filter SUBSTRING]
+ * Each case runs --repeat times (default 3; 1 with --smoke) after a discarded warm-up, and the
+ * median run is reported: this machine is shared and a single run can be off by 3x.
+ * With one producer, producer and consumer are pinned to CPUs 0 and 1 (--no-pin to disable).
+ *
+ *   ring_bench [--smoke] [--csv] [--repeat N] [--no-pin] [--filter SUBSTRING]
  */
 #define _GNU_SOURCE
 #include <messenger.h>
@@ -29,6 +33,28 @@
 #include <unistd.h>
 
 #define CAPACITY (1u << 22) /* 4 MiB data area per ring */
+
+static int g_pin = 1;
+
+/* Pins the calling thread to one CPU when there are at least two (one producer, one consumer). */
+static void pin_to(int cpu)
+{
+    if (!g_pin || sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
+static void unpin(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < CPU_SETSIZE && i < sysconf(_SC_NPROCESSORS_ONLN); i++)
+        CPU_SET(i, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
 
 static uint64_t now_ns(void)
 {
@@ -66,6 +92,7 @@ typedef struct {
     size_t size;
     uint64_t count; /* per producer */
     int id;
+    int producers;
 } job;
 
 static void *ring_mem(msgr_region *g, int i)
@@ -80,8 +107,10 @@ static void start_line(control *c)
         sched_yield();
 }
 
-static void produce(job *j, msgr_ring *r)
+static void produce(job *j, msgr_ring *r, int producers)
 {
+    if (producers == 1)
+        pin_to(0);
     unsigned char *buf = malloc(j->size + 8);
     memset(buf, 0xab, j->size + 8);
     start_line(j->ctl);
@@ -111,7 +140,7 @@ static void produce(job *j, msgr_ring *r)
 static void *producer_thread(void *arg)
 {
     job *j = arg;
-    produce(j, j->ring);
+    produce(j, j->ring, j->producers);
     return NULL;
 }
 
@@ -194,7 +223,8 @@ static result run_throughput(const char *transport, int zero_copy, int producers
 {
     msgr_region *g = region_for(1);
     msgr_ring_opts o = {.capacity = CAPACITY, .flags = producers > 1 ? MSGR_RING_MPSC : 0};
-    job base = {.region = g, .zero_copy = zero_copy, .size = size, .count = count};
+    job base = {.region = g, .zero_copy = zero_copy, .size = size, .count = count,
+                .producers = producers};
     int rc = msgr_ring_create(ring_mem(g, 0), msgr_region_size(g), &o, &base.ring);
     if (rc)
         die("ring_create", rc);
@@ -215,13 +245,16 @@ static result run_throughput(const char *transport, int zero_copy, int producers
                 msgr_ring *mine;
                 if ((rc = msgr_ring_attach(ring_mem(g, 0), msgr_region_size(g), NULL, &mine)))
                     die("attach", rc);
-                produce(&jobs[i], mine);
+                produce(&jobs[i], mine, producers);
                 msgr_ring_close(mine);
                 _exit(0);
             }
         }
     }
+    if (producers == 1)
+        pin_to(1);
     uint64_t dt = consume(&base, producers);
+    unpin();
     for (int i = 0; i < producers; i++) {
         if (strcmp(transport, "thread") == 0)
             pthread_join(th[i], NULL);
@@ -259,6 +292,7 @@ static result run_latency(size_t size, uint64_t count)
     uint64_t warm = count / 10;
     pid_t pid = fork();
     if (pid == 0) { /* echo: spin on ping, answer on pong, zero-copy both ways */
+        pin_to(0);
         msgr_ring_set_wait(ping, UINT32_MAX, 0);
         msgr_ring_set_wait(pong, UINT32_MAX, 0);
         for (uint64_t i = 0; i < count + warm; i++) {
@@ -275,6 +309,7 @@ static result run_latency(size_t size, uint64_t count)
     }
     msgr_ring_set_wait(ping, UINT32_MAX, 0);
     msgr_ring_set_wait(pong, UINT32_MAX, 0);
+    pin_to(1);
     uint64_t *rtt = malloc(count * sizeof *rtt);
     for (uint64_t i = 0; i < count + warm; i++) {
         msgr_claim c;
@@ -298,6 +333,7 @@ static result run_latency(size_t size, uint64_t count)
     }
     int st;
     waitpid(pid, &st, 0);
+    unpin();
     qsort(rtt, count, sizeof *rtt, cmp_u64);
     result res = {"latency", "process", "zero-copy", 1, size, 0, 0,
                   (double)rtt[count / 2], (double)rtt[count * 99 / 100],
@@ -309,6 +345,24 @@ static result run_latency(size_t size, uint64_t count)
     msgr_ring_close(pong);
     msgr_region_close(g);
     return res;
+}
+
+static int cmp_rate(const void *a, const void *b)
+{
+    double x = ((const result *)a)->msgs_s, y = ((const result *)b)->msgs_s;
+    return x < y ? -1 : x > y;
+}
+
+/* Runs a case `repeat` times after one discarded warm-up; returns the median run. */
+static result median_throughput(const char *transport, int zc, int producers, size_t size,
+                                uint64_t count, int repeat)
+{
+    result runs[16];
+    run_throughput(transport, zc, producers, size, count / 4 + 1);
+    for (int i = 0; i < repeat; i++)
+        runs[i] = run_throughput(transport, zc, producers, size, count);
+    qsort(runs, (size_t)repeat, sizeof *runs, cmp_rate);
+    return runs[repeat / 2];
 }
 
 static void print_row(const result *r, int csv)
@@ -331,20 +385,29 @@ static void print_row(const result *r, int csv)
 
 int main(int argc, char **argv)
 {
-    int smoke = 0, csv = 0;
+    int smoke = 0, csv = 0, repeat = 0;
     const char *filter = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--smoke"))
             smoke = 1;
         else if (!strcmp(argv[i], "--csv"))
             csv = 1;
+        else if (!strcmp(argv[i], "--no-pin"))
+            g_pin = 0;
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+            repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
             filter = argv[++i];
         else {
-            fprintf(stderr, "usage: ring_bench [--smoke] [--csv] [--filter SUBSTRING]\n");
+            fprintf(stderr, "usage: ring_bench [--smoke] [--csv] [--repeat N] [--no-pin] "
+                            "[--filter SUBSTRING]\n");
             return 2;
         }
     }
+    if (repeat <= 0)
+        repeat = smoke ? 1 : 3;
+    if (repeat > 15)
+        repeat = 15;
     static const size_t sizes[] = {8, 64, 512, 4096, 65536};
     static const char *transports[] = {"thread", "process"};
     struct utsname u;
@@ -352,10 +415,10 @@ int main(int argc, char **argv)
     if (csv)
         printf("bench,transport,mode,producers,size,msgs_per_s,gb_per_s,p50_ns,p99_ns,p999_ns\n");
     else
-        printf("ring_bench: %s %s, %ld cpus, ring %u KiB, %s run\n\n"
+        printf("ring_bench: %s %s, %ld cpus, ring %u KiB, %s run, median of %d\n\n"
                "%-10s %-8s %-9s %9s %8s %12s %9s\n",
                u.sysname, u.release, sysconf(_SC_NPROCESSORS_ONLN), CAPACITY / 1024,
-               smoke ? "smoke" : "full", "bench", "transport", "mode", "producers", "size",
+               smoke ? "smoke" : "full", repeat, "bench", "transport", "mode", "producers", "size",
                "M msgs/s", "GB/s");
     for (int t = 0; t < 2; t++)
         for (int p = 1; p <= 2; p++)
@@ -373,7 +436,8 @@ int main(int argc, char **argv)
                     uint64_t cap = smoke ? 2000000 : 20000000;
                     if (count > cap)
                         count = cap;
-                    result r = run_throughput(transports[t], zc, p, size, count / (uint64_t)p);
+                    result r = median_throughput(transports[t], zc, p, size,
+                                                 count / (uint64_t)p, repeat);
                     print_row(&r, csv);
                 }
     if (!filter || strstr("latency,process,zero-copy,1,64", filter)) {
