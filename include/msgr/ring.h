@@ -109,9 +109,10 @@ uint64_t msgr_ring_capacity(const msgr_ring *r);
 uint32_t msgr_ring_flags(const msgr_ring *r);
 uint64_t msgr_ring_schema(const msgr_ring *r);
 
-/* Waiting policy of this handle: a waiting call spins `spins` times (pause instruction), then
- * yields the CPU `yields` times, then sleeps on a futex word in the shared header until woken.
- * UINT32_MAX spins never sleeps (lowest latency, one busy core). Set before concurrent use. */
+/* Waiting policy of this handle: a waiting call looks `spins` times (8 pause instructions
+ * apart), then yields the CPU `yields` times, then sleeps on a futex word in the shared header
+ * until woken. Defaults: 4096 and 64. UINT32_MAX spins never sleeps and looks after every pause
+ * (lowest latency, one busy core). Set before concurrent use. */
 void msgr_ring_set_wait(msgr_ring *r, uint32_t spins, uint32_t yields);
 
 /* ---- producer side ---- */
