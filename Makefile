@@ -3,7 +3,9 @@
 #   make test         Criterion suite (installs Criterion on Debian as root, else says what to do)
 #   make sanitize     suite under ASan+UBSan        make tsan    suite under TSan
 #   make stress       thread and process tests 20 times in a row
-#   make demo         the main demo on anonymous shared memory
+#   make demo         the main demo (two_workers) on anonymous shared memory
+#   make examples-check  every example, each checking its own result
+#   make expand       what the example definitions expand to
 #   make bench        ring_bench, full table        make bench-smoke   reduced set (< 30 s)
 #   CC=clang make ... any of the above with clang
 
@@ -12,7 +14,7 @@ BUILD   ?= build
 OPT     ?= -O2
 SAN     ?=
 CFLAGS_BASE = -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-              -Wmissing-prototypes -fPIC -pthread -Iinclude -fno-strict-aliasing
+              -Wmissing-prototypes -fPIC -pthread -Iinclude -Imacros -fno-strict-aliasing
 ifneq ($(SAN),)
 CFLAGS_BASE += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDSAN = -fsanitize=$(SAN)
@@ -29,23 +31,25 @@ LDLIBS  = -pthread $(LDSAN)
 SOVERSION = 0
 VERSION   = 0.1.0
 
-LIB_SRC = src/error.c src/os_posix.c mmap/region.c mmap/posix.c bus/ring.c
+LIB_SRC = src/error.c src/os_posix.c mmap/region.c mmap/posix.c bus/ring.c \
+          src/bus.c src/router.c src/worker.c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h mmap/*.h bus/*.h)
+LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h mmap/*.h bus/*.h macros/*.h)
 
 STATIC = $(BUILD)/lib/libmessenger.a
 SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 
-EXAMPLES = ring_pingpong
+EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized
 TOOLS    = ring_bench
 TEST_HELPERS = ring_peer
-TESTS    = region_test ring_test ring_threads_test ring_process_test ring_badinput_test
+TESTS    = region_test ring_test ring_threads_test ring_process_test ring_badinput_test \
+           runtime_test
 
 BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)
 TEST_BINS = $(TESTS:%=$(BUILD)/tests/%)
 HELPER_BINS = $(TEST_HELPERS:%=$(BUILD)/tests/%)
 
-.PHONY: all lib test sanitize tsan stress demo bench bench-smoke examples-check clean criterion
+.PHONY: all lib test sanitize tsan stress demo bench bench-smoke examples-check expand clean criterion
 .DELETE_ON_ERROR:
 
 all: lib $(BINS)
@@ -65,7 +69,7 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libmessenger.so.$(VERSION) $(BUILD)/lib/libmessenger.so.$(SOVERSION)
 	ln -sf libmessenger.so.$(SOVERSION) $(BUILD)/lib/libmessenger.so
 
-$(BUILD)/bin/%: examples/%.c $(STATIC) $(LIB_HDR)
+$(BUILD)/bin/%: examples/%.c $(STATIC) $(LIB_HDR) $(wildcard examples/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
 
@@ -91,14 +95,22 @@ endif
 
 $(BUILD)/tests/%_test: tests/%_test.c tests/test_util.h $(STATIC) $(LIB_HDR) | $(TEST_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -Wno-missing-prototypes $< -o $@ $(STATIC) $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -Wno-missing-prototypes $< $($(*F)_test_EXTRA) -o $@ \
+	  $(STATIC) $(TEST_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/test_util.h $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
 
+# Extra sources linked into a test program.
+$(BUILD)/tests/runtime_test: tests/rt_schema_v2.c tests/rt_schema_v3.c tests/rt.def.h \
+                             tests/rt_schema_variants.h
+runtime_test_EXTRA = tests/rt_schema_v2.c tests/rt_schema_v3.c
+
 # MSGR_TEST_BIN tells the process tests where the separately started peer program is.
 test: all $(TEST_BINS) $(HELPER_BINS)
+	@echo "== compile-fail tests (definition mistakes must not compile)"
+	@CC="$(CC)" sh tests/compile_fail.sh
 	@set -e; for t in $(TEST_BINS); do \
 	  echo "== $$t"; MSGR_TEST_BIN=$(BUILD)/tests $(TEST_ENV) $$t --jobs 1 $(TEST_ARGS); done
 	@echo "all tests passed ($(BUILD))"
@@ -119,11 +131,26 @@ stress: all $(TEST_BINS) $(HELPER_BINS)
 	      { echo "stress: $$t failed on run $$i"; MSGR_TEST_BIN=$(BUILD)/tests $(BUILD)/tests/$$t --jobs 1; exit 1; }; \
 	  done; echo "stress run $$i/$(STRESS_RUNS) ok"; done
 
+# The main demo: two workers ping-ponging over the embedded default (anonymous memory).
 demo: all
-	$(BUILD)/bin/ring_pingpong
+	$(BUILD)/bin/two_workers
 
+# Every example checks its own result and exits non-zero when it is wrong.
+EXAMPLES_QUICK ?=
 examples-check: all
-	$(BUILD)/bin/ring_pingpong --count 100000
+	$(BUILD)/bin/ring_pingpong $(if $(EXAMPLES_QUICK),--count 20000)
+	$(BUILD)/bin/two_workers $(if $(EXAMPLES_QUICK),--rounds 20000)
+	$(BUILD)/bin/two_workers --park $(if $(EXAMPLES_QUICK),--rounds 20000,--rounds 200000)
+	$(BUILD)/bin/pipeline $(if $(EXAMPLES_QUICK),--items 20000)
+	$(BUILD)/bin/multi_process $(if $(EXAMPLES_QUICK),--count 20000)
+	$(BUILD)/bin/serialized $(if $(EXAMPLES_QUICK),--orders 5000)
+
+# What the example definitions expand to (the generated code, formatted when clang-format exists).
+expand:
+	@for d in examples/*.def.h; do echo "/* ==== $$d ==== */"; \
+	  $(CC) -E -P -Iinclude -Imacros -x c $$d | \
+	  sed -n '/enum pingpong_msg_id\|enum pipeline_msg_id\|enum multiproc_msg_id\|enum shop_msg_id/,$$p' | \
+	  (command -v clang-format >/dev/null && clang-format || cat); done
 
 bench: all
 	$(BUILD)/bin/ring_bench

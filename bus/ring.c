@@ -349,6 +349,21 @@ int msgr_ring_commit(msgr_ring *r, msgr_claim *c)
     return 0;
 }
 
+int msgr_ring_abort(msgr_ring *r, msgr_claim *c)
+{
+    if (!r || !c || c->size_ < sizeof(msgr__rec))
+        return MSGR_EINVAL;
+    /* R1 (padding): the consumer steps over it; pairs with A1 in msgr_ring_peek(). */
+    write_skip(r, c->pos_, c->size_, memory_order_release);
+    if (!(r->flags & MSGR_RING_MPSC))
+        atomic_store_explicit(&r->hdr->tail, c->pos_ + c->size_, memory_order_release);
+    fast_side_barrier(r);
+    if (atomic_load_explicit(&r->hdr->cons_waiting, memory_order_relaxed))
+        wake_consumer(r); /* the consumer may be waiting for exactly this position */
+    c->size_ = 0;
+    return 0;
+}
+
 /* Runs `try` until it stops saying MSGR_EAGAIN: spin, yield, then sleep on `futex` after
  * announcing ourselves in `waiting` (a flag or a counter). */
 typedef int (*msgr__try_fn)(msgr_ring *r, void *arg);

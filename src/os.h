@@ -43,6 +43,15 @@ int32_t msgr_os_pid(void);
  * it does not. */
 int msgr_os_pid_alive(int32_t pid);
 
+/* Threads. msgr_os_thread_start runs fn(arg) on a new thread; join waits for it. Return 0 or
+ * MSGR_ENOMEM / MSGR_EINVAL. */
+typedef struct msgr_os_thread { uintptr_t handle; } msgr_os_thread;
+int msgr_os_thread_start(msgr_os_thread *t, void *(*fn)(void *), void *arg);
+int msgr_os_thread_join(msgr_os_thread *t);
+
+/* Sleeps the calling thread for about ns nanoseconds. */
+void msgr_os_sleep_ns(uint64_t ns);
+
 /* One pause instruction for spin loops: tells the core we are spinning (saves power, frees the
  * sibling hyper-thread, avoids the memory-order mis-speculation flush on loop exit). */
 static inline void msgr_os_cpu_relax(void)

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -106,4 +107,27 @@ int msgr_os_pid_alive(int32_t pid)
     if (kill((pid_t)pid, 0) == 0)
         return 1;
     return errno == EPERM; /* exists, owned by someone else */
+}
+
+int msgr_os_thread_start(msgr_os_thread *t, void *(*fn)(void *), void *arg)
+{
+    pthread_t th;
+    int e = pthread_create(&th, NULL, fn, arg);
+    if (e)
+        return e == EAGAIN ? MSGR_ENOMEM : MSGR_EINVAL;
+    _Static_assert(sizeof(pthread_t) <= sizeof(uintptr_t), "pthread_t fits a uintptr_t");
+    t->handle = (uintptr_t)th;
+    return 0;
+}
+
+int msgr_os_thread_join(msgr_os_thread *t)
+{
+    return pthread_join((pthread_t)t->handle, NULL) == 0 ? 0 : MSGR_EINVAL;
+}
+
+void msgr_os_sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
 }

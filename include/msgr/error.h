@@ -37,7 +37,9 @@ extern "C" {
     X(EVERSION,     -1002,         "unsupported layout version")                              \
     X(ECORRUPT,     -1003,         "corrupt shared header or record (bounds check failed)")   \
     X(ESCHEMA,      -1004,         "schema fingerprint differs from the bus's")               \
-    X(ESTATE,       -1005,         "call not valid in the object's current state")
+    X(ESTATE,       -1005,         "call not valid in the object's current state")          \
+    X(ENOROUTE,     -1006,         "no route for this message from this worker")             \
+    X(ECODEC,       -1007,         "serialized message: encoder or decoder broke its contract")
 
 typedef enum msgr_error {
     MSGR_OK = 0,

@@ -130,6 +130,11 @@ int msgr_ring_claim_wait(msgr_ring *r, size_t len, msgr_claim *c, int64_t timeou
  * and wakes a sleeping consumer. Errors: MSGR_EINVAL (NULL, or len above the claimed length). */
 int msgr_ring_commit(msgr_ring *r, msgr_claim *c);
 
+/* Gives a claimed record up: it becomes padding that the consumer skips (the space is not
+ * returned before the consumer passes it). Use when filling the claim failed. Errors:
+ * MSGR_EINVAL (NULL, or a claim already committed or aborted). */
+int msgr_ring_abort(msgr_ring *r, msgr_claim *c);
+
 /* Copies `len` bytes into a new record of type `type` (claim + memcpy + commit).
  * Errors as msgr_ring_claim. */
 int msgr_ring_send(msgr_ring *r, uint16_t type, const void *data, size_t len);

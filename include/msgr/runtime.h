@@ -1,0 +1,192 @@
+/* messenger: the nano-services runtime.
+ *
+ * An application is described once, in a definition header read by the generator in
+ * macros/msgr_app.h (messages, workers, routes; see the README). The generator produces a
+ * constant msgr_app descriptor; this header runs it: a bus (anonymous memory by default, or named
+ * shared memory, or a file) with one inbox ring per worker, worker threads that wait on their
+ * inbox and dispatch each message to its handler, and senders that route by (source worker,
+ * message id) with no look-ups at run time.
+ *
+ * The same application runs as threads in one process or spread over several processes: each
+ * process opens the same bus and runs the workers it names (msgr_bus_opts.run).
+ */
+#ifndef MSGR_RUNTIME_H
+#define MSGR_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "region.h"
+#include "ring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct msgr_bus msgr_bus;
+typedef struct msgr_ctx msgr_ctx;
+
+/* ---- what the generator fills in (users do not write these by hand) ---- */
+
+typedef struct msgr_app_msg {
+    const char *name;
+    uint16_t id;         /* wire id, 1..65535, stable across edits of the definition */
+    uint16_t serialized; /* 1: user codec; 0: fixed-layout struct read in place */
+    uint32_t size;       /* struct size (0 for serialized messages) */
+    uint64_t (*fingerprint)(void);
+} msgr_app_msg;
+
+/* Dispatches one message to a worker's handler. Returns 0, or MSGR_ENOROUTE when the worker
+ * has no handler for (src, id), or a negative code from a failing decode (serialized mode) or
+ * a wrong length (MSGR_EMSGSIZE). */
+typedef int (*msgr_dispatch_fn)(msgr_ctx *ctx, uint32_t src, uint32_t id, const void *data,
+                                uint32_t len);
+
+typedef struct msgr_app {
+    const char *name;
+    uint32_t n_workers;
+    uint32_t n_messages;
+    const char *const *worker_names; /* n_workers names; index = worker id */
+    const msgr_app_msg *messages;    /* n_messages entries */
+    const msgr_dispatch_fn *dispatch;/* n_workers entries */
+} msgr_app;
+
+/* ---- opening a bus ---- */
+
+typedef enum msgr_stop_mode {
+    MSGR_STOP_DRAIN = 1,   /* handle everything queued (and what that sends) before stopping */
+    MSGR_STOP_ABANDON = 2, /* stop after the message in hand; queued messages are discarded */
+} msgr_stop_mode;
+
+typedef struct msgr_bus_opts {
+    uint32_t size_of;          /* sizeof(msgr_bus_opts), or 0 */
+    uint32_t kind;             /* msgr_region_kind; 0 means MSGR_REGION_ANON */
+    const char *name;          /* shm name (MSGR_REGION_SHM) or file path (MSGR_REGION_FILE) */
+    uint64_t inbox_capacity;   /* bytes per worker inbox, a power of two; 0 means 1 MiB */
+    const char *const *run;    /* NULL-terminated worker names to run in this process;
+                                  NULL means all workers; an empty list means none */
+    uint32_t spins, yields;    /* wait policy of workers on threads (msgr_ring_set_wait); 0,0 =
+                                  defaults; spins = UINT32_MAX keeps them spinning (lowest
+                                  latency, one busy core each) */
+    int64_t send_timeout_ns;   /* how long a send waits for inbox space; 0 means no limit */
+} msgr_bus_opts;
+
+/* Creates the bus (anonymous by default), or attaches to an existing named or file bus of the
+ * same application. Attaching checks the application name, the workers and each message's
+ * fingerprint: a binary built from different definitions gets MSGR_ESCHEMA, not misread memory
+ * (messages present on only one side are allowed, so adding a message type is compatible).
+ * Errors: MSGR_EINVAL (bad opts, unknown worker in run), MSGR_ESCHEMA, MSGR_EBUSY (a worker in
+ * `run` already runs in another live process), region and ring errors. */
+int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *opts, msgr_bus **out);
+
+/* Starts one thread per worker this process runs (those in opts.run), except workers the
+ * application drives itself with msgr_bus_poll(). Errors: MSGR_ESTATE (already started),
+ * MSGR_ENOMEM. */
+int msgr_bus_start(msgr_bus *b);
+
+typedef struct msgr_stop_report {
+    uint64_t drained;   /* messages handled between the stop request and the stop */
+    uint64_t abandoned; /* messages left unhandled and discarded from local inboxes */
+} msgr_stop_report;
+
+/* Stops this process's workers and joins their threads. DRAIN handles what is queued and what
+ * it causes, until every local inbox is empty and no handler runs; if that has not happened
+ * within timeout_ns (< 0: no limit), the rest is abandoned. Either way the report says how many
+ * messages were drained and abandoned. Errors: MSGR_EINVAL, MSGR_ESTATE (not started). */
+int msgr_bus_stop(msgr_bus *b, msgr_stop_mode mode, int64_t timeout_ns, msgr_stop_report *rep);
+
+/* Stops (abandoning, if still running), unmaps and frees. NULL is accepted. Named shared
+ * memory stays until msgr_region_unlink_shm(); files stay. */
+void msgr_bus_close(msgr_bus *b);
+
+/* A context for sending as `worker` from a thread that is not that worker's thread (the main
+ * or UI thread). Owned by the bus; one thread at a time may use a given worker's context.
+ * Errors: MSGR_EINVAL (unknown worker). */
+int msgr_bus_ctx(msgr_bus *b, uint32_t worker, msgr_ctx **out);
+
+/* Drives a worker from a loop the application owns: dispatches up to `max` queued messages of
+ * `worker` in the calling thread and returns how many (0 when its inbox is empty). The worker
+ * must run in this process and must not also run on a thread (list it in run, don't start it:
+ * msgr_bus_start() skips workers that were polled before it). Errors: MSGR_EINVAL, MSGR_ESTATE. */
+int msgr_bus_poll(msgr_bus *b, uint32_t worker, unsigned max);
+
+/* As msgr_bus_poll, but first waits up to timeout_ns (< 0: no limit) for a message to arrive.
+ * Returns how many were dispatched (0 on timeout). */
+int msgr_bus_poll_wait(msgr_bus *b, uint32_t worker, unsigned max, int64_t timeout_ns);
+
+/* Attaches application state to a worker; its handlers get it back with msgr_ctx_user().
+ * Process-local; set it before msgr_bus_start(). Errors: MSGR_EINVAL. */
+int msgr_bus_set_user(msgr_bus *b, uint32_t worker, void *user);
+void *msgr_ctx_user(const msgr_ctx *ctx);
+
+/* Per-worker counters, kept in the bus's shared memory so every process sees them. */
+typedef struct msgr_counters {
+    uint64_t received;    /* messages dispatched to its handlers */
+    uint64_t sent;        /* messages it delivered to an inbox (fan-out counts each copy) */
+    uint64_t unrouted;    /* sends refused: no route from this worker for that message */
+    uint64_t unhandled;   /* messages it received that it has no handler for */
+    uint64_t errors;      /* decode or length errors, and failed sends (full inbox, timeout) */
+    uint64_t to_absent;   /* messages it queued for a worker not running anywhere (kept) */
+    uint64_t queued_bytes;/* bytes waiting in its inbox now */
+    uint32_t running;     /* 1 while some process runs it */
+    int32_t pid;          /* that process */
+} msgr_counters;
+
+/* Reads worker `worker`'s counters. Errors: MSGR_EINVAL. Thread-safe (a racy snapshot). */
+int msgr_bus_counters(msgr_bus *b, uint32_t worker, msgr_counters *out);
+
+/* The region the bus lives in (for inspection). */
+msgr_region *msgr_bus_region(msgr_bus *b);
+
+/* ---- sending (used by the generated typed senders; handlers call those) ---- */
+
+/* Sends `len` bytes as message `id` from ctx's worker to worker `dest`'s inbox, with no routing
+ * (the generated typed senders, e.g. pingpong_send_Ping, resolve routes at compile time and
+ * call this once per destination; use those). Returns 0; MSGR_ETIMEDOUT when the inbox stayed
+ * full past the bus's send timeout; MSGR_EMSGSIZE; MSGR_EINVAL. A destination not running
+ * anywhere still gets the message in its inbox, and the sender's `to_absent` counts it.
+ * Thread-safety: see msgr_bus_ctx. */
+int msgr_send_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, const void *data, size_t len);
+
+/* A zero-copy send in progress: claim space in the destination inbox, write the message in
+ * place, commit. */
+typedef struct msgr_out {
+    void *data;
+    uint32_t dest;
+    uint16_t id;
+    uint16_t pad_;
+    msgr_claim claim_;
+} msgr_out;
+
+/* Claims `len` bytes in `dest`'s inbox for message `id`. Errors as msgr_send_to. */
+int msgr_claim_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len, msgr_out *out);
+
+/* Publishes a claimed message. Errors: MSGR_EINVAL. */
+int msgr_commit(msgr_ctx *ctx, msgr_out *out);
+
+/* Gives a claimed message up (it is skipped, never delivered). */
+int msgr_abandon(msgr_ctx *ctx, msgr_out *out);
+
+/* Sends a serialized message: asks the codec for the size, claims it, encodes in place and
+ * checks that the encoder wrote exactly that many bytes (MSGR_ECODEC otherwise; the claim is
+ * abandoned). `encode` returns bytes written or a negative code. */
+typedef size_t (*msgr_size_fn)(const void *msg);
+typedef int (*msgr_encode_fn)(const void *msg, void *buf, size_t cap);
+int msgr_send_encoded_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, const void *msg,
+                         msgr_size_fn size, msgr_encode_fn encode);
+
+/* The worker a context sends as, and the bus it belongs to. */
+uint32_t msgr_ctx_worker(const msgr_ctx *ctx);
+msgr_bus *msgr_ctx_bus(const msgr_ctx *ctx);
+
+/* Records that `self` got a message it has no route for (used by generated dispatch). */
+void msgr__count_unrouted(msgr_ctx *ctx);
+
+/* Fingerprint helpers for the generator: FNV-1a over names, sizes and offsets. */
+uint64_t msgr_fp_str(uint64_t h, const char *s);
+uint64_t msgr_fp_u64(uint64_t h, uint64_t v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,366 @@
+/* messenger: the application generator.
+ *
+ * A definition header describes an application as four tables and then includes this file:
+ *
+ *   #define MSGR_APP pingpong                      // prefix of every generated name
+ *   #define MSGR_APP_MESSAGES(M, F)                // name, wire id, fields F(type, name[, [n]])
+ *       M(Ping, 1, F(uint64_t, seq) F(uint64_t, sent_ns))
+ *       M(Pong, 2, F(uint64_t, seq) F(uint64_t, sent_ns))
+ *   #define MSGR_APP_SERIALIZED(S)                 // optional: name, wire id, C type
+ *       S(Names, 3, struct name_list)
+ *   #define MSGR_APP_WORKERS(W)                    // name
+ *       W(pinger) W(ponger)
+ *   #define MSGR_APP_ROUTES(R)                     // from, message, to, handler (runs in `to`)
+ *       R(pinger, Ping, ponger, on_ping)
+ *       R(ponger, Pong, pinger, on_pong)
+ *   #include <msgr_app.h>
+ *
+ * Wire ids are integer literals 1..65535, explicit so that a persisted bus still replays after
+ * someone inserts a message above another. Several R lines with the same (from, message) fan
+ * out. Everything generated is static or static inline, so every file of the application may
+ * include the definition header. Generated names (for MSGR_APP pingpong, message Ping, worker
+ * pinger):
+ *   Ping                               the struct (serialized: a typedef of the C type)
+ *   pingpong_MSG_Ping                  its wire id;  pingpong_W_pinger  the worker id
+ *   pingpong_N_WORKERS                 number of workers
+ *   void on_ping(msgr_ctx *, const Ping *)      handler prototypes (a wrong signature fails)
+ *   int pingpong_send_Ping(msgr_ctx *, const Ping *)            typed sender (routes inlined)
+ *   int pingpong_claim_Ping(msgr_ctx *, msgr_out *, Ping **)    typed zero-copy claim
+ *   int pingpong_commit_Ping(msgr_ctx *, msgr_out *)            ... and its commit (fan-out)
+ *   const msgr_app *pingpong_app(void)                          the descriptor for msgr_bus_open
+ * Serialized messages need four user functions, declared here so a wrong signature fails:
+ *   size_t Names_size(const Names *);  int Names_encode(const Names *, void *buf, size_t cap);
+ *   int Names_decode(const void *buf, size_t len, Names *out);  void Names_free(Names *);
+ *
+ * Mistakes fail to compile with the user's token in the message: an unknown worker or message in
+ * a route ('pingpong_no_worker_named_pongr' undeclared), a duplicate message, worker or wire id
+ * ('pingpong_duplicate_wire_id_1' redeclared), a duplicate route (duplicate case value), a
+ * struct with hidden padding, a wire id out of range. `make expand` prints what the example
+ * definitions expand to.
+ */
+#ifndef MSGR_APP
+#error "define MSGR_APP (the application's name prefix) before including msgr_app.h"
+#endif
+#ifndef MSGR_APP_MESSAGES
+#error "define MSGR_APP_MESSAGES(M, F) before including msgr_app.h"
+#endif
+#ifndef MSGR_APP_WORKERS
+#error "define MSGR_APP_WORKERS(W) before including msgr_app.h"
+#endif
+#ifndef MSGR_APP_ROUTES
+#error "define MSGR_APP_ROUTES(R) before including msgr_app.h"
+#endif
+#ifndef MSGR_APP_SERIALIZED
+#define MSGR_APP_SERIALIZED(S)
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <messenger.h>
+
+#ifndef MSGR__APP_HELPERS
+#define MSGR__APP_HELPERS
+#define MSGR__CAT_(a, b) a##b
+#define MSGR__CAT(a, b) MSGR__CAT_(a, b)
+#define MSGR__N(x) MSGR__CAT(MSGR_APP, x) /* pingpong + x */
+#define MSGR__STR_(x) #x
+#define MSGR__STR(x) MSGR__STR_(x)
+#define MSGR__IGNORE(...)
+#define MSGR__MSG(name) MSGR__N(MSGR__CAT(_MSG_, name))
+#define MSGR__WRK(name) MSGR__N(MSGR__CAT(_W_, name))
+/* A dispatch key: (destination, source, message id) in one integer, for one switch. */
+#define MSGR__KEY(to, from, id) (((uint64_t)(to) << 32) | ((uint64_t)(from) << 16) | (uint64_t)(id))
+#endif
+
+/* ---- step "ids": message and worker ids, plus the names that make mistakes readable ---- */
+
+/* pingpong_MSG_<name> = wire id */
+#define MSGR__ID_M(name, id, fields) MSGR__MSG(name) = (id),
+#define MSGR__ID_S(name, id, type) MSGR__MSG(name) = (id),
+enum MSGR__N(_msg_id) {
+    MSGR__N(_MSG_none_) = 0,
+    MSGR_APP_MESSAGES(MSGR__ID_M, MSGR__IGNORE)
+    MSGR_APP_SERIALIZED(MSGR__ID_S)
+};
+
+/* A second declaration of any of these is a compile error naming the duplicate. */
+#define MSGR__DUP_M(name, id, ...) MSGR__N(MSGR__CAT(_duplicate_wire_id_, id)),                  \
+                                   MSGR__N(MSGR__CAT(_duplicate_message_, name)),
+#define MSGR__DUP_W(name) MSGR__N(MSGR__CAT(_duplicate_worker_, name)),
+enum MSGR__N(_uniqueness_checks) {
+    MSGR_APP_MESSAGES(MSGR__DUP_M, MSGR__IGNORE)
+    MSGR_APP_SERIALIZED(MSGR__DUP_M)
+    MSGR_APP_WORKERS(MSGR__DUP_W)
+};
+
+/* pingpong_W_<name> = 0, 1, ... in declaration order */
+#define MSGR__ID_W(name) MSGR__WRK(name),
+enum MSGR__N(_worker_id) {
+    MSGR_APP_WORKERS(MSGR__ID_W)
+    MSGR__N(_N_WORKERS)
+};
+
+/* Names a route may use; a route naming anything else refers to an undeclared one of these. */
+#define MSGR__KNOWN_M(name, id, ...) MSGR__N(MSGR__CAT(_no_message_named_, name)) = (id),
+#define MSGR__KNOWN_W(name) MSGR__N(MSGR__CAT(_no_worker_named_, name)) = MSGR__WRK(name),
+enum MSGR__N(_known_names) {
+    MSGR_APP_MESSAGES(MSGR__KNOWN_M, MSGR__IGNORE)
+    MSGR_APP_SERIALIZED(MSGR__KNOWN_M)
+    MSGR_APP_WORKERS(MSGR__KNOWN_W)
+};
+
+#undef MSGR__ID_M
+#undef MSGR__ID_S
+#undef MSGR__DUP_M
+#undef MSGR__DUP_W
+#undef MSGR__ID_W
+#undef MSGR__KNOWN_M
+#undef MSGR__KNOWN_W
+
+/* ---- step "structs": the message types, with layout checks ---- */
+
+#define MSGR__FIELD(type, fname, ...) type fname __VA_ARGS__;
+#define MSGR__FIELD_SIZE(type, fname, ...) +sizeof(type __VA_ARGS__)
+#define MSGR__STRUCT(name, id, fields)                                                        \
+    typedef struct name {                                                                      \
+        fields                                                                                 \
+    } name;
+MSGR_APP_MESSAGES(MSGR__STRUCT, MSGR__FIELD)
+
+#define MSGR__LAYOUT(name, id, fields)                                                        \
+    _Static_assert(sizeof(name) == 0 fields, "message " #name                                  \
+                   ": the struct has hidden padding; order fields by size or add explicit "    \
+                   "padding fields so every compiler lays it out the same");                   \
+    _Static_assert(_Alignof(name) <= MSGR_RING_ALIGN,                                          \
+                   "message " #name ": alignment above 16 bytes cannot be read in place");     \
+    _Static_assert((id) >= 1 && (id) <= 65535, "message " #name ": wire id must be 1..65535");
+MSGR_APP_MESSAGES(MSGR__LAYOUT, MSGR__FIELD_SIZE)
+
+#define MSGR__SER_TYPE(name, id, type)                                                        \
+    typedef type name;                                                                         \
+    size_t name##_size(const name *msg);                                                       \
+    int name##_encode(const name *msg, void *buf, size_t cap);                                 \
+    int name##_decode(const void *buf, size_t len, name *out);                                 \
+    void name##_free(name *msg);                                                               \
+    _Static_assert((id) >= 1 && (id) <= 65535, "message " #name ": wire id must be 1..65535");
+MSGR_APP_SERIALIZED(MSGR__SER_TYPE)
+
+#undef MSGR__FIELD
+#undef MSGR__FIELD_SIZE
+#undef MSGR__STRUCT
+#undef MSGR__LAYOUT
+#undef MSGR__SER_TYPE
+
+/* ---- step "routes": handler prototypes and name checks ---- */
+
+#define MSGR__HANDLER_PROTO(from, msg, to, handler)                                           \
+    void handler(msgr_ctx *ctx, const msg *m);                                                 \
+    _Static_assert(MSGR__N(MSGR__CAT(_no_worker_named_, from)) >= 0 &&                         \
+                   MSGR__N(MSGR__CAT(_no_message_named_, msg)) > 0 &&                          \
+                   MSGR__N(MSGR__CAT(_no_worker_named_, to)) >= 0,                             \
+                   "route " #from " -> " #msg " -> " #to);
+MSGR_APP_ROUTES(MSGR__HANDLER_PROTO)
+#undef MSGR__HANDLER_PROTO
+
+/* ---- step "codecs": per message, how one copy is delivered to a handler and sent ---- */
+
+#define MSGR__CODEC_M(name, id, fields)                                                       \
+    static inline int MSGR__N(MSGR__CAT(_deliver_, name))(                                     \
+        msgr_ctx *ctx, void (*h)(msgr_ctx *, const name *), const void *data, uint32_t len)   \
+    {                                                                                          \
+        if (len != sizeof(name))                                                               \
+            return MSGR_EMSGSIZE;                                                              \
+        h(ctx, (const name *)data); /* in place: valid during the call */                     \
+        return 0;                                                                              \
+    }                                                                                          \
+    static inline int MSGR__N(MSGR__CAT(_send1_, name))(msgr_ctx *ctx, uint32_t dest,          \
+                                                        const void *m)                         \
+    {                                                                                          \
+        return msgr_send_to(ctx, dest, (uint16_t)(id), m, sizeof(name));                      \
+    }
+#define MSGR__CODEC_S(name, id, type)                                                         \
+    static inline int MSGR__N(MSGR__CAT(_deliver_, name))(                                     \
+        msgr_ctx *ctx, void (*h)(msgr_ctx *, const name *), const void *data, uint32_t len)   \
+    {                                                                                          \
+        name v;                                                                                \
+        int rc = name##_decode(data, len, &v);                                                 \
+        if (rc)                                                                                \
+            return rc < 0 ? rc : MSGR_ECODEC;                                                  \
+        h(ctx, &v);                                                                            \
+        name##_free(&v);                                                                       \
+        return 0;                                                                              \
+    }                                                                                          \
+    static inline size_t MSGR__N(MSGR__CAT(_size_, name))(const void *m)                       \
+    {                                                                                          \
+        return name##_size((const name *)m);                                                   \
+    }                                                                                          \
+    static inline int MSGR__N(MSGR__CAT(_encode_, name))(const void *m, void *buf, size_t cap) \
+    {                                                                                          \
+        return name##_encode((const name *)m, buf, cap);                                       \
+    }                                                                                          \
+    static inline int MSGR__N(MSGR__CAT(_send1_, name))(msgr_ctx *ctx, uint32_t dest,          \
+                                                        const void *m)                         \
+    {                                                                                          \
+        return msgr_send_encoded_to(ctx, dest, (uint16_t)(id), m,                              \
+                                    MSGR__N(MSGR__CAT(_size_, name)),                          \
+                                    MSGR__N(MSGR__CAT(_encode_, name)));                       \
+    }
+MSGR_APP_MESSAGES(MSGR__CODEC_M, MSGR__IGNORE)
+MSGR_APP_SERIALIZED(MSGR__CODEC_S)
+#undef MSGR__CODEC_M
+#undef MSGR__CODEC_S
+
+/* ---- step "dispatch": one switch over (destination, source, message), one entry per worker ---- */
+
+#define MSGR__CASE(from, msg, to, handler)                                                    \
+    case MSGR__KEY(MSGR__WRK(to), MSGR__WRK(from), MSGR__MSG(msg)):                            \
+        return MSGR__N(MSGR__CAT(_deliver_, msg))(ctx, handler, data, len);
+static inline int MSGR__N(__dispatch)(msgr_ctx *ctx, uint32_t self, uint32_t src, uint32_t id,
+                                      const void *data, uint32_t len)
+{
+    switch (MSGR__KEY(self, src, id)) {
+        MSGR_APP_ROUTES(MSGR__CASE)
+    default:
+        return MSGR_ENOROUTE;
+    }
+}
+/* pingpong_dispatch_<worker>: the switch above with `self` fixed, so the compiler keeps only
+ * that worker's cases. */
+#define MSGR__DISPATCH_W(w)                                                                   \
+    static inline int MSGR__N(MSGR__CAT(_dispatch_, w))(msgr_ctx *ctx, uint32_t src,          \
+                                                        uint32_t id, const void *data,         \
+                                                        uint32_t len)                          \
+    {                                                                                          \
+        return MSGR__N(__dispatch)(ctx, MSGR__WRK(w), src, id, data, len);                     \
+    }
+MSGR_APP_WORKERS(MSGR__DISPATCH_W)
+#undef MSGR__CASE
+#undef MSGR__DISPATCH_W
+
+/* ---- step "senders": typed senders, typed zero-copy claims ---- */
+
+/* For the message being generated (this_id), every route from the sending worker delivers one
+ * copy; routes of other messages are constant-false and compile away. */
+#define MSGR__SEND_ROUTE(from, msg, to, handler)                                              \
+    if (MSGR__MSG(msg) == this_id && self == MSGR__WRK(from)) {                                \
+        int rc_ = MSGR__N(MSGR__CAT(_send1_, msg))(ctx, MSGR__WRK(to), (const void *)m);       \
+        if (rc_ < 0)                                                                           \
+            return rc_;                                                                        \
+        n++;                                                                                   \
+    }
+#define MSGR__FIRST_DEST(from, msg, to, handler)                                              \
+    if (MSGR__MSG(msg) == this_id && self == MSGR__WRK(from) && dest < 0)                      \
+        dest = MSGR__WRK(to);
+#define MSGR__OTHER_DESTS(from, msg, to, handler)                                             \
+    if (MSGR__MSG(msg) == this_id && self == MSGR__WRK(from) && MSGR__WRK(to) != out->dest) {  \
+        int rc_ = msgr_send_to(ctx, MSGR__WRK(to), this_id, out->data, out->claim_.len);       \
+        if (rc_ < 0) {                                                                         \
+            msgr_abandon(ctx, out);                                                            \
+            return rc_;                                                                        \
+        }                                                                                      \
+        n++;                                                                                   \
+    }
+#define MSGR__SENDER(name, id, ...)                                                           \
+    static inline int MSGR__N(MSGR__CAT(_send_, name))(msgr_ctx *ctx, const name *m)           \
+    {                                                                                          \
+        const uint16_t this_id = (uint16_t)(id);                                               \
+        const uint32_t self = msgr_ctx_worker(ctx);                                            \
+        int n = 0;                                                                             \
+        (void)self;                                                                            \
+        MSGR_APP_ROUTES(MSGR__SEND_ROUTE)                                                      \
+        if (n == 0) {                                                                          \
+            msgr__count_unrouted(ctx);                                                         \
+            return MSGR_ENOROUTE;                                                              \
+        }                                                                                      \
+        return n;                                                                              \
+    }
+#define MSGR__CLAIMER(name, id, fields)                                                       \
+    static inline int MSGR__N(MSGR__CAT(_claim_, name))(msgr_ctx *ctx, msgr_out *out,          \
+                                                        name **msg)                            \
+    {                                                                                          \
+        const uint16_t this_id = (uint16_t)(id);                                               \
+        const uint32_t self = msgr_ctx_worker(ctx);                                            \
+        int64_t dest = -1;                                                                     \
+        (void)self;                                                                            \
+        MSGR_APP_ROUTES(MSGR__FIRST_DEST)                                                      \
+        if (dest < 0) {                                                                        \
+            msgr__count_unrouted(ctx);                                                         \
+            return MSGR_ENOROUTE;                                                              \
+        }                                                                                      \
+        int rc = msgr_claim_to(ctx, (uint32_t)dest, this_id, sizeof(name), out);               \
+        if (rc == 0)                                                                           \
+            *msg = (name *)out->data;                                                          \
+        return rc;                                                                             \
+    }                                                                                          \
+    /* Copies to the other fan-out destinations first, then publishes the claimed one. */      \
+    static inline int MSGR__N(MSGR__CAT(_commit_, name))(msgr_ctx *ctx, msgr_out *out)         \
+    {                                                                                          \
+        const uint16_t this_id = (uint16_t)(id);                                               \
+        const uint32_t self = msgr_ctx_worker(ctx);                                            \
+        int n = 1;                                                                             \
+        (void)self;                                                                            \
+        MSGR_APP_ROUTES(MSGR__OTHER_DESTS)                                                     \
+        int rc = msgr_commit(ctx, out);                                                        \
+        return rc < 0 ? rc : n;                                                                \
+    }
+MSGR_APP_MESSAGES(MSGR__SENDER, MSGR__IGNORE)
+MSGR_APP_SERIALIZED(MSGR__SENDER)
+MSGR_APP_MESSAGES(MSGR__CLAIMER, MSGR__IGNORE)
+#undef MSGR__SEND_ROUTE
+#undef MSGR__FIRST_DEST
+#undef MSGR__OTHER_DESTS
+#undef MSGR__SENDER
+#undef MSGR__CLAIMER
+
+/* ---- step "descriptor": the constant msgr_app handed to msgr_bus_open ---- */
+
+#define MSGR__FP_FIELD(type, fname, ...)                                                      \
+    h = msgr_fp_str(h, #fname);                                                                \
+    h = msgr_fp_u64(h, offsetof(msgr__self, fname));                                           \
+    h = msgr_fp_u64(h, sizeof(((msgr__self *)0)->fname));
+#define MSGR__FP_M(name, id, fields)                                                          \
+    static inline uint64_t MSGR__N(MSGR__CAT(_fingerprint_, name))(void)                       \
+    {                                                                                          \
+        typedef name msgr__self;                                                               \
+        uint64_t h = msgr_fp_str(0, #name);                                                    \
+        h = msgr_fp_u64(h, sizeof(name));                                                      \
+        h = msgr_fp_u64(h, _Alignof(name));                                                    \
+        fields return h;                                                                       \
+    }
+#define MSGR__FP_S(name, id, type)                                                            \
+    static inline uint64_t MSGR__N(MSGR__CAT(_fingerprint_, name))(void)                       \
+    {                                                                                          \
+        return msgr_fp_str(msgr_fp_str(0, #name), "serialized");                               \
+    }
+MSGR_APP_MESSAGES(MSGR__FP_M, MSGR__FP_FIELD)
+MSGR_APP_SERIALIZED(MSGR__FP_S)
+
+#define MSGR__DESC_M(name, id, ...) {#name, (id), 0, sizeof(name), MSGR__N(MSGR__CAT(_fingerprint_, name))},
+#define MSGR__DESC_S(name, id, type) {#name, (id), 1, 0, MSGR__N(MSGR__CAT(_fingerprint_, name))},
+#define MSGR__WNAME(w) #w,
+#define MSGR__WDISP(w) MSGR__N(MSGR__CAT(_dispatch_, w)),
+static inline const msgr_app *MSGR__N(_app)(void)
+{
+    static const char *const names[] = {MSGR_APP_WORKERS(MSGR__WNAME)};
+    static const msgr_app_msg msgs[] = {MSGR_APP_MESSAGES(MSGR__DESC_M, MSGR__IGNORE)
+                                            MSGR_APP_SERIALIZED(MSGR__DESC_S)};
+    static const msgr_dispatch_fn dispatch[] = {MSGR_APP_WORKERS(MSGR__WDISP)};
+    static const msgr_app app = {MSGR__STR(MSGR_APP), MSGR__N(_N_WORKERS),
+                                 (uint32_t)(sizeof msgs / sizeof *msgs), names, msgs, dispatch};
+    return &app;
+}
+#undef MSGR__FP_FIELD
+#undef MSGR__FP_M
+#undef MSGR__FP_S
+#undef MSGR__DESC_M
+#undef MSGR__DESC_S
+#undef MSGR__WNAME
+#undef MSGR__WDISP
+
+/* The definition is consumed: another application may follow in the same file. */
+#undef MSGR_APP
+#undef MSGR_APP_MESSAGES
+#undef MSGR_APP_SERIALIZED
+#undef MSGR_APP_WORKERS
+#undef MSGR_APP_ROUTES

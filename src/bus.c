@@ -1,0 +1,302 @@
+/* messenger: the root object: create or attach a bus, check the schema, claim workers. */
+#include "bus_internal.h"
+#include "msgr/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_INBOX (1u << 20)
+
+static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+typedef struct layout {
+    uint64_t off_schema, off_workers, off_inboxes, stride, total;
+} layout;
+
+static layout layout_for(const msgr_app *app, uint64_t cap)
+{
+    layout l;
+    l.off_schema = MSGR__BUS_HDR;
+    l.off_workers = align_up(l.off_schema + 64ull * app->n_messages, 256);
+    l.off_inboxes = align_up(l.off_workers + 256ull * app->n_workers, 4096);
+    l.stride = align_up(msgr_ring_footprint(cap), 4096);
+    l.total = l.off_inboxes + l.stride * app->n_workers;
+    return l;
+}
+
+static int app_check(const msgr_app *app)
+{
+    if (!app || !app->name || strlen(app->name) > MSGR__NAME_MAX || app->n_workers == 0 ||
+        app->n_workers > 65535 || !app->worker_names || !app->dispatch ||
+        (app->n_messages && !app->messages))
+        return MSGR_EINVAL;
+    for (uint32_t i = 0; i < app->n_workers; i++)
+        if (!app->worker_names[i] || strlen(app->worker_names[i]) > MSGR__NAME_MAX)
+            return MSGR_EINVAL;
+    for (uint32_t i = 0; i < app->n_messages; i++)
+        if (!app->messages[i].name || strlen(app->messages[i].name) > MSGR__NAME_MAX ||
+            app->messages[i].id == MSGR__CTL_STOP)
+            return MSGR_EINVAL;
+    return 0;
+}
+
+/* Formats a new bus in the region. */
+static int format(msgr_bus *b, uint64_t cap)
+{
+    const msgr_app *app = b->app;
+    layout l = layout_for(app, cap);
+    char *base = msgr_region_base(b->region);
+    if (l.total > msgr_region_size(b->region))
+        return MSGR_ERANGE;
+    msgr__bus_hdr *h = (msgr__bus_hdr *)base;
+    h->version = MSGR__BUS_VERSION;
+    h->hdr_size = MSGR__BUS_HDR;
+    strncpy(h->app, app->name, MSGR__NAME_MAX);
+    h->n_workers = app->n_workers;
+    h->n_messages = app->n_messages;
+    h->inbox_capacity = cap;
+    h->off_schema = l.off_schema;
+    h->off_workers = l.off_workers;
+    h->off_inboxes = l.off_inboxes;
+    h->inbox_stride = l.stride;
+    msgr__schema_entry *se = (msgr__schema_entry *)(base + l.off_schema);
+    for (uint32_t i = 0; i < app->n_messages; i++) {
+        const msgr_app_msg *m = &app->messages[i];
+        se[i].id = m->id;
+        se[i].serialized = m->serialized;
+        se[i].size = m->size;
+        se[i].fingerprint = m->fingerprint();
+        strncpy(se[i].name, m->name, MSGR__NAME_MAX);
+    }
+    msgr__worker_entry *we = (msgr__worker_entry *)(base + l.off_workers);
+    for (uint32_t i = 0; i < app->n_workers; i++)
+        strncpy(we[i].name, app->worker_names[i], MSGR__NAME_MAX);
+    for (uint32_t i = 0; i < app->n_workers; i++) {
+        msgr_ring_opts o = {.capacity = cap, .flags = MSGR_RING_MPSC};
+        int rc = msgr_ring_create(base + l.off_inboxes + i * l.stride, l.stride, &o, &b->inbox[i]);
+        if (rc)
+            return rc;
+    }
+    /* Release: everything above is visible to a process that sees the magic; pairs with the
+     * acquire in attach(). */
+    atomic_store_explicit(&h->magic, MSGR__BUS_MAGIC, memory_order_release);
+    return 0;
+}
+
+/* Validates a bus someone else made, against our application. Everything read is bounded. */
+static int attach(msgr_bus *b)
+{
+    const msgr_app *app = b->app;
+    char *base = msgr_region_base(b->region);
+    uint64_t size = msgr_region_size(b->region);
+    msgr__bus_hdr *h = (msgr__bus_hdr *)base;
+    if (size < MSGR__BUS_HDR)
+        return MSGR_ENOTMSGR;
+    if (atomic_load_explicit(&h->magic, memory_order_acquire) != MSGR__BUS_MAGIC)
+        return MSGR_ENOTMSGR;
+    if (h->version != MSGR__BUS_VERSION)
+        return MSGR_EVERSION;
+    if (h->hdr_size != MSGR__BUS_HDR || h->n_workers == 0 || h->n_workers > 65535 ||
+        h->n_messages > 65535 || !msgr_ring_footprint(h->inbox_capacity))
+        return MSGR_ECORRUPT;
+    /* Recompute the layout from the counts and require the stored one to equal it. */
+    msgr_app shape = {.n_workers = h->n_workers, .n_messages = h->n_messages};
+    layout l = layout_for(&shape, h->inbox_capacity);
+    if (h->off_schema != l.off_schema || h->off_workers != l.off_workers ||
+        h->off_inboxes != l.off_inboxes || h->inbox_stride != l.stride || l.total > size)
+        return MSGR_ECORRUPT;
+    if (strncmp(h->app, app->name, MSGR__NAME_MAX + 1) != 0 || h->n_workers != app->n_workers)
+        return MSGR_ESCHEMA;
+    msgr__worker_entry *we = (msgr__worker_entry *)(base + l.off_workers);
+    for (uint32_t i = 0; i < app->n_workers; i++)
+        if (strncmp(we[i].name, app->worker_names[i], MSGR__NAME_MAX + 1) != 0)
+            return MSGR_ESCHEMA;
+    msgr__schema_entry *se = (msgr__schema_entry *)(base + l.off_schema);
+    for (uint32_t i = 0; i < app->n_messages; i++) {
+        const msgr_app_msg *m = &app->messages[i];
+        for (uint32_t k = 0; k < h->n_messages; k++) {
+            if (se[k].id != m->id)
+                continue;
+            /* Same wire id: same name, kind and layout, or this binary would misread it. */
+            if (se[k].fingerprint != m->fingerprint() || se[k].serialized != m->serialized ||
+                strncmp(se[k].name, m->name, MSGR__NAME_MAX + 1) != 0)
+                return MSGR_ESCHEMA;
+        }
+    }
+    for (uint32_t i = 0; i < app->n_workers; i++) {
+        int rc = msgr_ring_attach(base + l.off_inboxes + i * l.stride, l.stride, NULL,
+                                  &b->inbox[i]);
+        if (rc)
+            return rc;
+        if (!(msgr_ring_flags(b->inbox[i]) & MSGR_RING_MPSC))
+            return MSGR_ECORRUPT;
+    }
+    return 0;
+}
+
+static int open_region(msgr_bus *b, const msgr_bus_opts *o, uint64_t cap, int *created)
+{
+    uint32_t kind = o && o->kind ? o->kind : MSGR_REGION_ANON;
+    uint64_t bytes = layout_for(b->app, cap).total;
+    *created = 1;
+    if (kind == MSGR_REGION_ANON)
+        return msgr_region_create_anon(bytes, NULL, &b->region);
+    if (!o->name)
+        return MSGR_EINVAL;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int rc = kind == MSGR_REGION_SHM ? msgr_region_open_shm(o->name, &b->region)
+                                          : msgr_region_open_file(o->name, &b->region);
+        if (rc == 0) {
+            *created = 0;
+            return 0;
+        }
+        if (rc == MSGR_ENOTMSGR || rc == MSGR_ECORRUPT) {
+            /* Possibly another process between creating the object and writing its header. */
+            msgr_os_sleep_ns(1000000);
+            continue;
+        }
+        if (rc != MSGR_ENOENT)
+            return rc;
+        rc = kind == MSGR_REGION_SHM ? msgr_region_create_shm(o->name, bytes, NULL, &b->region)
+                                     : msgr_region_create_file(o->name, bytes, NULL, &b->region);
+        if (rc != MSGR_EEXIST)
+            return rc; /* created (0) or a real error; on EEXIST someone beat us: attach */
+    }
+    return MSGR_ENOTMSGR;
+}
+
+static int is_listed(const char *const *run, const char *name)
+{
+    if (!run)
+        return 1;
+    for (; *run; run++)
+        if (strcmp(*run, name) == 0)
+            return 1;
+    return 0;
+}
+
+int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
+{
+    if (!out || app_check(app))
+        return MSGR_EINVAL;
+    if (o && o->size_of && o->size_of < sizeof(msgr_bus_opts))
+        return MSGR_EINVAL;
+    if (o && o->kind && o->kind != MSGR_REGION_ANON && o->kind != MSGR_REGION_SHM &&
+        o->kind != MSGR_REGION_FILE)
+        return MSGR_EINVAL;
+    uint64_t cap = o && o->inbox_capacity ? o->inbox_capacity : DEFAULT_INBOX;
+    if (!msgr_ring_footprint(cap))
+        return MSGR_EINVAL;
+    if (o && o->run) /* every name in `run` must be a worker */
+        for (const char *const *r = o->run; *r; r++) {
+            uint32_t i = 0;
+            while (i < app->n_workers && strcmp(app->worker_names[i], *r) != 0)
+                i++;
+            if (i == app->n_workers)
+                return MSGR_EINVAL;
+        }
+    msgr_bus *b = calloc(1, sizeof *b);
+    if (!b)
+        return MSGR_ENOMEM;
+    b->app = app;
+    b->inbox = calloc(app->n_workers, sizeof *b->inbox);
+    b->w = calloc(app->n_workers, sizeof *b->w);
+    b->spins = o ? o->spins : 0;
+    b->yields = o ? o->yields : 0;
+    b->send_timeout = o && o->send_timeout_ns > 0 ? o->send_timeout_ns : -1;
+    int created = 0, rc = (b->inbox && b->w) ? open_region(b, o, cap, &created) : MSGR_ENOMEM;
+    if (rc == 0)
+        rc = created ? format(b, cap) : attach(b);
+    if (rc == 0) {
+        char *base = msgr_region_base(b->region);
+        b->hdr = (msgr__bus_hdr *)base;
+        b->wtab = (msgr__worker_entry *)(base + b->hdr->off_workers);
+        int32_t me = msgr_os_pid();
+        for (uint32_t i = 0; i < app->n_workers && rc == 0; i++) {
+            msgr__worker *w = &b->w[i];
+            w->ctx.bus = b;
+            w->ctx.worker = i;
+            w->local = is_listed(o ? o->run : NULL, app->worker_names[i]);
+            if (!w->local)
+                continue;
+            /* Claim the worker: refuse if a live process other than us runs it. */
+            int32_t owner = atomic_load_explicit(&b->wtab[i].pid, memory_order_acquire);
+            if (atomic_load_explicit(&b->wtab[i].running, memory_order_acquire) && owner != me &&
+                msgr_os_pid_alive(owner)) {
+                rc = MSGR_EBUSY;
+                break;
+            }
+            atomic_store_explicit(&b->wtab[i].pid, me, memory_order_relaxed);
+            atomic_store_explicit(&b->wtab[i].running, 1, memory_order_release);
+        }
+    }
+    if (rc) {
+        if (b->hdr)
+            for (uint32_t i = 0; i < app->n_workers; i++)
+                if (b->w[i].local &&
+                    atomic_load_explicit(&b->wtab[i].pid, memory_order_relaxed) == msgr_os_pid())
+                    atomic_store_explicit(&b->wtab[i].running, 0, memory_order_release);
+        b->started = 0;
+        msgr_bus_close(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+int msgr_bus_ctx(msgr_bus *b, uint32_t worker, msgr_ctx **out)
+{
+    if (!b || !out || worker >= b->app->n_workers)
+        return MSGR_EINVAL;
+    *out = &b->w[worker].ctx;
+    return 0;
+}
+
+int msgr_bus_set_user(msgr_bus *b, uint32_t worker, void *user)
+{
+    if (!b || worker >= b->app->n_workers)
+        return MSGR_EINVAL;
+    b->w[worker].ctx.user = user;
+    return 0;
+}
+
+int msgr_bus_counters(msgr_bus *b, uint32_t worker, msgr_counters *c)
+{
+    if (!b || !c || worker >= b->app->n_workers)
+        return MSGR_EINVAL;
+    msgr__worker_entry *e = &b->wtab[worker];
+    c->received = atomic_load_explicit(&e->received, memory_order_relaxed);
+    c->sent = atomic_load_explicit(&e->sent, memory_order_relaxed);
+    c->unrouted = atomic_load_explicit(&e->unrouted, memory_order_relaxed);
+    c->unhandled = atomic_load_explicit(&e->unhandled, memory_order_relaxed);
+    c->errors = atomic_load_explicit(&e->errors, memory_order_relaxed);
+    c->to_absent = atomic_load_explicit(&e->to_absent, memory_order_relaxed);
+    c->running = atomic_load_explicit(&e->running, memory_order_relaxed);
+    c->pid = atomic_load_explicit(&e->pid, memory_order_relaxed);
+    msgr_ring_stats st;
+    msgr_ring_stats_get(b->inbox[worker], &st);
+    c->queued_bytes = st.tail - st.head;
+    return 0;
+}
+
+msgr_region *msgr_bus_region(msgr_bus *b) { return b ? b->region : NULL; }
+
+void msgr_bus_close(msgr_bus *b)
+{
+    if (!b)
+        return;
+    if (b->started)
+        msgr_bus_stop(b, MSGR_STOP_ABANDON, 0, NULL);
+    if (b->hdr)
+        for (uint32_t i = 0; i < b->app->n_workers; i++)
+            if (b->w[i].local &&
+                atomic_load_explicit(&b->wtab[i].pid, memory_order_relaxed) == msgr_os_pid())
+                atomic_store_explicit(&b->wtab[i].running, 0, memory_order_release);
+    if (b->inbox)
+        for (uint32_t i = 0; i < b->app->n_workers; i++)
+            msgr_ring_close(b->inbox[i]);
+    msgr_region_close(b->region);
+    free(b->inbox);
+    free(b->w);
+    free(b);
+}

@@ -1,0 +1,101 @@
+/* messenger: the runtime's shared layout and process-local state (internal).
+ *
+ * Region layout of a bus (offsets from msgr_region_base, all recorded in the header so that no
+ * limit is fixed at compile time):
+ *
+ *   0            bus header (256 bytes): magic, version, application name, counts, offsets
+ *   off_schema   n_messages x 64 bytes: wire id, kind, size, fingerprint, name
+ *   off_workers  n_workers x 256 bytes: name, running, pid, counters
+ *   off_inboxes  n_workers inbox rings (MPSC), inbox_stride bytes apart
+ */
+#ifndef MSGR_BUS_INTERNAL_H
+#define MSGR_BUS_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "msgr/runtime.h"
+#include "os.h"
+
+#define MSGR__BUS_MAGIC 0x3153554252534d4dull /* "MMSRBUS1" little-endian */
+#define MSGR__BUS_VERSION 1u
+#define MSGR__BUS_HDR 256u
+#define MSGR__NAME_MAX 47u   /* application, worker and message names */
+#define MSGR__CTL_STOP 0     /* record type 0 is reserved for the runtime: "stop now" */
+
+typedef struct msgr__bus_hdr {
+    _Atomic uint64_t magic; /* stored last at creation (release) */
+    uint32_t version;
+    uint32_t hdr_size;
+    char app[MSGR__NAME_MAX + 1];
+    uint32_t n_workers;
+    uint32_t n_messages;
+    uint64_t inbox_capacity;
+    uint64_t off_schema;
+    uint64_t off_workers;
+    uint64_t off_inboxes;
+    uint64_t inbox_stride;
+    uint8_t reserved[MSGR__BUS_HDR - 112];
+} msgr__bus_hdr;
+_Static_assert(sizeof(msgr__bus_hdr) == MSGR__BUS_HDR, "bus header is 256 bytes");
+
+typedef struct msgr__schema_entry {
+    uint16_t id;
+    uint16_t serialized;
+    uint32_t size;
+    uint64_t fingerprint;
+    char name[MSGR__NAME_MAX + 1];
+} msgr__schema_entry;
+_Static_assert(sizeof(msgr__schema_entry) == 64, "schema entry is 64 bytes");
+
+/* One per worker. Counters are relaxed atomics: independent statistics, no ordering. */
+typedef struct msgr__worker_entry {
+    char name[MSGR__NAME_MAX + 1];
+    _Atomic uint32_t running;
+    _Atomic int32_t pid;
+    uint8_t pad0[128 - 56];
+    _Atomic uint64_t received, sent, unrouted, unhandled, errors, to_absent;
+    uint8_t pad1[128 - 48];
+} msgr__worker_entry;
+_Static_assert(sizeof(msgr__worker_entry) == 256, "worker entry is 256 bytes");
+
+struct msgr_ctx {
+    msgr_bus *bus;
+    uint32_t worker;
+    void *user;
+};
+
+typedef struct msgr__worker {
+    msgr_ctx ctx;
+    msgr_os_thread thread;
+    int local;      /* runs in this process */
+    int threaded;   /* started on a thread */
+    int polled;     /* driven by the application through msgr_bus_poll */
+    int stopping;   /* worker thread: a stop record was seen */
+    _Atomic uint64_t handled; /* messages taken from the inbox and handled or discarded */
+} msgr__worker;
+
+struct msgr_bus {
+    const msgr_app *app;
+    msgr_region *region;
+    msgr__bus_hdr *hdr;
+    msgr__worker_entry *wtab;
+    msgr_ring **inbox;  /* one handle per worker inbox: MPSC producer side for all senders,
+                           consumer side for the local worker */
+    msgr__worker *w;
+    uint32_t spins, yields;
+    int64_t send_timeout;
+    int started;
+    _Atomic int abandon; /* workers discard instead of dispatching */
+};
+
+/* Adds to a shared counter (relaxed: a statistic, ordered with nothing). */
+static inline void msgr__count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* Dispatches or discards one inbox record on behalf of worker w (worker.c). */
+int msgr__worker_handle(msgr__worker *w, const msgr_msg *m);
+
+#endif

@@ -1,0 +1,206 @@
+/* messenger: workers: threads that wait on their inbox and dispatch, polling by the
+ * application, and stopping (drain or abandon) with an exact account of what happened. */
+#include "bus_internal.h"
+#include "msgr/error.h"
+
+int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
+{
+    msgr_bus *b = w->ctx.bus;
+    msgr__worker_entry *e = &b->wtab[w->ctx.worker];
+    if (m->type == MSGR__CTL_STOP) {
+        w->stopping = 1;
+        return 1; /* end the poll batch here; what follows stays queued */
+    }
+    if (atomic_load_explicit(&b->abandon, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&w->handled, 1, memory_order_relaxed);
+        return 0; /* discarded and counted (msgr_bus_stop reports it as abandoned) */
+    }
+    int rc = b->app->dispatch[w->ctx.worker](&w->ctx, m->source, m->type, m->data, m->len);
+    if (rc == 0)
+        msgr__count(&e->received, 1);
+    else if (rc == MSGR_ENOROUTE)
+        msgr__count(&e->unhandled, 1);
+    else
+        msgr__count(&e->errors, 1);
+    atomic_fetch_add_explicit(&w->handled, 1, memory_order_relaxed);
+    return 0;
+}
+
+static int handle_cb(void *arg, const msgr_msg *m) { return msgr__worker_handle(arg, m); }
+
+static void *worker_main(void *arg)
+{
+    msgr__worker *w = arg;
+    msgr_ring *in = w->ctx.bus->inbox[w->ctx.worker];
+    while (!w->stopping) {
+        int n = msgr_ring_poll(in, handle_cb, w, 64);
+        if (n < 0) {
+            /* A corrupt inbox cannot be read past; count it and stop this worker. */
+            msgr__count(&w->ctx.bus->wtab[w->ctx.worker].errors, 1);
+            break;
+        }
+        if (n == 0 && !w->stopping) {
+            msgr_msg m;
+            msgr_ring_peek_wait(in, &m, -1); /* stop sends a record, so this always returns */
+        }
+    }
+    return NULL;
+}
+
+int msgr_bus_start(msgr_bus *b)
+{
+    if (!b)
+        return MSGR_EINVAL;
+    if (b->started)
+        return MSGR_ESTATE;
+    atomic_store_explicit(&b->abandon, 0, memory_order_relaxed);
+    for (uint32_t i = 0; i < b->app->n_workers; i++) {
+        msgr__worker *w = &b->w[i];
+        if (!w->local || w->polled)
+            continue;
+        w->stopping = 0;
+        if (b->spins || b->yields)
+            msgr_ring_set_wait(b->inbox[i], b->spins, b->yields);
+        int rc = msgr_os_thread_start(&w->thread, worker_main, w);
+        if (rc) {
+            b->started = 1;
+            msgr_bus_stop(b, MSGR_STOP_ABANDON, 0, NULL);
+            return rc;
+        }
+        w->threaded = 1;
+    }
+    b->started = 1;
+    return 0;
+}
+
+int msgr_bus_poll(msgr_bus *b, uint32_t worker, unsigned max)
+{
+    if (!b || worker >= b->app->n_workers)
+        return MSGR_EINVAL;
+    msgr__worker *w = &b->w[worker];
+    if (!w->local || w->threaded)
+        return MSGR_ESTATE;
+    w->polled = 1;
+    return msgr_ring_poll(b->inbox[worker], handle_cb, w, max);
+}
+
+int msgr_bus_poll_wait(msgr_bus *b, uint32_t worker, unsigned max, int64_t timeout_ns)
+{
+    if (!b || worker >= b->app->n_workers)
+        return MSGR_EINVAL;
+    msgr__worker *w = &b->w[worker];
+    if (!w->local || w->threaded)
+        return MSGR_ESTATE;
+    msgr_msg m;
+    int rc = msgr_ring_peek_wait(b->inbox[worker], &m, timeout_ns);
+    if (rc == MSGR_ETIMEDOUT || rc == MSGR_EAGAIN)
+        return 0;
+    if (rc)
+        return rc;
+    return msgr_bus_poll(b, worker, max);
+}
+
+/* Sum over local workers of messages taken from their inboxes. */
+static uint64_t handled_total(msgr_bus *b)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < b->app->n_workers; i++)
+        if (b->w[i].local)
+            n += atomic_load_explicit(&b->w[i].handled, memory_order_relaxed);
+    return n;
+}
+
+/* Activity anywhere on the bus: every delivery counts in some worker's `sent`. */
+static uint64_t sent_total(msgr_bus *b)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < b->app->n_workers; i++)
+        n += atomic_load_explicit(&b->wtab[i].sent, memory_order_relaxed);
+    return n;
+}
+
+static int local_inboxes_empty(msgr_bus *b)
+{
+    for (uint32_t i = 0; i < b->app->n_workers; i++) {
+        if (!b->w[i].threaded)
+            continue;
+        msgr_ring_stats st;
+        msgr_ring_stats_get(b->inbox[i], &st);
+        if (st.tail != st.head)
+            return 0;
+    }
+    return 1;
+}
+
+/* Quiescent: every local inbox is empty (a record under a handler still counts: head moves
+ * past it only after the handler returns) and nothing was sent anywhere during the sweep. */
+static int quiescent(msgr_bus *b)
+{
+    uint64_t before = sent_total(b);
+    if (!local_inboxes_empty(b))
+        return 0;
+    return sent_total(b) == before && local_inboxes_empty(b);
+}
+
+/* Discards what is left in an inbox whose worker thread has ended; returns how many. */
+static uint64_t discard_rest(msgr_bus *b, uint32_t i)
+{
+    uint64_t n = 0;
+    msgr_msg m;
+    while (msgr_ring_peek(b->inbox[i], &m) == 0) {
+        n += m.type != MSGR__CTL_STOP;
+        msgr_ring_release(b->inbox[i], &m);
+    }
+    return n;
+}
+
+int msgr_bus_stop(msgr_bus *b, msgr_stop_mode mode, int64_t timeout_ns, msgr_stop_report *rep)
+{
+    if (!b || (mode != MSGR_STOP_DRAIN && mode != MSGR_STOP_ABANDON))
+        return MSGR_EINVAL;
+    if (!b->started)
+        return MSGR_ESTATE;
+    uint64_t start = handled_total(b), drained = 0, abandoned = 0;
+    if (mode == MSGR_STOP_DRAIN) {
+        uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : msgr_os_now_ns() + (uint64_t)timeout_ns;
+        uint64_t pause = 1000;
+        while (!quiescent(b) && msgr_os_now_ns() < deadline) {
+            msgr_os_sleep_ns(pause); /* polling a condition the workers do not signal */
+            if (pause < 1000000)
+                pause *= 2;
+        }
+    }
+    drained = handled_total(b) - start;
+    /* From here on whatever a worker takes out is discarded and counted as abandoned. */
+    atomic_store_explicit(&b->abandon, 1, memory_order_relaxed);
+    uint64_t at_abandon = handled_total(b);
+    msgr_ctx *ctl;
+    for (uint32_t i = 0; i < b->app->n_workers; i++) {
+        if (!b->w[i].threaded)
+            continue;
+        msgr_bus_ctx(b, i, &ctl);
+        msgr_claim c;
+        /* A stop record: wakes a sleeping worker and ends its loop. Space is always found
+         * eventually because the worker keeps consuming (discarding) until it meets it. */
+        if (msgr_ring_claim_wait(b->inbox[i], 0, &c, -1) == 0) {
+            c.type = MSGR__CTL_STOP;
+            msgr_ring_commit(b->inbox[i], &c);
+        }
+    }
+    for (uint32_t i = 0; i < b->app->n_workers; i++) {
+        msgr__worker *w = &b->w[i];
+        if (!w->threaded)
+            continue;
+        msgr_os_thread_join(&w->thread);
+        w->threaded = 0;
+        abandoned += discard_rest(b, i);
+    }
+    abandoned += handled_total(b) - at_abandon;
+    atomic_store_explicit(&b->abandon, 0, memory_order_relaxed);
+    b->started = 0;
+    if (rep) {
+        rep->drained = drained;
+        rep->abandoned = abandoned;
+    }
+    return 0;
+}

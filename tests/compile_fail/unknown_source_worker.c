@@ -1,0 +1,7 @@
+/* expect: cf_no_worker_named_pingr */
+#include <stdint.h>
+#define MSGR_APP cf
+#define MSGR_APP_MESSAGES(M, F) M(Ping, 1, F(uint64_t, seq)) M(Pong, 2, F(uint64_t, seq))
+#define MSGR_APP_WORKERS(W) W(pinger) W(ponger)
+#define MSGR_APP_ROUTES(R) R(pingr, Ping, ponger, on_ping)
+#include <msgr_app.h>

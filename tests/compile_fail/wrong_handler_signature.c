@@ -1,0 +1,8 @@
+/* expect: conflicting types for 'on_ping' */
+#include <stdint.h>
+#define MSGR_APP cf
+#define MSGR_APP_MESSAGES(M, F) M(Ping, 1, F(uint64_t, seq)) M(Pong, 2, F(uint64_t, seq))
+#define MSGR_APP_WORKERS(W) W(pinger) W(ponger)
+#define MSGR_APP_ROUTES(R) R(pinger, Ping, ponger, on_ping)
+#include <msgr_app.h>
+void on_ping(msgr_ctx *ctx, const Pong *m) { (void)ctx, (void)m; }

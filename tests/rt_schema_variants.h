@@ -1,0 +1,7 @@
+/* Other builds of the `rt` test application (each in its own file, as in another program). */
+#ifndef RT_SCHEMA_VARIANTS_H
+#define RT_SCHEMA_VARIANTS_H
+#include <messenger.h>
+const msgr_app *rt_v2_app(void); /* M2 laid out differently under the same wire id */
+const msgr_app *rt_v3_app(void); /* the same messages plus a new one */
+#endif

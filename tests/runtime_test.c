@@ -1,0 +1,415 @@
+/* The nano-services runtime: routing (every route of a 4-worker, 6-message definition,
+ * fan-out included), unrouted and unhandled messages, workers not running anywhere, drain and
+ * abandon, the schema fingerprint, and the serialized mode. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rt.def.h"
+#include "rt_schema_variants.h"
+
+/* Each handler appends "<worker>:<message>:<seq>" facts to its worker's log; a worker's
+ * handlers run on that worker's thread only, so each log has one writer. */
+#define LOG_MAX 4096
+typedef struct wlog {
+    uint32_t n;
+    char what[LOG_MAX][8];
+    uint64_t seq[LOG_MAX];
+} wlog;
+static wlog logs[rt_N_WORKERS];
+static _Atomic uint64_t slow_spin; /* extra work per M1, for the abandon test */
+
+static void note(msgr_ctx *ctx, const char *what, uint64_t seq)
+{
+    wlog *l = &logs[msgr_ctx_worker(ctx)];
+    if (l->n < LOG_MAX) {
+        size_t k = strnlen(what, sizeof l->what[0] - 1);
+        memcpy(l->what[l->n], what, k);
+        l->what[l->n][k] = 0;
+        l->seq[l->n++] = seq;
+    }
+}
+
+void a_on_m1(msgr_ctx *ctx, const M1 *m)
+{
+    note(ctx, "M1", m->seq);
+    for (uint64_t i = atomic_load(&slow_spin); i; i--)
+        atomic_signal_fence(memory_order_seq_cst);
+    M4 out = {.seq = m->seq};
+    rt_send_M4(ctx, &out);
+}
+void b_on_m2(msgr_ctx *ctx, const M2 *m)
+{
+    note(ctx, "M2", m->seq + m->a + m->b);
+    M5 out = {.seq = m->seq};
+    rt_send_M5(ctx, &out);
+}
+void a_on_m3(msgr_ctx *ctx, const M3 *m)
+{
+    note(ctx, m->text, m->seq);
+    M6 out = {.seq = m->seq, .origin = rt_W_a};
+    rt_send_M6(ctx, &out);
+}
+void b_on_m3(msgr_ctx *ctx, const M3 *m) { note(ctx, m->text, m->seq); }
+void sink_on_m4(msgr_ctx *ctx, const M4 *m) { note(ctx, "M4", m->seq); }
+void sink_on_m5(msgr_ctx *ctx, const M5 *m) { note(ctx, "M5", m->seq); }
+void b_on_m6(msgr_ctx *ctx, const M6 *m) { note(ctx, "M6a", m->seq + 1000 * m->origin); }
+void sink_on_m6(msgr_ctx *ctx, const M6 *m) { note(ctx, "M6src", m->seq); }
+
+/* ---- the serialized message: a length-prefixed list of strings ---- */
+static int break_encoder;
+
+size_t Names_size(const Names *m)
+{
+    size_t n = 4;
+    for (uint32_t i = 0; i < m->n; i++)
+        n += 4 + strlen(m->items[i]);
+    return n;
+}
+
+int Names_encode(const Names *m, void *buf, size_t cap)
+{
+    unsigned char *p = buf;
+    size_t at = 4;
+    memcpy(p, &m->n, 4);
+    for (uint32_t i = 0; i < m->n; i++) {
+        uint32_t len = (uint32_t)strlen(m->items[i]);
+        if (at + 4 + len > cap)
+            return MSGR_ERANGE;
+        memcpy(p + at, &len, 4);
+        memcpy(p + at + 4, m->items[i], len);
+        at += 4 + len;
+    }
+    return (int)at - (break_encoder ? 3 : 0); /* a broken encoder writes less than promised */
+}
+
+int Names_decode(const void *buf, size_t len, Names *out)
+{
+    const unsigned char *p = buf;
+    if (len < 4)
+        return MSGR_ECODEC;
+    memcpy(&out->n, p, 4);
+    if (out->n > (len - 4) / 4)
+        return MSGR_ECODEC;
+    out->items = calloc(out->n ? out->n : 1, sizeof *out->items);
+    size_t at = 4;
+    for (uint32_t i = 0; i < out->n; i++) {
+        uint32_t l;
+        if (at + 4 > len || (memcpy(&l, p + at, 4), l > len - at - 4)) {
+            out->n = i;
+            Names_free(out);
+            return MSGR_ECODEC;
+        }
+        out->items[i] = strndup((const char *)p + at + 4, l);
+        at += 4 + l;
+    }
+    return at == len ? 0 : (Names_free(out), MSGR_ECODEC);
+}
+
+void Names_free(Names *m)
+{
+    for (uint32_t i = 0; i < m->n; i++)
+        free(m->items[i]);
+    free(m->items);
+}
+
+static char got_names[8][32];
+static uint32_t got_n;
+void sink_on_names(msgr_ctx *ctx, const Names *m)
+{
+    note(ctx, "Names", m->n);
+    got_n = m->n;
+    for (uint32_t i = 0; i < m->n && i < 8; i++)
+        snprintf(got_names[i], sizeof got_names[i], "%s", m->items[i]);
+}
+
+/* ---- helpers ---- */
+
+static msgr_bus *open_bus(const char *const *run)
+{
+    msgr_bus_opts o = {.run = run, .inbox_capacity = 1 << 22};
+    msgr_bus *b;
+    int rc = msgr_bus_open(rt_app(), &o, &b);
+    cr_assert_eq(rc, 0, "open: %s", msgr_strerror(rc));
+    return b;
+}
+
+static msgr_ctx *src_ctx(msgr_bus *b)
+{
+    msgr_ctx *c;
+    cr_assert_eq(msgr_bus_ctx(b, rt_W_src, &c), 0);
+    cr_assert_eq(msgr_bus_poll(b, rt_W_src, 0), 0, "src is driven by the test");
+    return c;
+}
+
+static int count(uint32_t w, const char *what)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < logs[w].n; i++)
+        n += strcmp(logs[w].what[i], what) == 0;
+    return n;
+}
+
+static msgr_counters counters(msgr_bus *b, uint32_t w)
+{
+    msgr_counters c;
+    cr_assert_eq(msgr_bus_counters(b, w, &c), 0);
+    return c;
+}
+
+TestSuite(runtime, .timeout = 60);
+
+Test(runtime, every_route_delivers_to_its_handler_including_fan_out)
+{
+    msgr_bus *b = open_bus(NULL);
+    msgr_ctx *src = src_ctx(b);
+    cr_assert_eq(msgr_bus_start(b), 0);
+    for (uint64_t i = 0; i < 100; i++) {
+        M1 m1 = {.seq = i};
+        M2 m2 = {.seq = i, .a = 1, .b = 2};
+        M3 m3 = {.seq = i};
+        M6 m6 = {.seq = i};
+        strcpy(m3.text, "M3");
+        cr_assert_eq(rt_send_M1(src, &m1), 1);
+        cr_assert_eq(rt_send_M2(src, &m2), 1);
+        cr_assert_eq(rt_send_M3(src, &m3), 2, "fan-out to a and b");
+        cr_assert_eq(rt_send_M6(src, &m6), 1);
+    }
+    msgr_stop_report rep;
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, &rep), 0);
+    cr_assert_eq(rep.abandoned, 0);
+    /* a: M1 and M3 from src.  b: M2, M3 (fan-out), M6 from a.  sink: M4, M5, M6 from src. */
+    cr_assert_eq(count(rt_W_a, "M1"), 100);
+    cr_assert_eq(count(rt_W_a, "M3"), 100);
+    cr_assert_eq(count(rt_W_b, "M2"), 100);
+    cr_assert_eq(count(rt_W_b, "M3"), 100);
+    cr_assert_eq(count(rt_W_b, "M6a"), 100, "M6 from a goes to b's handler");
+    cr_assert_eq(count(rt_W_sink, "M4"), 100);
+    cr_assert_eq(count(rt_W_sink, "M5"), 100);
+    cr_assert_eq(count(rt_W_sink, "M6src"), 100, "M6 from src goes to sink's handler");
+    for (uint32_t i = 0, k = 0; i < logs[rt_W_a].n; i++) /* per-route order kept */
+        if (!strcmp(logs[rt_W_a].what[i], "M1"))
+            cr_assert_eq(logs[rt_W_a].seq[i], k++);
+    for (uint32_t i = 0, k = 0; i < logs[rt_W_b].n; i++) {
+        if (!strcmp(logs[rt_W_b].what[i], "M2"))
+            cr_assert_eq(logs[rt_W_b].seq[i], 3 + k++, "fields intact (seq + a + b), in order");
+        if (!strcmp(logs[rt_W_b].what[i], "M6a"))
+            cr_assert_geq(logs[rt_W_b].seq[i], 1000 * rt_W_a, "origin carried through");
+    }
+    cr_assert_eq(counters(b, rt_W_src).sent, 500);
+    cr_assert_eq(counters(b, rt_W_a).received, 200);
+    cr_assert_eq(counters(b, rt_W_b).received, 300);
+    cr_assert_eq(counters(b, rt_W_sink).received, 300);
+    msgr_bus_close(b);
+}
+
+Test(runtime, a_message_without_a_route_is_refused_and_counted)
+{
+    msgr_bus *b = open_bus(NULL);
+    msgr_ctx *src = src_ctx(b);
+    M4 m4 = {.seq = 1};
+    cr_assert_eq(rt_send_M4(src, &m4), MSGR_ENOROUTE, "only a may send M4");
+    M5 m5 = {.seq = 1};
+    cr_assert_eq(rt_send_M5(src, &m5), MSGR_ENOROUTE);
+    msgr_out out;
+    M1 *p;
+    msgr_ctx *sink;
+    msgr_bus_ctx(b, rt_W_sink, &sink);
+    cr_assert_eq(rt_claim_M1(sink, &out, &p), MSGR_ENOROUTE);
+    cr_assert_eq(counters(b, rt_W_src).unrouted, 2);
+    cr_assert_eq(counters(b, rt_W_sink).unrouted, 1);
+    cr_assert_eq(counters(b, rt_W_src).sent, 0, "nothing was delivered");
+    msgr_bus_close(b);
+}
+
+Test(runtime, a_message_a_worker_cannot_handle_is_counted_not_ignored)
+{
+    msgr_bus *b = open_bus(NULL);
+    msgr_ctx *src = src_ctx(b);
+    cr_assert_eq(msgr_bus_start(b), 0);
+    M1 m1 = {.seq = 5};
+    /* Bypass routing: sink has no handler for M1 from src. */
+    cr_assert_eq(msgr_send_to(src, rt_W_sink, rt_MSG_M1, &m1, sizeof m1), 0);
+    /* And a wrong length for a struct message is an error, not a misread. */
+    cr_assert_eq(msgr_send_to(src, rt_W_a, rt_MSG_M1, &m1, 4), 0);
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, NULL), 0);
+    cr_assert_eq(counters(b, rt_W_sink).unhandled, 1);
+    cr_assert_eq(counters(b, rt_W_sink).received, 0);
+    cr_assert_eq(counters(b, rt_W_a).errors, 1);
+    cr_assert_eq(count(rt_W_a, "M1"), 0);
+    msgr_bus_close(b);
+}
+
+Test(runtime, messages_for_a_worker_not_running_anywhere_are_kept_and_counted)
+{
+    const char *const run[] = {"src", "a", NULL}; /* b and sink run nowhere */
+    msgr_bus *b = open_bus(run);
+    msgr_ctx *src = src_ctx(b);
+    cr_assert_eq(msgr_bus_start(b), 0);
+    M2 m2 = {.seq = 1};
+    cr_assert_eq(rt_send_M2(src, &m2), 1);
+    cr_assert_eq(counters(b, rt_W_src).to_absent, 1);
+    cr_assert_gt(counters(b, rt_W_b).queued_bytes, 0, "kept in b's inbox");
+    cr_assert_eq(counters(b, rt_W_b).running, 0);
+    cr_assert_eq(counters(b, rt_W_a).running, 1);
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, NULL), 0);
+    msgr_bus_close(b);
+}
+
+Test(runtime, drain_handles_everything_queued)
+{
+    const char *const run[] = {"src", "a", "sink", NULL};
+    msgr_bus *b = open_bus(run);
+    msgr_ctx *src = src_ctx(b);
+    for (uint64_t i = 0; i < 3000; i++) { /* queued before the workers start */
+        M1 m1 = {.seq = i};
+        cr_assert_eq(rt_send_M1(src, &m1), 1);
+    }
+    cr_assert_eq(msgr_bus_start(b), 0);
+    msgr_stop_report rep;
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, &rep), 0);
+    cr_assert_eq(rep.abandoned, 0);
+    cr_assert_eq(count(rt_W_a, "M1"), 3000);
+    cr_assert_eq(count(rt_W_sink, "M4"), 3000, "and what they caused");
+    cr_assert_leq(rep.drained, 6000);
+    cr_assert_eq(counters(b, rt_W_a).queued_bytes, 0);
+    cr_assert_eq(counters(b, rt_W_sink).queued_bytes, 0);
+    msgr_bus_close(b);
+}
+
+Test(runtime, abandon_discards_what_is_queued_and_accounts_for_every_message)
+{
+    const char *const run[] = {"src", "a", NULL};
+    msgr_bus *b = open_bus(run);
+    msgr_ctx *src = src_ctx(b);
+    atomic_store(&slow_spin, 20000);
+    const uint64_t n = 4000;
+    for (uint64_t i = 0; i < n; i++) {
+        M1 m1 = {.seq = i};
+        cr_assert_eq(rt_send_M1(src, &m1), 1);
+    }
+    cr_assert_eq(msgr_bus_start(b), 0);
+    msgr_stop_report rep;
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_ABANDON, 0, &rep), 0);
+    uint64_t handled = (uint64_t)count(rt_W_a, "M1");
+    cr_assert_eq(rep.drained, 0);
+    cr_assert_eq(handled + rep.abandoned, n, "handled %lu + abandoned %lu != %lu",
+                 (unsigned long)handled, (unsigned long)rep.abandoned, (unsigned long)n);
+    cr_assert_gt(rep.abandoned, 0, "with ~20k spins per message, most were still queued");
+    cr_assert_eq(counters(b, rt_W_a).queued_bytes, 0, "nothing left behind");
+    msgr_bus_close(b);
+}
+
+Test(runtime, typed_zero_copy_claim_and_commit)
+{
+    msgr_bus *b = open_bus(NULL);
+    msgr_ctx *src = src_ctx(b);
+    cr_assert_eq(msgr_bus_start(b), 0);
+    msgr_out out;
+    M3 *m = NULL;
+    cr_assert_eq(rt_claim_M3(src, &out, &m), 0);
+    m->seq = 77;
+    strcpy(m->text, "M3");
+    cr_assert_eq(rt_commit_M3(src, &out), 2, "fan-out: a copy for b, the claim for a");
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, NULL), 0);
+    cr_assert_eq(count(rt_W_a, "M3"), 1);
+    cr_assert_eq(count(rt_W_b, "M3"), 1);
+    cr_assert_eq(logs[rt_W_b].seq[0], 77);
+    msgr_bus_close(b);
+}
+
+Test(runtime, serialized_messages_round_trip_and_the_size_contract_is_enforced)
+{
+    msgr_bus *b = open_bus(NULL);
+    msgr_ctx *src = src_ctx(b);
+    cr_assert_eq(msgr_bus_start(b), 0);
+    char *items[] = {"alpha", "", "a somewhat longer third string"};
+    Names names = {.n = 3, .items = items};
+    cr_assert_eq(rt_send_Names(src, &names), 1);
+    break_encoder = 1;
+    cr_assert_eq(rt_send_Names(src, &names), MSGR_ECODEC, "encoder wrote less than its size");
+    break_encoder = 0;
+    /* A corrupt encoding (claims 1000 strings) reaches the decoder: an error, no handler call. */
+    uint32_t bogus[2] = {1000, 5};
+    cr_assert_eq(msgr_send_to(src, rt_W_sink, rt_MSG_Names, bogus, sizeof bogus), 0);
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, NULL), 0);
+    cr_assert_eq(count(rt_W_sink, "Names"), 1, "only the good one was handled");
+    cr_assert_eq(got_n, 3);
+    cr_assert_str_eq(got_names[0], "alpha");
+    cr_assert_str_eq(got_names[1], "");
+    cr_assert_str_eq(got_names[2], "a somewhat longer third string");
+    cr_assert_eq(counters(b, rt_W_src).errors, 1, "the broken encoding");
+    cr_assert_eq(counters(b, rt_W_sink).errors, 1, "the corrupt one");
+    msgr_bus_close(b);
+}
+
+static void shm_name(char *buf, size_t n)
+{
+    snprintf(buf, n, "msgr-rt-test-%d-%ld", (int)getpid(), random());
+}
+
+Test(runtime, a_binary_with_another_layout_is_refused_and_adding_a_message_is_not)
+{
+    char name[64];
+    shm_name(name, sizeof name);
+    msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .inbox_capacity = 1 << 16};
+    msgr_bus *b, *other;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
+    cr_assert_eq(msgr_bus_open(rt_v2_app(), &o, &other), MSGR_ESCHEMA);
+    const char *const none[] = {NULL};
+    o.run = none;
+    cr_assert_eq(msgr_bus_open(rt_v3_app(), &o, &other), 0, "a new message type is compatible");
+    msgr_bus_close(other);
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &other), 0, "the same definitions attach");
+    msgr_bus_close(other);
+    msgr_bus_close(b);
+    cr_assert_eq(msgr_region_unlink_shm(name), 0);
+}
+
+Test(runtime, a_worker_running_in_a_live_process_cannot_be_claimed_twice)
+{
+    char name[64];
+    shm_name(name, sizeof name);
+    const char *const run_a[] = {"a", NULL};
+    msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .inbox_capacity = 1 << 16,
+                       .run = run_a};
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        msgr_bus *c;
+        _exit(msgr_bus_open(rt_app(), &o, &c) == MSGR_EBUSY ? 0 : 1);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "another process got EBUSY for worker a");
+    msgr_bus_close(b);
+    cr_assert_eq(msgr_region_unlink_shm(name), 0);
+}
+
+Test(runtime, bad_arguments)
+{
+    msgr_bus *b;
+    const char *const run[] = {"nobody", NULL};
+    msgr_bus_opts o = {.run = run};
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), MSGR_EINVAL, "unknown worker in run");
+    o = (msgr_bus_opts){.inbox_capacity = 1000};
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), MSGR_EINVAL, "capacity not a power of two");
+    o = (msgr_bus_opts){.kind = MSGR_REGION_SHM};
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), MSGR_EINVAL, "shm without a name");
+    cr_assert_eq(msgr_bus_open(NULL, NULL, &b), MSGR_EINVAL);
+    cr_assert_eq(msgr_bus_open(rt_app(), NULL, NULL), MSGR_EINVAL);
+    b = open_bus(NULL);
+    msgr_ctx *c;
+    cr_assert_eq(msgr_bus_ctx(b, 99, &c), MSGR_EINVAL);
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, 0, NULL), MSGR_ESTATE, "not started");
+    cr_assert_eq(msgr_bus_start(b), 0);
+    cr_assert_eq(msgr_bus_start(b), MSGR_ESTATE);
+    cr_assert_eq(msgr_bus_poll(b, rt_W_a, 1), MSGR_ESTATE, "a runs on a thread");
+    cr_assert_eq(msgr_bus_stop(b, 7, 0, NULL), MSGR_EINVAL);
+    msgr_bus_close(b); /* stops (abandon) on the way out */
+}
