@@ -116,11 +116,11 @@ test: all $(TEST_BINS) $(HELPER_BINS)
 	@echo "all tests passed ($(BUILD))"
 
 sanitize:
-	$(MAKE) BUILD=build/asan SAN=address,undefined OPT=-O1 test \
+	$(MAKE) BUILD=build/asan SAN=address,undefined OPT=-O1 test examples-check EXAMPLES_QUICK=1 \
 	  TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1"
 
 tsan:
-	$(MAKE) BUILD=build/tsan SAN=thread OPT=-O1 test \
+	$(MAKE) BUILD=build/tsan SAN=thread OPT=-O1 test examples-check EXAMPLES_QUICK=1 \
 	  TEST_ENV="TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MSGR_TEST_SCALE=tsan"
 
 STRESS_RUNS ?= 20

@@ -72,7 +72,8 @@ typedef struct msgr__worker {
     int threaded;   /* started on a thread */
     int polled;     /* driven by the application through msgr_bus_poll */
     int stopping;   /* worker thread: a stop record was seen */
-    _Atomic uint64_t handled; /* messages taken from the inbox and handled or discarded */
+    _Atomic uint64_t dispatched; /* messages handed to a handler (or found to have none) */
+    _Atomic uint64_t discarded;  /* messages thrown away while the bus was abandoning */
 } msgr__worker;
 
 struct msgr_bus {

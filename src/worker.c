@@ -3,6 +3,8 @@
 #include "bus_internal.h"
 #include "msgr/error.h"
 
+#include <stddef.h>
+
 int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
 {
     msgr_bus *b = w->ctx.bus;
@@ -12,7 +14,7 @@ int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
         return 1; /* end the poll batch here; what follows stays queued */
     }
     if (atomic_load_explicit(&b->abandon, memory_order_relaxed)) {
-        atomic_fetch_add_explicit(&w->handled, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->discarded, 1, memory_order_relaxed);
         return 0; /* discarded and counted (msgr_bus_stop reports it as abandoned) */
     }
     int rc = b->app->dispatch[w->ctx.worker](&w->ctx, m->source, m->type, m->data, m->len);
@@ -22,7 +24,7 @@ int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
         msgr__count(&e->unhandled, 1);
     else
         msgr__count(&e->errors, 1);
-    atomic_fetch_add_explicit(&w->handled, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->dispatched, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -100,15 +102,18 @@ int msgr_bus_poll_wait(msgr_bus *b, uint32_t worker, unsigned max, int64_t timeo
     return msgr_bus_poll(b, worker, max);
 }
 
-/* Sum over local workers of messages taken from their inboxes. */
-static uint64_t handled_total(msgr_bus *b)
+/* Sum over local workers of one of their per-worker tallies. */
+static uint64_t local_total(msgr_bus *b, size_t offset)
 {
     uint64_t n = 0;
     for (uint32_t i = 0; i < b->app->n_workers; i++)
         if (b->w[i].local)
-            n += atomic_load_explicit(&b->w[i].handled, memory_order_relaxed);
+            n += atomic_load_explicit((_Atomic uint64_t *)((char *)&b->w[i] + offset),
+                                      memory_order_relaxed);
     return n;
 }
+#define DISPATCHED offsetof(msgr__worker, dispatched)
+#define DISCARDED offsetof(msgr__worker, discarded)
 
 /* Activity anywhere on the bus: every delivery counts in some worker's `sent`. */
 static uint64_t sent_total(msgr_bus *b)
@@ -160,7 +165,10 @@ int msgr_bus_stop(msgr_bus *b, msgr_stop_mode mode, int64_t timeout_ns, msgr_sto
         return MSGR_EINVAL;
     if (!b->started)
         return MSGR_ESTATE;
-    uint64_t start = handled_total(b), drained = 0, abandoned = 0;
+    /* Every message a local worker takes out from here on is either dispatched (drained) or
+     * discarded (abandoned), each counted once, by the worker itself. */
+    uint64_t start = local_total(b, DISPATCHED), discarded0 = local_total(b, DISCARDED);
+    uint64_t abandoned = 0;
     if (mode == MSGR_STOP_DRAIN) {
         uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : msgr_os_now_ns() + (uint64_t)timeout_ns;
         uint64_t pause = 1000;
@@ -170,10 +178,8 @@ int msgr_bus_stop(msgr_bus *b, msgr_stop_mode mode, int64_t timeout_ns, msgr_sto
                 pause *= 2;
         }
     }
-    drained = handled_total(b) - start;
     /* From here on whatever a worker takes out is discarded and counted as abandoned. */
     atomic_store_explicit(&b->abandon, 1, memory_order_relaxed);
-    uint64_t at_abandon = handled_total(b);
     msgr_ctx *ctl;
     for (uint32_t i = 0; i < b->app->n_workers; i++) {
         if (!b->w[i].threaded)
@@ -195,11 +201,11 @@ int msgr_bus_stop(msgr_bus *b, msgr_stop_mode mode, int64_t timeout_ns, msgr_sto
         w->threaded = 0;
         abandoned += discard_rest(b, i);
     }
-    abandoned += handled_total(b) - at_abandon;
+    abandoned += local_total(b, DISCARDED) - discarded0;
     atomic_store_explicit(&b->abandon, 0, memory_order_relaxed);
     b->started = 0;
     if (rep) {
-        rep->drained = drained;
+        rep->drained = local_total(b, DISPATCHED) - start;
         rep->abandoned = abandoned;
     }
     return 0;

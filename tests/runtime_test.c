@@ -296,7 +296,7 @@ Test(runtime, abandon_discards_what_is_queued_and_accounts_for_every_message)
     msgr_stop_report rep;
     cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_ABANDON, 0, &rep), 0);
     uint64_t handled = (uint64_t)count(rt_W_a, "M1");
-    cr_assert_eq(rep.drained, 0);
+    cr_assert_leq(rep.drained, 1, "at most the message in hand is finished");
     cr_assert_eq(handled + rep.abandoned, n, "handled %lu + abandoned %lu != %lu",
                  (unsigned long)handled, (unsigned long)rep.abandoned, (unsigned long)n);
     cr_assert_gt(rep.abandoned, 0, "with ~20k spins per message, most were still queued");

@@ -85,7 +85,8 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *opts, msgr_bus **out
 int msgr_bus_start(msgr_bus *b);
 
 typedef struct msgr_stop_report {
-    uint64_t drained;   /* messages handled between the stop request and the stop */
+    uint64_t drained;   /* messages handled between the stop request and the stop (ABANDON:
+                           at most the one in hand, per worker) */
     uint64_t abandoned; /* messages left unhandled and discarded from local inboxes */
 } msgr_stop_report;
 
