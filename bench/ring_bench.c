@@ -139,8 +139,10 @@ static void produce(job *j, msgr_ring *r, int producers)
 
 static void *producer_thread(void *arg)
 {
-    job *j = arg;
-    produce(j, j->ring, j->producers);
+    /* A private copy: the job array lives on the consumer's stack, and reading it on every
+     * message while the consumer writes its tallies nearby would share a cache line. */
+    job j = *(job *)arg;
+    produce(&j, j.ring, j.producers);
     return NULL;
 }
 

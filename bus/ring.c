@@ -371,9 +371,9 @@ typedef int (*msgr__try_fn)(msgr_ring *r, void *arg);
 static int wait_until(msgr_ring *r, msgr__try_fn try, void *arg, int64_t timeout_ns,
                       _Atomic uint32_t *waiting, _Atomic uint32_t *futex, int counter)
 {
-    int rc = try(r, arg);
-    if (rc != MSGR_EAGAIN || timeout_ns == 0)
-        return rc;
+    /* Callers have just tried once and seen MSGR_EAGAIN (and timeout_ns != 0): looking again
+     * at once would only pull the line the other side is writing back into our cache. */
+    int rc;
     uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : msgr_os_now_ns() + (uint64_t)timeout_ns;
     /* Between looks, back off a few pauses: each look pulls the line the other side is writing
      * into our cache, and taking it back costs the writer a transfer (measured: +25% records/s
