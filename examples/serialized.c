@@ -166,9 +166,9 @@ int main(int argc, char **argv)
     msgr_bus_close(bus);
     printf("serialized: %lu orders encoded, sent, decoded and answered; %lu item-name bytes\n",
            (unsigned long)receipts, (unsigned long)bytes_total);
-    if (receipts != orders || bad_receipts || c.errors || c.received != orders) {
+    if (receipts != orders || bad_receipts || c.rejected || c.received != orders) {
         fprintf(stderr, "serialized: FAILED: %lu receipts, %lu wrong, %lu codec errors\n",
-                (unsigned long)receipts, (unsigned long)bad_receipts, (unsigned long)c.errors);
+                (unsigned long)receipts, (unsigned long)bad_receipts, (unsigned long)c.rejected);
         return 1;
     }
     printf("ok: every order arrived intact\n");

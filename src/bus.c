@@ -10,7 +10,7 @@
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 typedef struct layout {
-    uint64_t off_schema, off_workers, off_inboxes, stride, total;
+    uint64_t off_schema, off_workers, off_sent, sent_stride, off_inboxes, stride, total;
 } layout;
 
 static layout layout_for(const msgr_app *app, uint64_t cap)
@@ -18,7 +18,9 @@ static layout layout_for(const msgr_app *app, uint64_t cap)
     layout l;
     l.off_schema = MSGR__BUS_HDR;
     l.off_workers = align_up(l.off_schema + 64ull * app->n_messages, 256);
-    l.off_inboxes = align_up(l.off_workers + 256ull * app->n_workers, 4096);
+    l.off_sent = l.off_workers + sizeof(msgr__worker_entry) * app->n_workers;
+    l.sent_stride = align_up(8ull * app->n_workers, 128) / 8; /* in counters */
+    l.off_inboxes = align_up(l.off_sent + 8ull * l.sent_stride * app->n_workers, 4096);
     l.stride = align_up(msgr_ring_footprint(cap), 4096);
     l.total = l.off_inboxes + l.stride * app->n_workers;
     return l;
@@ -211,6 +213,9 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
         char *base = msgr_region_base(b->region);
         b->hdr = (msgr__bus_hdr *)base;
         b->wtab = (msgr__worker_entry *)(base + b->hdr->off_workers);
+        layout l = layout_for(app, b->hdr->inbox_capacity);
+        b->sent = (_Atomic uint64_t *)(base + l.off_sent);
+        b->sent_stride = (uint32_t)l.sent_stride;
         int32_t me = msgr_os_pid();
         for (uint32_t i = 0; i < app->n_workers && rc == 0; i++) {
             msgr__worker *w = &b->w[i];
@@ -265,12 +270,23 @@ int msgr_bus_counters(msgr_bus *b, uint32_t worker, msgr_counters *c)
     if (!b || !c || worker >= b->app->n_workers)
         return MSGR_EINVAL;
     msgr__worker_entry *e = &b->wtab[worker];
-    c->received = atomic_load_explicit(&e->received, memory_order_relaxed);
-    c->sent = atomic_load_explicit(&e->sent, memory_order_relaxed);
-    c->unrouted = atomic_load_explicit(&e->unrouted, memory_order_relaxed);
-    c->unhandled = atomic_load_explicit(&e->unhandled, memory_order_relaxed);
-    c->errors = atomic_load_explicit(&e->errors, memory_order_relaxed);
-    c->to_absent = atomic_load_explicit(&e->to_absent, memory_order_relaxed);
+#define MSGR__LOAD(f) c->f = atomic_load_explicit(&e->f, memory_order_relaxed)
+    MSGR__LOAD(received);
+    MSGR__LOAD(unhandled);
+    MSGR__LOAD(rejected);
+    MSGR__LOAD(dropped);
+    MSGR__LOAD(unrouted);
+    MSGR__LOAD(send_errors);
+    MSGR__LOAD(to_absent);
+#undef MSGR__LOAD
+    uint64_t in = 0;
+    c->sent = 0;
+    for (uint32_t s = 0; s < b->app->n_workers; s++) {
+        in += atomic_load_explicit(&b->sent[s * b->sent_stride + worker], memory_order_relaxed);
+        c->sent += atomic_load_explicit(&b->sent[worker * b->sent_stride + s], memory_order_relaxed);
+    }
+    uint64_t out = c->received + c->unhandled + c->rejected + c->dropped;
+    c->queued = in > out ? in - out : 0; /* racy snapshot: never negative */
     c->running = atomic_load_explicit(&e->running, memory_order_relaxed);
     c->pid = atomic_load_explicit(&e->pid, memory_order_relaxed);
     msgr_ring_stats st;

@@ -5,7 +5,9 @@
  *
  *   0            bus header (256 bytes): magic, version, application name, counts, offsets
  *   off_schema   n_messages x 64 bytes: wire id, kind, size, fingerprint, name
- *   off_workers  n_workers x 256 bytes: name, running, pid, counters
+ *   off_workers  n_workers x 384 bytes: name, running, pid, counters
+ *   (then)       the sent matrix: row s, column d = messages s delivered into d's inbox;
+ *                one row per sender, 128-byte aligned, so each row has one writer
  *   off_inboxes  n_workers inbox rings (MPSC), inbox_stride bytes apart
  */
 #ifndef MSGR_BUS_INTERNAL_H
@@ -48,16 +50,20 @@ typedef struct msgr__schema_entry {
 } msgr__schema_entry;
 _Static_assert(sizeof(msgr__schema_entry) == 64, "schema entry is 64 bytes");
 
-/* One per worker. Counters are relaxed atomics: independent statistics, no ordering. */
+/* One per worker, three lines: identity; what the worker itself counts (as receiver and as
+ * sender); what its senders count into it. Counters are relaxed atomics: independent
+ * statistics, ordered with nothing. */
 typedef struct msgr__worker_entry {
     char name[MSGR__NAME_MAX + 1];
     _Atomic uint32_t running;
     _Atomic int32_t pid;
     uint8_t pad0[128 - 56];
-    _Atomic uint64_t received, sent, unrouted, unhandled, errors, to_absent;
-    uint8_t pad1[128 - 48];
+    _Atomic uint64_t received, unhandled, rejected, dropped;   /* receive side */
+    _Atomic uint64_t unrouted, send_errors, to_absent;         /* send side */
+    uint8_t pad1[128 - 56];
+    uint8_t reserved[128];
 } msgr__worker_entry;
-_Static_assert(sizeof(msgr__worker_entry) == 256, "worker entry is 256 bytes");
+_Static_assert(sizeof(msgr__worker_entry) == 384, "worker entry is 384 bytes");
 
 struct msgr_ctx {
     msgr_bus *bus;
@@ -81,6 +87,8 @@ struct msgr_bus {
     msgr_region *region;
     msgr__bus_hdr *hdr;
     msgr__worker_entry *wtab;
+    _Atomic uint64_t *sent;  /* the sent matrix: sent[s * sent_stride + d] */
+    uint32_t sent_stride;
     msgr_ring **inbox;  /* one handle per worker inbox: MPSC producer side for all senders,
                            consumer side for the local worker */
     msgr__worker *w;
@@ -90,10 +98,14 @@ struct msgr_bus {
     _Atomic int abandon; /* workers discard instead of dispatching */
 };
 
-/* Adds to a shared counter (relaxed: a statistic, ordered with nothing). */
+/* Adds to a shared counter. Every counter has one writer (a worker's identity is used by one
+ * thread at a time, see msgr_bus_ctx), so a relaxed load and store do: no locked instruction,
+ * which would drain the store buffer and stall on the line just written (a fence per message).
+ * Readers get a racy but torn-free snapshot. */
 static inline void msgr__count(_Atomic uint64_t *c, uint64_t n)
 {
-    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
 }
 
 /* Dispatches or discards one inbox record on behalf of worker w (worker.c). */

@@ -26,7 +26,7 @@ static int check_dest(msgr_ctx *ctx, uint32_t dest, uint16_t id)
 
 static int failed(msgr_ctx *ctx, int rc)
 {
-    msgr__count(&ctx->bus->wtab[ctx->worker].errors, 1);
+    msgr__count(&ctx->bus->wtab[ctx->worker].send_errors, 1);
     return rc;
 }
 
@@ -52,8 +52,9 @@ int msgr_commit(msgr_ctx *ctx, msgr_out *out)
     if (!ctx || !out || out->dest >= ctx->bus->app->n_workers)
         return MSGR_EINVAL;
     int rc = msgr_ring_commit(ctx->bus->inbox[out->dest], &out->claim_);
-    if (rc == 0)
-        msgr__count(&ctx->bus->wtab[ctx->worker].sent, 1);
+    if (rc == 0) {
+        msgr__count(&ctx->bus->sent[ctx->worker * ctx->bus->sent_stride + out->dest], 1);
+    }
     return rc;
 }
 

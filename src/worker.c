@@ -15,6 +15,7 @@ int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
     }
     if (atomic_load_explicit(&b->abandon, memory_order_relaxed)) {
         atomic_fetch_add_explicit(&w->discarded, 1, memory_order_relaxed);
+        msgr__count(&e->dropped, 1);
         return 0; /* discarded and counted (msgr_bus_stop reports it as abandoned) */
     }
     int rc = b->app->dispatch[w->ctx.worker](&w->ctx, m->source, m->type, m->data, m->len);
@@ -23,7 +24,7 @@ int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
     else if (rc == MSGR_ENOROUTE)
         msgr__count(&e->unhandled, 1);
     else
-        msgr__count(&e->errors, 1);
+        msgr__count(&e->rejected, 1);
     atomic_fetch_add_explicit(&w->dispatched, 1, memory_order_relaxed);
     return 0;
 }
@@ -38,7 +39,7 @@ static void *worker_main(void *arg)
         int n = msgr_ring_poll(in, handle_cb, w, 64);
         if (n < 0) {
             /* A corrupt inbox cannot be read past; count it and stop this worker. */
-            msgr__count(&w->ctx.bus->wtab[w->ctx.worker].errors, 1);
+            msgr__count(&w->ctx.bus->wtab[w->ctx.worker].rejected, 1);
             break;
         }
         if (n == 0 && !w->stopping) {
@@ -115,12 +116,13 @@ static uint64_t local_total(msgr_bus *b, size_t offset)
 #define DISPATCHED offsetof(msgr__worker, dispatched)
 #define DISCARDED offsetof(msgr__worker, discarded)
 
-/* Activity anywhere on the bus: every delivery counts in some worker's `sent`. */
+/* Activity anywhere on the bus: every delivery counts in the sent matrix. */
 static uint64_t sent_total(msgr_bus *b)
 {
     uint64_t n = 0;
-    for (uint32_t i = 0; i < b->app->n_workers; i++)
-        n += atomic_load_explicit(&b->wtab[i].sent, memory_order_relaxed);
+    for (uint32_t s = 0; s < b->app->n_workers; s++)
+        for (uint32_t d = 0; d < b->app->n_workers; d++)
+            n += atomic_load_explicit(&b->sent[s * b->sent_stride + d], memory_order_relaxed);
     return n;
 }
 
@@ -153,7 +155,10 @@ static uint64_t discard_rest(msgr_bus *b, uint32_t i)
     uint64_t n = 0;
     msgr_msg m;
     while (msgr_ring_peek(b->inbox[i], &m) == 0) {
-        n += m.type != MSGR__CTL_STOP;
+        if (m.type != MSGR__CTL_STOP) {
+            n++;
+            msgr__count(&b->wtab[i].dropped, 1);
+        }
         msgr_ring_release(b->inbox[i], &m);
     }
     return n;

@@ -239,7 +239,7 @@ Test(runtime, a_message_a_worker_cannot_handle_is_counted_not_ignored)
     cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, NULL), 0);
     cr_assert_eq(counters(b, rt_W_sink).unhandled, 1);
     cr_assert_eq(counters(b, rt_W_sink).received, 0);
-    cr_assert_eq(counters(b, rt_W_a).errors, 1);
+    cr_assert_eq(counters(b, rt_W_a).rejected, 1);
     cr_assert_eq(count(rt_W_a, "M1"), 0);
     msgr_bus_close(b);
 }
@@ -254,6 +254,7 @@ Test(runtime, messages_for_a_worker_not_running_anywhere_are_kept_and_counted)
     cr_assert_eq(rt_send_M2(src, &m2), 1);
     cr_assert_eq(counters(b, rt_W_src).to_absent, 1);
     cr_assert_gt(counters(b, rt_W_b).queued_bytes, 0, "kept in b's inbox");
+    cr_assert_eq(counters(b, rt_W_b).queued, 1, "queue depth in messages");
     cr_assert_eq(counters(b, rt_W_b).running, 0);
     cr_assert_eq(counters(b, rt_W_a).running, 1);
     cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, NULL), 0);
@@ -269,10 +270,13 @@ Test(runtime, drain_handles_everything_queued)
         M1 m1 = {.seq = i};
         cr_assert_eq(rt_send_M1(src, &m1), 1);
     }
+    cr_assert_eq(counters(b, rt_W_a).queued, 3000, "queue depth before the workers start");
     cr_assert_eq(msgr_bus_start(b), 0);
     msgr_stop_report rep;
     cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, &rep), 0);
     cr_assert_eq(rep.abandoned, 0);
+    cr_assert_eq(counters(b, rt_W_a).queued, 0);
+    cr_assert_eq(counters(b, rt_W_a).dropped, 0);
     cr_assert_eq(count(rt_W_a, "M1"), 3000);
     cr_assert_eq(count(rt_W_sink, "M4"), 3000, "and what they caused");
     cr_assert_leq(rep.drained, 6000);
@@ -301,6 +305,8 @@ Test(runtime, abandon_discards_what_is_queued_and_accounts_for_every_message)
                  (unsigned long)handled, (unsigned long)rep.abandoned, (unsigned long)n);
     cr_assert_gt(rep.abandoned, 0, "with ~20k spins per message, most were still queued");
     cr_assert_eq(counters(b, rt_W_a).queued_bytes, 0, "nothing left behind");
+    cr_assert_eq(counters(b, rt_W_a).queued, 0);
+    cr_assert_eq(counters(b, rt_W_a).dropped, rep.abandoned, "dropped counter agrees");
     msgr_bus_close(b);
 }
 
@@ -342,8 +348,8 @@ Test(runtime, serialized_messages_round_trip_and_the_size_contract_is_enforced)
     cr_assert_str_eq(got_names[0], "alpha");
     cr_assert_str_eq(got_names[1], "");
     cr_assert_str_eq(got_names[2], "a somewhat longer third string");
-    cr_assert_eq(counters(b, rt_W_src).errors, 1, "the broken encoding");
-    cr_assert_eq(counters(b, rt_W_sink).errors, 1, "the corrupt one");
+    cr_assert_eq(counters(b, rt_W_src).send_errors, 1, "the broken encoding");
+    cr_assert_eq(counters(b, rt_W_sink).rejected, 1, "the corrupt one");
     msgr_bus_close(b);
 }
 

@@ -122,13 +122,18 @@ void *msgr_ctx_user(const msgr_ctx *ctx);
 
 /* Per-worker counters, kept in the bus's shared memory so every process sees them. */
 typedef struct msgr_counters {
-    uint64_t received;    /* messages dispatched to its handlers */
+    /* as a receiver */
+    uint64_t received;    /* messages handed to its handlers */
+    uint64_t unhandled;   /* messages it got that it has no handler for (counted, not ignored) */
+    uint64_t rejected;    /* messages it could not read: wrong length, failed decode */
+    uint64_t dropped;     /* messages discarded from its inbox by a stop with ABANDON */
+    uint64_t queued;      /* messages waiting in its inbox now (its queue depth) */
+    uint64_t queued_bytes;/* bytes they take, with record headers */
+    /* as a sender */
     uint64_t sent;        /* messages it delivered to an inbox (fan-out counts each copy) */
     uint64_t unrouted;    /* sends refused: no route from this worker for that message */
-    uint64_t unhandled;   /* messages it received that it has no handler for */
-    uint64_t errors;      /* decode or length errors, and failed sends (full inbox, timeout) */
+    uint64_t send_errors; /* sends that failed: inbox full past the timeout, codec errors */
     uint64_t to_absent;   /* messages it queued for a worker not running anywhere (kept) */
-    uint64_t queued_bytes;/* bytes waiting in its inbox now */
     uint32_t running;     /* 1 while some process runs it */
     int32_t pid;          /* that process */
 } msgr_counters;
