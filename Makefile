@@ -31,7 +31,7 @@ LDLIBS  = -pthread $(LDSAN)
 SOVERSION = 0
 VERSION   = 0.1.0
 
-LIB_SRC = src/error.c src/os_posix.c mmap/region.c mmap/posix.c bus/ring.c \
+LIB_SRC = src/error.c src/os_posix.c mmap/region.c mmap/posix.c bus/wait.c bus/ring.c \
           src/bus.c src/router.c src/worker.c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h mmap/*.h bus/*.h macros/*.h)

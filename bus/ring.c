@@ -9,23 +9,13 @@
  *     consumed one by one (one store to a line only it writes).
  *   - No shared line is written by both sides on the fast path.
  *
- * Sleeping without lost wake-ups and without a fence per record:
- *   A committer must notice a sleeping consumer: "store tag; load cons_waiting" on one side and
- *   "store cons_waiting; load tag" on the other is the Dekker pattern and needs a StoreLoad
- *   barrier on both sides. A full fence per commit costs ~5x in throughput (measured here on an
- *   earlier design), so the barrier is asymmetric: committers only stop the compiler
- *   (atomic_signal_fence) and the rare side that is about to sleep runs
- *   msgr_os_heavy_barrier() (membarrier), which forces a full barrier on every running thread
- *   of every registered process. Where that is unavailable both sides use a seq_cst fence.
- *   Sleepers sleep on an eventcount word (cons_futex/prod_futex) whose value they read before
- *   announcing themselves, so a wake between the announce and the sleep is never lost.
+ * Sleeping without lost wake-ups and without a fence per record: see wait.h.
  */
 #include "ring_layout.h"
 #include "record.h"
 #include "msgr/error.h"
 #include "../src/os.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,9 +28,7 @@ struct msgr_ring {
     uint64_t salt;
     uint64_t max_payload;
     uint32_t flags;
-    int fast_barrier;  /* 1: asymmetric barrier available (see top of file) */
-    uint32_t spins;
-    uint32_t yields;
+    msgr__wait_policy wait;
     /* producer side (SPSC: private; MPSC: unused except the head cache) */
     _Alignas(MSGR__LINE) uint64_t p_tail;
     _Atomic uint64_t p_head_cache; /* consumer head last seen; shared by producer threads */
@@ -85,9 +73,7 @@ static int handle_new(msgr__ring_hdr *h, msgr_ring **out)
     r->salt = h->salt;
     r->flags = h->flags;
     r->max_payload = msgr_ring_max_payload(h->capacity);
-    r->fast_barrier = msgr_os_fast_barrier_register();
-    r->spins = 4096;
-    r->yields = 64;
+    msgr__wait_policy_init(&r->wait);
     /* Acquire: positions were published with release by their owners. */
     r->p_tail = atomic_load_explicit(&h->tail, memory_order_acquire);
     r->c_head = atomic_load_explicit(&h->head, memory_order_acquire);
@@ -161,8 +147,8 @@ uint64_t msgr_ring_schema(const msgr_ring *r) { return r ? r->hdr->schema : 0; }
 void msgr_ring_set_wait(msgr_ring *r, uint32_t spins, uint32_t yields)
 {
     if (r) {
-        r->spins = spins;
-        r->yields = yields;
+        r->wait.spins = spins;
+        r->wait.yields = yields;
     }
 }
 
@@ -181,21 +167,6 @@ static void write_skip(msgr_ring *r, uint64_t pos, uint64_t bytes, memory_order 
     s->type = 0;
     s->source = 0;
     atomic_store_explicit(&s->tag, (pos | MSGR__REC_COMMITTED | MSGR__REC_SKIP) ^ r->salt, mo);
-}
-
-/* Store-side half of the asymmetric Dekker barrier (see top of file). */
-static inline void fast_side_barrier(const msgr_ring *r)
-{
-    if (r->fast_barrier)
-        atomic_signal_fence(memory_order_seq_cst);
-    else
-        atomic_thread_fence(memory_order_seq_cst);
-}
-
-static inline void slow_side_barrier(const msgr_ring *r)
-{
-    if (!r->fast_barrier || msgr_os_heavy_barrier() != 0)
-        atomic_thread_fence(memory_order_seq_cst);
 }
 
 /* Reads the consumer's published head and checks it against our position. */
@@ -313,14 +284,6 @@ int msgr_ring_claim(msgr_ring *r, size_t len, msgr_claim *c)
                                        : claim_spsc(r, size, len, c);
 }
 
-static void wake_consumer(msgr_ring *r)
-{
-    /* The RMW changes the word the consumer sleeps on, so a consumer between reading it and
-     * sleeping returns at once (futex compares first). */
-    atomic_fetch_add_explicit(&r->hdr->cons_futex, 1, memory_order_seq_cst);
-    msgr_os_futex_wake(&r->hdr->cons_futex, 1);
-}
-
 int msgr_ring_commit(msgr_ring *r, msgr_claim *c)
 {
     if (!r || !c)
@@ -341,11 +304,9 @@ int msgr_ring_commit(msgr_ring *r, msgr_claim *c)
     if (!(r->flags & MSGR_RING_MPSC))
         /* Producer-owned line: kept for attach and stats, never read on the fast path. */
         atomic_store_explicit(&r->hdr->tail, c->pos_ + c->size_, memory_order_release);
-    fast_side_barrier(r);
-    /* D1: pairs with D2 in wait_readable(): either we see the consumer's flag, or the
-     * consumer's re-check after its heavy barrier sees our tag. */
-    if (atomic_load_explicit(&r->hdr->cons_waiting, memory_order_relaxed))
-        wake_consumer(r);
+    /* D1 (wait.h): wake the consumer if it announced that it sleeps. */
+    msgr__wake_waiters(&r->wait, &r->hdr->cons_wait, 0);
+    c->size_ = 0; /* a second commit of the same claim is refused */
     return 0;
 }
 
@@ -357,76 +318,14 @@ int msgr_ring_abort(msgr_ring *r, msgr_claim *c)
     write_skip(r, c->pos_, c->size_, memory_order_release);
     if (!(r->flags & MSGR_RING_MPSC))
         atomic_store_explicit(&r->hdr->tail, c->pos_ + c->size_, memory_order_release);
-    fast_side_barrier(r);
-    if (atomic_load_explicit(&r->hdr->cons_waiting, memory_order_relaxed))
-        wake_consumer(r); /* the consumer may be waiting for exactly this position */
+    msgr__wake_waiters(&r->wait, &r->hdr->cons_wait, 0); /* it may wait for this position */
     c->size_ = 0;
     return 0;
 }
 
-/* Runs `try` until it stops saying MSGR_EAGAIN: spin, yield, then sleep on `futex` after
- * announcing ourselves in `waiting` (a flag or a counter). */
-typedef int (*msgr__try_fn)(msgr_ring *r, void *arg);
-
-static int wait_until(msgr_ring *r, msgr__try_fn try, void *arg, int64_t timeout_ns,
-                      _Atomic uint32_t *waiting, _Atomic uint32_t *futex, int counter)
-{
-    /* Callers have just tried once and seen MSGR_EAGAIN (and timeout_ns != 0): looking again
-     * at once would only pull the line the other side is writing back into our cache. */
-    int rc;
-    uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : msgr_os_now_ns() + (uint64_t)timeout_ns;
-    /* Between looks, back off a few pauses: each look pulls the line the other side is writing
-     * into our cache, and taking it back costs the writer a transfer (measured: +25% records/s
-     * for 64-byte messages between threads). A handle that never sleeps is asking for the
-     * lowest latency instead, so it looks after every pause (backing off adds ~80 ns there). */
-    uint32_t backoff = r->spins == UINT32_MAX ? 1 : 8;
-    for (uint32_t i = 0; i < r->spins; i++) {
-        for (uint32_t k = 0; k < backoff; k++)
-            msgr_os_cpu_relax();
-        if ((rc = try(r, arg)) != MSGR_EAGAIN)
-            return rc;
-        if ((i & 255) == 255 && msgr_os_now_ns() >= deadline)
-            return MSGR_ETIMEDOUT;
-    }
-    for (uint32_t i = 0; i < r->yields || r->spins == UINT32_MAX; i++) {
-        msgr_os_yield();
-        if ((rc = try(r, arg)) != MSGR_EAGAIN)
-            return rc;
-        if (msgr_os_now_ns() >= deadline)
-            return MSGR_ETIMEDOUT;
-    }
-    for (;;) {
-        /* D2: read the eventcount before announcing; any wake after this changes it. */
-        uint32_t seq = atomic_load_explicit(futex, memory_order_seq_cst);
-        if (counter)
-            atomic_fetch_add_explicit(waiting, 1, memory_order_seq_cst);
-        else
-            atomic_store_explicit(waiting, 1, memory_order_seq_cst);
-        slow_side_barrier(r);
-        rc = try(r, arg);
-        if (rc == MSGR_EAGAIN) {
-            uint64_t now = msgr_os_now_ns();
-            if (now >= deadline)
-                rc = MSGR_ETIMEDOUT;
-            else {
-                int64_t left = deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now);
-                msgr_os_futex_wait(futex, seq, left);
-            }
-        }
-        if (counter)
-            atomic_fetch_sub_explicit(waiting, 1, memory_order_relaxed);
-        else
-            atomic_store_explicit(waiting, 0, memory_order_relaxed);
-        if (rc != MSGR_EAGAIN)
-            return rc;
-        if ((rc = try(r, arg)) != MSGR_EAGAIN)
-            return rc;
-    }
-}
-
 typedef struct { size_t len; msgr_claim *c; } claim_args;
 
-static int try_claim(msgr_ring *r, void *arg)
+static int try_claim(void *r, void *arg)
 {
     claim_args *a = arg;
     return msgr_ring_claim(r, a->len, a->c);
@@ -440,8 +339,7 @@ int msgr_ring_claim_wait(msgr_ring *r, size_t len, msgr_claim *c, int64_t timeou
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
     claim_args a = {len, c};
-    return wait_until(r, try_claim, &a, timeout_ns, &r->hdr->prod_waiting, &r->hdr->prod_futex,
-                      1);
+    return msgr__wait_until(&r->wait, try_claim, r, &a, timeout_ns, &r->hdr->prod_wait, 1);
 }
 
 int msgr_ring_send_wait(msgr_ring *r, uint16_t type, const void *data, size_t len,
@@ -466,22 +364,13 @@ int msgr_ring_send(msgr_ring *r, uint16_t type, const void *data, size_t len)
 
 /* ---- consumer side ---- */
 
-static void wake_producers(msgr_ring *r)
-{
-    atomic_fetch_add_explicit(&r->hdr->prod_futex, 1, memory_order_seq_cst);
-    msgr_os_futex_wake(&r->hdr->prod_futex, INT_MAX);
-}
-
 static inline void publish_head(msgr_ring *r)
 {
     r->c_published = r->c_head;
     /* R2: release: our reads of the freed records happen before producers reuse the space;
      * pairs with A2 in load_head(). */
     atomic_store_explicit(&r->hdr->head, r->c_head, memory_order_release);
-    fast_side_barrier(r);
-    /* D1': pairs with D2 in wait_until() on the producer side. */
-    if (atomic_load_explicit(&r->hdr->prod_waiting, memory_order_relaxed))
-        wake_producers(r);
+    msgr__wake_waiters(&r->wait, &r->hdr->prod_wait, 1); /* D1 (wait.h), producers' side */
 }
 
 static inline int peek_one(msgr_ring *r, msgr_msg *m)
@@ -542,14 +431,14 @@ int msgr_ring_release(msgr_ring *r, const msgr_msg *m)
     return 0;
 }
 
-static int try_peek(msgr_ring *r, void *arg) { return msgr_ring_peek(r, arg); }
+static int try_peek(void *r, void *arg) { return msgr_ring_peek(r, arg); }
 
 int msgr_ring_peek_wait(msgr_ring *r, msgr_msg *m, int64_t timeout_ns)
 {
     int rc = msgr_ring_peek(r, m);
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
-    return wait_until(r, try_peek, m, timeout_ns, &r->hdr->cons_waiting, &r->hdr->cons_futex, 0);
+    return msgr__wait_until(&r->wait, try_peek, r, m, timeout_ns, &r->hdr->cons_wait, 0);
 }
 
 int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max)
@@ -609,7 +498,7 @@ int msgr_ring_stats_get(const msgr_ring *r, msgr_ring_stats *out)
     out->head = atomic_load_explicit(&h->head, memory_order_acquire);
     out->tail = atomic_load_explicit(&h->tail, memory_order_acquire);
     out->capacity = r->cap;
-    out->consumer_sleeping = atomic_load_explicit(&h->cons_waiting, memory_order_relaxed);
-    out->producers_sleeping = atomic_load_explicit(&h->prod_waiting, memory_order_relaxed);
+    out->consumer_sleeping = atomic_load_explicit(&h->cons_wait.waiting, memory_order_relaxed);
+    out->producers_sleeping = atomic_load_explicit(&h->prod_wait.waiting, memory_order_relaxed);
     return 0;
 }

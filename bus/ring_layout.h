@@ -3,8 +3,8 @@
  *     0  identity (read-only after creation): magic, version, capacity, salt, flags, schema
  *   128  producer line: tail   (written by producers only)
  *   256  consumer line: head   (written by the consumer only)
- *   384  consumer-wait line: cons_waiting (written by the consumer when it parks), cons_futex
- *   512  producer-wait line: prod_waiting, prod_futex
+ *   384  consumer-wait line: cons_wait (flag written by the consumer when it parks, futex word)
+ *   512  producer-wait line: prod_wait (count of parked producers, futex word)
  *   640  reserved (pid table for dead-producer detection) up to 1024
  *
  * Lines written by different sides are 128 bytes apart: x86 prefetches lines in pairs, so
@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "msgr/ring.h"
+#include "wait.h"
 
 #define MSGR__RING_MAGIC 0x31474e5252534d4dull /* "MMSRRNG1" little-endian */
 #define MSGR__RING_VERSION 1u
@@ -40,13 +41,11 @@ typedef struct msgr__ring_hdr {
     /* consumer line */
     _Atomic uint64_t head;
     uint8_t pad2[MSGR__LINE - 8];
-    /* consumer-wait line */
-    _Atomic uint32_t cons_waiting;
-    _Atomic uint32_t cons_futex;
+    /* consumer-wait line: a flag (one consumer) and its futex word */
+    msgr__waitq cons_wait;
     uint8_t pad3[MSGR__LINE - 8];
-    /* producer-wait line */
-    _Atomic uint32_t prod_waiting;
-    _Atomic uint32_t prod_futex;
+    /* producer-wait line: a count of sleeping producers and their futex word */
+    msgr__waitq prod_wait;
     uint8_t pad4[MSGR__LINE - 8];
     uint8_t reserved[MSGR_RING_HDR_SIZE - 5 * MSGR__LINE];
 } msgr__ring_hdr;
@@ -54,8 +53,8 @@ typedef struct msgr__ring_hdr {
 _Static_assert(sizeof(msgr__ring_hdr) == MSGR_RING_HDR_SIZE, "ring header size");
 _Static_assert(offsetof(msgr__ring_hdr, tail) == 128, "producer line at 128");
 _Static_assert(offsetof(msgr__ring_hdr, head) == 256, "consumer line at 256");
-_Static_assert(offsetof(msgr__ring_hdr, cons_waiting) == 384, "consumer-wait line at 384");
-_Static_assert(offsetof(msgr__ring_hdr, prod_waiting) == 512, "producer-wait line at 512");
+_Static_assert(offsetof(msgr__ring_hdr, cons_wait) == 384, "consumer-wait line at 384");
+_Static_assert(offsetof(msgr__ring_hdr, prod_wait) == 512, "producer-wait line at 512");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to be shared");
 
 #endif

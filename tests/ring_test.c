@@ -311,3 +311,23 @@ ParameterizedTest(backend *b, ring, works_in_every_region_kind)
     if (b->kind == MSGR_REGION_FILE)
         cr_assert_eq(unlink(path), 0);
 }
+
+Test(ring, abort_turns_a_claim_into_padding_and_commit_is_once_only)
+{
+    for (uint32_t flags = 0; flags <= MSGR_RING_MPSC; flags++) {
+        msgr_ring *r = make_ring(4096, flags);
+        msgr_claim a, b;
+        cr_assert_eq(msgr_ring_claim(r, 100, &a), 0);
+        cr_assert_eq(msgr_ring_claim(r, 8, &b), 0);
+        memcpy(b.data, "survivor", 8);
+        cr_assert_eq(msgr_ring_commit(r, &b), 0);
+        cr_assert_eq(msgr_ring_commit(r, &b), MSGR_EINVAL, "a claim commits once");
+        msgr_msg m;
+        cr_assert_eq(msgr_ring_peek(r, &m), MSGR_EAGAIN, "b waits behind the open claim a");
+        cr_assert_eq(msgr_ring_abort(r, &a), 0);
+        cr_assert_eq(msgr_ring_abort(r, &a), MSGR_EINVAL, "and aborts once");
+        cr_assert_eq(msgr_ring_peek(r, &m), 0, "the aborted claim is skipped");
+        cr_assert_eq(m.len, 8);
+        cr_assert_eq(memcmp(m.data, "survivor", 8), 0);
+    }
+}
