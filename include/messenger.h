@@ -4,6 +4,7 @@
  *   msgr/error.h   error codes and msgr_strerror()
  *   msgr/region.h  memory regions: anonymous, named shared memory, file, growable
  *   msgr/ring.h    the lock-free ring: zero-copy claim/commit, peek/release, poll, send/recv
+ *   msgr/log.h     the persistent log: a file bus with groups, acknowledgement and recovery
  *   msgr/runtime.h the nano-services runtime: bus, workers, routing (with macros/msgr_app.h)
  */
 #ifndef MESSENGER_H
@@ -11,6 +12,7 @@
 
 #include "msgr/error.h"
 #include "msgr/region.h"
+#include "msgr/log.h"
 #include "msgr/ring.h"
 #include "msgr/runtime.h"
 

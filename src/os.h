@@ -52,6 +52,18 @@ int msgr_os_thread_join(msgr_os_thread *t);
 /* Sleeps the calling thread for about ns nanoseconds. */
 void msgr_os_sleep_ns(uint64_t ns);
 
+/* When process `pid` started (an opaque, monotonic number: clock ticks since boot on Linux).
+ * With the pid it names a process uniquely: a pid reused by a newer process has another start
+ * time. Returns 0 or MSGR_ENOENT (no such process). */
+int msgr_os_proc_start(int32_t pid, uint64_t *start);
+
+/* 1 if process `pid` exists and started at `start`, else 0. */
+int msgr_os_proc_alive(int32_t pid, uint64_t start);
+
+/* Flushes [addr, addr + len) of a shared file mapping to the file's storage and waits
+ * (msync MS_SYNC; addr need not be page-aligned). Returns 0 or MSGR_EIO. */
+int msgr_os_msync(void *addr, size_t len);
+
 /* One pause instruction for spin loops: tells the core we are spinning (saves power, frees the
  * sibling hyper-thread, avoids the memory-order mis-speculation flush on loop exit). */
 static inline void msgr_os_cpu_relax(void)

@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -130,4 +133,48 @@ void msgr_os_sleep_ns(uint64_t ns)
     struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+}
+
+int msgr_os_proc_start(int32_t pid, uint64_t *start)
+{
+    char path[64], buf[1024];
+    if (pid <= 0)
+        return MSGR_ENOENT;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return MSGR_ENOENT;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* Field 2 (comm) may contain spaces and parentheses: count fields after the last ')'.
+     * starttime is field 22, the 20th after it. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return MSGR_ENOENT;
+    unsigned long long v = 0;
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    if (!p || sscanf(p + 1, "%llu", &v) != 1)
+        return MSGR_ENOENT;
+    *start = v;
+    return 0;
+}
+
+int msgr_os_proc_alive(int32_t pid, uint64_t start)
+{
+    uint64_t now;
+    if (!msgr_os_pid_alive(pid))
+        return 0;
+    if (msgr_os_proc_start(pid, &now) != 0)
+        return msgr_os_pid_alive(pid); /* no /proc: fall back to the pid alone */
+    return now == start;
+}
+
+int msgr_os_msync(void *addr, size_t len)
+{
+    uintptr_t page = (uintptr_t)msgr_os_page_size();
+    uintptr_t a = (uintptr_t)addr & ~(page - 1);
+    size_t l = len + ((uintptr_t)addr - a);
+    return msync((void *)a, l, MS_SYNC) == 0 ? 0 : MSGR_EIO;
 }

@@ -1,0 +1,557 @@
+/* messenger: the persistent log: file format, opening and recovery, groups, inspection. The
+ * append and read paths are in log_rw.c. */
+#include "log_internal.h"
+#include "crc32c.h"
+#include "msgr/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_CAPACITY (16u << 20)
+
+static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
+
+static uint64_t hdr_size_for(uint32_t groups, uint32_t prods)
+{
+    uint64_t n = sizeof(msgr__log_hdr) + 128ull * groups + 64ull * prods;
+    return (n + 4095) / 4096 * 4096;
+}
+
+/* ---- records ---- */
+
+uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload)
+{
+    struct {
+        uint64_t pos;
+        uint32_t len;
+        uint16_t type, source;
+        uint64_t time_ns;
+    } h = {pos, r->len, r->type, r->source, r->time_ns};
+    uint32_t c = msgr__crc32c(0, &h, sizeof h);
+    return msgr__crc32c(c, payload, r->len);
+}
+
+static uint32_t skip_crc(uint64_t pos, uint32_t size)
+{
+    struct {
+        uint64_t pos;
+        uint64_t size;
+    } h = {pos, size};
+    return msgr__crc32c(0, &h, sizeof h);
+}
+
+void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size)
+{
+    msgr__lskip *s = (msgr__lskip *)(log->data + (pos & log->mask));
+    s->size = (uint32_t)size;
+    s->crc = skip_crc(pos, (uint32_t)size);
+    /* Release: size and crc are visible to whoever sees the tag (acquire in msgr__lrec_at). */
+    atomic_store_explicit(&s->tag, (pos | MSGR__L_COMMITTED | MSGR__L_SKIP) ^ log->salt,
+                          memory_order_release);
+}
+
+int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int check_crc)
+{
+    uint64_t off = pos & log->mask;
+    if (pos & 15)
+        return 0;
+    msgr__lrec *r = (msgr__lrec *)(log->data + off);
+    /* A1: acquire pairs with the release stores of tags in msgr_log_commit(), claim and
+     * msgr__lwrite_skip(): the fields behind the tag are visible once it is. */
+    uint64_t t = atomic_load_explicit(&r->tag, memory_order_acquire) ^ log->salt;
+    if ((t & ~MSGR__L_FLAGS) != pos)
+        return 0;
+    uint32_t st = (uint32_t)(t & MSGR__L_FLAGS);
+    uint64_t room = log->cap - off; /* nothing straddles the end */
+    if (st == (MSGR__L_COMMITTED | MSGR__L_SKIP)) {
+        const msgr__lskip *s = (const msgr__lskip *)r;
+        if (s->size < MSGR__LSKIP_MIN || (s->size & 15) || s->size > room ||
+            s->crc != skip_crc(pos, s->size))
+            return MSGR_ECORRUPT;
+        *state = st;
+        return s->size;
+    }
+    if (st != MSGR__L_COMMITTED && st != MSGR__L_CLAIMED)
+        return 0;
+    if (room < MSGR__LREC_HDR || r->len > log->max_payload || msgr__lrec_size(r->len) > room)
+        return st == MSGR__L_COMMITTED ? MSGR_ECORRUPT : 0;
+    if (st == MSGR__L_COMMITTED && check_crc && r->crc != msgr__lrec_crc(pos, r, r + 1))
+        return MSGR_ECORRUPT;
+    *state = st;
+    return (int64_t)msgr__lrec_size(r->len);
+}
+
+uint64_t msgr__lscan_next(msgr_log *log, uint64_t pos, uint64_t limit)
+{
+    for (uint64_t q = pos + 16; q < limit; q += 16) {
+        uint32_t st;
+        if (msgr__lrec_at(log, q, &st, 1) > 0)
+            return q;
+    }
+    return 0;
+}
+
+/* ---- group acknowledgements: two slots, generation + CRC ---- */
+
+static uint32_t ack_crc(uint64_t gen, uint64_t pos)
+{
+    uint64_t v[2] = {gen, pos};
+    return msgr__crc32c(0, v, sizeof v);
+}
+
+uint64_t msgr__lgroup_acked(const msgr__lgroup *g)
+{
+    uint64_t best_gen = 0, best = 0;
+    for (int i = 0; i < 2; i++) {
+        /* A4: acquire pairs with R4 in msgr__lgroup_set_acked(): the reader's reads of the
+         * acknowledged records happened before; reusing their space is safe after this. */
+        uint64_t gen = atomic_load_explicit(&g->ack[i].gen, memory_order_acquire);
+        uint64_t pos = atomic_load_explicit(&g->ack[i].pos, memory_order_relaxed);
+        uint32_t crc = atomic_load_explicit(&g->ack[i].crc, memory_order_relaxed);
+        if (crc == ack_crc(gen, pos) && gen >= best_gen) {
+            best_gen = gen;
+            best = pos;
+        }
+    }
+    return best;
+}
+
+void msgr__lgroup_set_acked(msgr__lgroup *g, uint64_t pos)
+{
+    uint64_t g0 = atomic_load_explicit(&g->ack[0].gen, memory_order_relaxed);
+    uint64_t g1 = atomic_load_explicit(&g->ack[1].gen, memory_order_relaxed);
+    uint64_t gen = (g0 > g1 ? g0 : g1) + 1;
+    msgr__lack *s = &g->ack[gen & 1]; /* overwrite the older slot; the newer stays valid */
+    atomic_store_explicit(&s->gen, 0, memory_order_relaxed); /* invalid while being written */
+    atomic_store_explicit(&s->pos, pos, memory_order_relaxed);
+    atomic_store_explicit(&s->crc, ack_crc(gen, pos), memory_order_relaxed);
+    /* R4: release publishes pos and crc (and the reader's earlier reads); pairs with A4. */
+    atomic_store_explicit(&s->gen, gen, memory_order_release);
+}
+
+void msgr__ladvance_start(msgr_log *log)
+{
+    msgr__log_hdr *h = log->hdr;
+    uint64_t min = UINT64_MAX;
+    for (uint32_t i = 0; i < h->max_groups; i++)
+        if (atomic_load_explicit(&log->groups[i].state, memory_order_acquire) == 2) {
+            uint64_t a = msgr__lgroup_acked(&log->groups[i]);
+            if (a < min)
+                min = a;
+        }
+    if (min == UINT64_MAX)
+        return; /* no group: keep everything (back-pressure when full) */
+    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+    if (min > tail)
+        min = tail;
+    uint64_t cur = atomic_load_explicit(&h->start, memory_order_relaxed);
+    /* R5: release forwards A4 to producers that acquire start (A5 in claim). Monotonic. */
+    while (cur < min && !atomic_compare_exchange_weak_explicit(&h->start, &cur, min,
+                                                               memory_order_release,
+                                                               memory_order_relaxed))
+        ;
+}
+
+/* ---- sync ---- */
+
+int msgr__lsync_after(msgr_log *log, void *addr, size_t len)
+{
+    msgr__log_hdr *h = log->hdr;
+    int rc = 0;
+    if (h->sync == MSGR_SYNC_ALWAYS) {
+        rc = msgr_os_msync(addr, len);
+    } else if (h->sync == MSGR_SYNC_BATCH) {
+        uint64_t n = atomic_fetch_add_explicit(&h->sync_pending, 1, memory_order_relaxed) + 1;
+        uint64_t now = msgr_os_now_ns();
+        uint64_t last = atomic_load_explicit(&h->last_sync_ns, memory_order_relaxed);
+        if (n >= h->batch_records || now - last >= (uint64_t)h->batch_ms * 1000000u) {
+            atomic_store_explicit(&h->sync_pending, 0, memory_order_relaxed);
+            atomic_store_explicit(&h->last_sync_ns, now, memory_order_relaxed);
+            rc = msgr_log_sync(log);
+        }
+    }
+    if (rc)
+        atomic_store_explicit(&log->failed, 1, memory_order_relaxed);
+    return rc;
+}
+
+int msgr_log_sync(msgr_log *log)
+{
+    if (!log)
+        return MSGR_EINVAL;
+    /* The whole mapping: the kernel writes back only dirty pages. An error is final for this
+     * handle (the kernel may have dropped the dirty state): reopen and recover. */
+    int rc = msgr_os_msync(msgr_region_base(log->region), msgr_region_size(log->region));
+    if (rc)
+        atomic_store_explicit(&log->failed, 1, memory_order_relaxed);
+    return rc;
+}
+
+/* ---- creating and opening ---- */
+
+static int opts_ok(const msgr_log_opts *o)
+{
+    if (!o)
+        return 1;
+    if (o->size_of && o->size_of < sizeof(msgr_log_opts))
+        return 0;
+    if (o->sync > MSGR_SYNC_ALWAYS || o->max_groups > 4096 || o->max_producers > 4096)
+        return 0;
+    if (o->capacity && (!is_pow2(o->capacity) || o->capacity < 4096 ||
+                        o->capacity > MSGR_RING_MAX_CAPACITY))
+        return 0;
+    return o->claim_timeout_ns >= 0;
+}
+
+static int handle_new(msgr_region *g, const msgr_log_opts *o, msgr_log **out)
+{
+    msgr_log *log = calloc(1, sizeof *log);
+    if (!log)
+        return MSGR_ENOMEM;
+    msgr__log_hdr *h = msgr_region_base(g);
+    log->region = g;
+    log->hdr = h;
+    log->groups = (msgr__lgroup *)((char *)h + sizeof *h);
+    log->prods = (msgr__lprod *)((char *)log->groups + 128ull * h->max_groups);
+    log->data = (uint8_t *)h + h->hdr_size;
+    log->cap = h->capacity;
+    log->mask = h->capacity - 1;
+    log->salt = h->salt;
+    log->max_payload = h->capacity / 2 - MSGR__LREC_HDR;
+    if (log->max_payload > MSGR_RING_MAX_PAYLOAD)
+        log->max_payload = MSGR_RING_MAX_PAYLOAD;
+    log->claim_timeout = o && o->claim_timeout_ns ? o->claim_timeout_ns : 1000000000;
+    msgr__wait_policy_init(&log->wait);
+    atomic_init(&log->prod_slot, -1);
+    log->pid = msgr_os_pid();
+    msgr_os_proc_start(log->pid, &log->pid_start);
+    *out = log;
+    return 0;
+}
+
+int msgr_log_create(const char *path, const msgr_log_opts *o, msgr_log **out)
+{
+    if (!path || !out || !opts_ok(o))
+        return MSGR_EINVAL;
+    uint64_t cap = o && o->capacity ? o->capacity : DEFAULT_CAPACITY;
+    uint32_t groups = o && o->max_groups ? o->max_groups : 16;
+    uint32_t prods = o && o->max_producers ? o->max_producers : 64;
+    uint64_t hs = hdr_size_for(groups, prods);
+    msgr_region_opts ro = {.mode = o ? o->mode : 0};
+    msgr_region *g;
+    int rc = msgr_region_create_file(path, hs + cap, &ro, &g);
+    if (rc)
+        return rc;
+    msgr__log_hdr *h = msgr_region_base(g);
+    h->version = MSGR__LOG_VERSION;
+    h->hdr_size = (uint32_t)hs;
+    h->capacity = cap;
+    h->salt = msgr_os_random64() & ~MSGR__L_FLAGS;
+    h->max_groups = groups;
+    h->max_producers = prods;
+    h->sync = o ? o->sync : MSGR_SYNC_NONE;
+    h->batch_ms = o && o->batch_ms ? o->batch_ms : 10;
+    h->batch_records = o && o->batch_records ? o->batch_records : 1000;
+    h->created_ns = msgr_os_now_ns();
+    /* Release: the identity is complete for whoever sees the magic (acquire in validate()). */
+    atomic_store_explicit(&h->magic, MSGR__LOG_MAGIC, memory_order_release);
+    if ((rc = msgr_os_msync(h, hs)) == 0)
+        rc = handle_new(g, o, out);
+    if (rc)
+        msgr_region_close(g);
+    return rc;
+}
+
+/* Checks a header found in a file of `size` usable bytes. Reads only; trusts nothing. */
+static int validate(const msgr__log_hdr *h, uint64_t size)
+{
+    if (size < sizeof *h || atomic_load_explicit(&h->magic, memory_order_acquire) !=
+                                MSGR__LOG_MAGIC)
+        return MSGR_ENOTMSGR;
+    if (h->version != MSGR__LOG_VERSION)
+        return MSGR_EVERSION;
+    if (!is_pow2(h->capacity) || h->capacity < 4096 || h->capacity > MSGR_RING_MAX_CAPACITY ||
+        h->max_groups == 0 || h->max_groups > 4096 || h->max_producers == 0 ||
+        h->max_producers > 4096 || h->hdr_size != hdr_size_for(h->max_groups, h->max_producers) ||
+        h->hdr_size + h->capacity > size || h->sync > MSGR_SYNC_ALWAYS || (h->salt & 15) ||
+        h->batch_records == 0)
+        return MSGR_ECORRUPT;
+    uint64_t start = atomic_load_explicit(&h->start, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    if ((start & 15) || (tail & 15) || start > tail || tail - start > h->capacity)
+        return MSGR_ECORRUPT;
+    return 0;
+}
+
+static int someone_alive(msgr_log *log)
+{
+    for (uint32_t i = 0; i < log->hdr->max_producers; i++) {
+        msgr__lprod *p = &log->prods[i];
+        int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
+        if (pid && pid != log->pid &&
+            msgr_os_proc_alive(pid, atomic_load_explicit(&p->start, memory_order_relaxed)))
+            return 1;
+    }
+    for (uint32_t i = 0; i < log->hdr->max_groups; i++) {
+        msgr__lgroup *g = &log->groups[i];
+        int32_t pid = atomic_load_explicit(&g->owner, memory_order_acquire);
+        if (pid && pid != log->pid &&
+            msgr_os_proc_alive(pid, atomic_load_explicit(&g->owner_start, memory_order_relaxed)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Validates every record from start and repairs what a crash left (see log.h). Runs only when
+ * no live process uses the log, under the recovery lock. */
+static int recover(msgr_log *log, msgr_log_recovery *rep)
+{
+    msgr__log_hdr *h = log->hdr;
+    uint64_t start = atomic_load_explicit(&h->start, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    uint64_t p = start, limit = start + log->cap;
+    while (p < limit) {
+        uint32_t st = 0;
+        int64_t size = msgr__lrec_at(log, p, &st, 1);
+        if (size > 0 && p + (uint64_t)size <= limit) {
+            if (st == MSGR__L_CLAIMED) { /* claimed, never committed: its owner is gone */
+                msgr__lwrite_skip(log, p, (uint64_t)size);
+                rep->claims_skipped++;
+            } else if (!(st & MSGR__L_SKIP)) {
+                rep->records++;
+            }
+            p += (uint64_t)size;
+            continue;
+        }
+        if (size == 0 && p < tail) {
+            /* Nothing valid starts here, but the tail says space was claimed: a producer died
+             * between reserving and writing its header. Padding, if committed data follows. */
+            uint64_t q = msgr__lscan_next(log, p, limit);
+            if (q) {
+                msgr__lwrite_skip(log, p, q - p);
+                rep->claims_skipped++;
+                p = q;
+                continue;
+            }
+        }
+        break; /* the end, or the first invalid record: everything after it is discarded */
+    }
+    rep->bytes_discarded = tail > p ? tail - p : 0;
+    /* Reset what follows: a tag that names its own position would otherwise let a discarded
+     * record come back when new records happen to end exactly where it started. */
+    for (uint64_t q = p; q < limit; q += 16) {
+        _Atomic uint64_t *t = (_Atomic uint64_t *)(log->data + (q & log->mask));
+        uint64_t v = atomic_load_explicit(t, memory_order_relaxed) ^ log->salt;
+        if ((v & ~MSGR__L_FLAGS) == q)
+            atomic_store_explicit(t, 0, memory_order_relaxed);
+    }
+    atomic_store_explicit(&h->tail, p, memory_order_release);
+    rep->end = p;
+    for (uint32_t i = 0; i < h->max_groups; i++) {
+        msgr__lgroup *g = &log->groups[i];
+        uint32_t state = atomic_load_explicit(&g->state, memory_order_relaxed);
+        if (state == 1) /* creation interrupted */
+            atomic_store_explicit(&g->state, 0, memory_order_relaxed);
+        atomic_store_explicit(&g->owner, 0, memory_order_relaxed);
+        if (state == 2) {
+            uint64_t a = msgr__lgroup_acked(g);
+            if (a > p || a < start) /* clamp every position to the recovered log */
+                msgr__lgroup_set_acked(g, a > p ? p : start);
+        }
+    }
+    for (uint32_t i = 0; i < h->max_producers; i++) {
+        atomic_store_explicit(&log->prods[i].pid, 0, memory_order_relaxed);
+        atomic_store_explicit(&log->prods[i].users, 0, memory_order_relaxed);
+        atomic_store_explicit(&log->prods[i].intent, MSGR__NONE, memory_order_relaxed);
+        atomic_store_explicit(&log->prods[i].claimed, MSGR__NONE, memory_order_relaxed);
+    }
+    rep->recovered = 1;
+    return msgr_log_sync(log);
+}
+
+int msgr_log_open(const char *path, const msgr_log_opts *o, msgr_log **out,
+                  msgr_log_recovery *rep)
+{
+    msgr_log_recovery dummy;
+    if (!rep)
+        rep = &dummy;
+    memset(rep, 0, sizeof *rep);
+    if (!path || !out || !opts_ok(o))
+        return MSGR_EINVAL;
+    msgr_region *g;
+    int rc = msgr_region_open_file(path, &g);
+    if (rc)
+        return rc;
+    if ((rc = validate(msgr_region_base(g), msgr_region_size(g)))) {
+        msgr_region_close(g);
+        return rc;
+    }
+    msgr_log *log;
+    if ((rc = handle_new(g, o, &log))) {
+        msgr_region_close(g);
+        return rc;
+    }
+    msgr__log_hdr *h = log->hdr;
+    /* Recovery lock: one opener repairs; others (and live users) skip it. */
+    int32_t holder = atomic_load_explicit(&h->recovering, memory_order_acquire);
+    if ((holder == 0 || !msgr_os_pid_alive(holder)) &&
+        atomic_compare_exchange_strong_explicit(&h->recovering, &holder, log->pid,
+                                                memory_order_acq_rel, memory_order_acquire)) {
+        if (!someone_alive(log))
+            rc = recover(log, rep);
+        atomic_store_explicit(&h->recovering, 0, memory_order_release);
+    }
+    rep->end = atomic_load_explicit(&h->tail, memory_order_acquire);
+    if (rc) {
+        msgr_log_close(log);
+        return rc;
+    }
+    *out = log;
+    return 0;
+}
+
+void msgr_log_close(msgr_log *log)
+{
+    if (!log)
+        return;
+    if (log->hdr->sync != MSGR_SYNC_NONE && !atomic_load(&log->failed))
+        msgr_log_sync(log);
+    int slot = atomic_load_explicit(&log->prod_slot, memory_order_acquire);
+    if (slot >= 0) {
+        msgr__lprod *p = &log->prods[slot];
+        if (atomic_fetch_sub_explicit(&p->users, 1, memory_order_acq_rel) == 1 &&
+            atomic_load_explicit(&p->claimed, memory_order_relaxed) == MSGR__NONE)
+            atomic_store_explicit(&p->pid, 0, memory_order_release);
+    }
+    msgr_region_close(log->region);
+    free(log);
+}
+
+/* ---- inspection and maintenance ---- */
+
+/* Committed records in [from, to). */
+static uint64_t count_records(msgr_log *log, uint64_t from, uint64_t to)
+{
+    uint64_t n = 0;
+    while (from < to) {
+        uint32_t st;
+        int64_t size = msgr__lrec_at(log, from, &st, 0);
+        if (size <= 0 || st == MSGR__L_CLAIMED)
+            break;
+        n += !(st & MSGR__L_SKIP);
+        from += (uint64_t)size;
+    }
+    return n;
+}
+
+int msgr_log_stat_get(msgr_log *log, msgr_log_stat *st)
+{
+    if (!log || !st)
+        return MSGR_EINVAL;
+    msgr__log_hdr *h = log->hdr;
+    memset(st, 0, sizeof *st);
+    st->capacity = h->capacity;
+    st->sync = h->sync;
+    st->max_groups = h->max_groups;
+    st->max_producers = h->max_producers;
+    st->start = atomic_load_explicit(&h->start, memory_order_acquire);
+    st->end = atomic_load_explicit(&h->tail, memory_order_acquire);
+    st->records = count_records(log, st->start, st->end);
+    uint64_t min = UINT64_MAX;
+    for (uint32_t i = 0; i < h->max_groups; i++)
+        if (atomic_load_explicit(&log->groups[i].state, memory_order_acquire) == 2) {
+            st->groups++;
+            uint64_t a = msgr__lgroup_acked(&log->groups[i]);
+            min = a < min ? a : min;
+        }
+    st->pending = count_records(log, min == UINT64_MAX ? st->start : min, st->end);
+    for (uint32_t i = 0; i < h->max_producers; i++) {
+        msgr__lprod *p = &log->prods[i];
+        int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
+        st->producers += pid && msgr_os_proc_alive(pid, atomic_load(&p->start));
+    }
+    return 0;
+}
+
+int msgr_log_group_get(msgr_log *log, uint32_t i, msgr_log_group_info *gi)
+{
+    if (!log || !gi || i >= log->hdr->max_groups)
+        return MSGR_EINVAL;
+    msgr__lgroup *g = &log->groups[i];
+    if (atomic_load_explicit(&g->state, memory_order_acquire) != 2)
+        return MSGR_ENOENT;
+    memcpy(gi->name, g->name, sizeof gi->name);
+    gi->name[sizeof gi->name - 1] = 0;
+    gi->acked = msgr__lgroup_acked(g);
+    gi->lag = count_records(log, gi->acked, atomic_load_explicit(&log->hdr->tail,
+                                                                 memory_order_acquire));
+    int32_t pid = atomic_load_explicit(&g->owner, memory_order_acquire);
+    gi->owner = pid && msgr_os_proc_alive(pid, atomic_load(&g->owner_start)) ? pid : 0;
+    return 0;
+}
+
+int msgr_log_scan(msgr_log *log, uint64_t *cursor, msgr_msg *m)
+{
+    if (!log || !cursor || !m)
+        return MSGR_EINVAL;
+    uint64_t start = atomic_load_explicit(&log->hdr->start, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&log->hdr->tail, memory_order_acquire);
+    uint64_t p = start;
+    while (p < tail) {
+        uint32_t st;
+        int64_t size = msgr__lrec_at(log, p, &st, 1);
+        if (size < 0)
+            return (int)size;
+        if (size == 0 || st == MSGR__L_CLAIMED)
+            return MSGR_EAGAIN; /* not committed yet: the scan ends here */
+        if (!(st & MSGR__L_SKIP) && p >= *cursor) {
+            const msgr__lrec *r = (const msgr__lrec *)(log->data + (p & log->mask));
+            m->data = r + 1;
+            m->len = r->len;
+            m->type = r->type;
+            m->source = r->source;
+            m->pos_ = p;
+            m->size_ = (uint32_t)size;
+            *cursor = p + (uint64_t)size;
+            return 0;
+        }
+        p += (uint64_t)size;
+    }
+    return MSGR_EAGAIN;
+}
+
+int msgr_log_clear(msgr_log *log, uint64_t *dropped)
+{
+    if (!log)
+        return MSGR_EINVAL;
+    msgr__log_hdr *h = log->hdr;
+    /* The end of committed data: stop before any claim still being written, whose space must
+     * not be handed back while its producer writes. */
+    uint64_t start = atomic_load_explicit(&h->start, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+    uint64_t end = start;
+    while (end < tail) {
+        uint32_t st;
+        int64_t size = msgr__lrec_at(log, end, &st, 1);
+        if (size <= 0 || st == MSGR__L_CLAIMED)
+            break;
+        end += (uint64_t)size;
+    }
+    uint64_t min = UINT64_MAX;
+    for (uint32_t i = 0; i < h->max_groups; i++)
+        if (atomic_load_explicit(&log->groups[i].state, memory_order_acquire) == 2) {
+            uint64_t a = msgr__lgroup_acked(&log->groups[i]);
+            min = a < min ? a : min;
+            if (a < end)
+                msgr__lgroup_set_acked(&log->groups[i], end);
+        }
+    if (dropped)
+        *dropped = count_records(log, min == UINT64_MAX ? start : min, end);
+    uint64_t cur = start;
+    while (cur < end && !atomic_compare_exchange_weak_explicit(&h->start, &cur, end,
+                                                               memory_order_release,
+                                                               memory_order_relaxed))
+        ;
+    msgr__wake_waiters(&log->wait, &h->space_wait, 1);
+    return h->sync != MSGR_SYNC_NONE ? msgr_log_sync(log) : 0;
+}

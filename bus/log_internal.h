@@ -1,0 +1,170 @@
+/* messenger: the persistent log's file layout and handles (internal).
+ *
+ * File: region header (256 bytes, mmap/) | log header (hdr_size) | data (capacity bytes)
+ *
+ * Log header:
+ *      0  identity: magic, version, sizes, salt, policy (read-only after creation)
+ *    128  tail: next position to claim (producers CAS it)
+ *    256  start: oldest retained position (moves forward when every group has acknowledged)
+ *    384  data_wait: readers sleeping for new records
+ *    512  space_wait: producers sleeping for space
+ *    640  sync bookkeeping (batch policy), recovery lock
+ *   1024  groups[max_groups] (128 bytes each), then producers[max_producers] (64 bytes each)
+ *
+ * Records (positions are multiples of 16; nothing straddles the end of the data area):
+ *   record: tag u64 | len u32 | type u16 | source u16 | crc u32 | reserved u32 | time_ns u64 |
+ *           payload, padded to 16
+ *   skip:   tag u64 | size u32 (whole skip, >= 16) | crc u32            (padding, 16 bytes min)
+ * tag = (position | state) ^ salt, state one of COMMITTED, COMMITTED|SKIP, CLAIMED. A record is
+ * taken only if its tag names its own position (stale bytes from an earlier lap never match)
+ * and, once committed, its CRC32C (over position, header fields and payload) matches.
+ */
+#ifndef MSGR_LOG_INTERNAL_H
+#define MSGR_LOG_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "msgr/log.h"
+#include "msgr/region.h"
+#include "wait.h"
+
+#define MSGR__LOG_MAGIC 0x31474f4c52534d4dull /* "MMSRLOG1" little-endian */
+#define MSGR__LOG_VERSION 1u
+#define MSGR__LREC_HDR 32u
+#define MSGR__LSKIP_MIN 16u
+#define MSGR__L_COMMITTED 0x1u
+#define MSGR__L_SKIP 0x2u
+#define MSGR__L_CLAIMED 0x4u
+#define MSGR__L_FLAGS 0xfull
+#define MSGR__NONE UINT64_MAX /* "no position" in producer slots */
+
+typedef struct msgr__lrec {
+    _Atomic uint64_t tag;
+    uint32_t len;
+    uint16_t type;
+    uint16_t source;
+    uint32_t crc;
+    uint32_t reserved;
+    uint64_t time_ns;
+} msgr__lrec;
+_Static_assert(sizeof(msgr__lrec) == MSGR__LREC_HDR, "log record header is 32 bytes");
+
+typedef struct msgr__lskip {
+    _Atomic uint64_t tag;
+    uint32_t size;
+    uint32_t crc;
+} msgr__lskip;
+
+/* A group's acknowledged position, written to one of two slots (generation + CRC): a reader
+ * takes the valid slot with the higher generation, so a torn update is never believed. */
+typedef struct msgr__lack {
+    _Atomic uint64_t gen;
+    _Atomic uint64_t pos;
+    _Atomic uint32_t crc;
+    uint32_t pad;
+} msgr__lack;
+
+typedef struct msgr__lgroup {
+    _Atomic uint32_t state;      /* 0 free, 1 being created, 2 ready */
+    _Atomic int32_t owner;       /* pid of the process reading it now, or 0 */
+    _Atomic uint64_t owner_start;
+    char name[48];
+    msgr__lack ack[2];
+    uint8_t pad[128 - 64 - 2 * sizeof(msgr__lack)];
+} msgr__lgroup;
+_Static_assert(sizeof(msgr__lgroup) == 128, "group entry is 128 bytes");
+
+/* A producer slot: who may hold a claim, and which. `intent` is stored before the CAS on tail
+ * and `claimed` after it, so a claim whose owner died is always attributable. */
+typedef struct msgr__lprod {
+    _Atomic int32_t pid;
+    _Atomic uint32_t users;      /* handles of that process using the slot */
+    _Atomic uint64_t start;
+    _Atomic uint64_t intent;
+    _Atomic uint64_t claimed;
+    uint8_t pad[64 - 32];
+} msgr__lprod;
+_Static_assert(sizeof(msgr__lprod) == 64, "producer slot is 64 bytes");
+
+typedef struct msgr__log_hdr {
+    _Atomic uint64_t magic;
+    uint32_t version;
+    uint32_t hdr_size;
+    uint64_t capacity;
+    uint64_t salt;
+    uint32_t max_groups;
+    uint32_t max_producers;
+    uint32_t sync;
+    uint32_t batch_ms;
+    uint32_t batch_records;
+    uint32_t reserved0;
+    uint64_t created_ns;
+    uint8_t pad0[128 - 64];
+    _Atomic uint64_t tail;
+    uint8_t pad1[120];
+    _Atomic uint64_t start;
+    uint8_t pad2[120];
+    msgr__waitq data_wait;
+    uint8_t pad3[120];
+    msgr__waitq space_wait;
+    uint8_t pad4[120];
+    _Atomic uint64_t sync_pending;
+    _Atomic uint64_t last_sync_ns;
+    _Atomic int32_t recovering; /* pid holding the recovery lock, or 0 */
+    uint8_t pad5[1024 - 640 - 20];
+} msgr__log_hdr;
+_Static_assert(sizeof(msgr__log_hdr) == 1024, "log header (fixed part) is 1024 bytes");
+_Static_assert(offsetof(msgr__log_hdr, tail) == 128, "tail line");
+_Static_assert(offsetof(msgr__log_hdr, start) == 256, "start line");
+_Static_assert(offsetof(msgr__log_hdr, data_wait) == 384, "data_wait line");
+
+struct msgr_log {
+    msgr_region *region;
+    msgr__log_hdr *hdr;
+    msgr__lgroup *groups;
+    msgr__lprod *prods;
+    uint8_t *data;
+    uint64_t cap, mask, salt, max_payload;
+    int64_t claim_timeout;
+    msgr__wait_policy wait;
+    _Atomic int prod_slot;  /* this process's producer slot, -1 until the first claim */
+    _Atomic int failed;     /* a sync failed: refuse further commits (MSGR_EIO) */
+    int32_t pid;
+    uint64_t pid_start;
+};
+
+struct msgr_log_reader {
+    msgr_log *log;
+    uint32_t group;
+    uint64_t pos;           /* next position to read */
+    uint64_t blocked_since; /* when reading first found pos unfinished (0: not blocked) */
+};
+
+/* Shared by log.c and log_rw.c. */
+static inline uint64_t msgr__lrec_size(uint64_t len)
+{
+    return MSGR__LREC_HDR + ((len + 15u) & ~(uint64_t)15u);
+}
+uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload);
+void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size);
+
+/* Classifies the record at pos: returns its size and sets *state (COMMITTED, COMMITTED|SKIP,
+ * CLAIMED) if valid there; 0 if nothing valid starts at pos; MSGR_ECORRUPT (negative) if a
+ * committed record is there but fails its bounds or CRC check. `check_crc` 0 skips the CRC. */
+int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int check_crc);
+
+/* First position in (pos, limit) where a valid record starts, or 0 if none. */
+uint64_t msgr__lscan_next(msgr_log *log, uint64_t pos, uint64_t limit);
+
+/* The acknowledged position of group g (the valid ack slot with the higher generation). */
+uint64_t msgr__lgroup_acked(const msgr__lgroup *g);
+void msgr__lgroup_set_acked(msgr__lgroup *g, uint64_t pos);
+
+/* Moves start up to the slowest group's acknowledgement. */
+void msgr__ladvance_start(msgr_log *log);
+
+/* Applies the sync policy after a commit or an acknowledgement touching [addr, addr+len). */
+int msgr__lsync_after(msgr_log *log, void *addr, size_t len);
+
+#endif

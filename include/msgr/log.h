@@ -1,0 +1,162 @@
+/* messenger: the persistent log (a file-backed bus).
+ *
+ * A log is a ring of records in a file. Producers (any threads, any processes) append; named
+ * consumer groups read in order and acknowledge. A record stays until every group has
+ * acknowledged it; then its space is reused (garbage collection). With no group at all the log
+ * keeps everything until it is full, then appends wait or fail (back-pressure).
+ *
+ * What survives what:
+ *   - a crash (kill -9) of any process, at any instant: every committed record, in order; a
+ *     group restarts after its last acknowledgement (at-least-once: a record handled but not
+ *     yet acknowledged is delivered again). A producer killed between claim and commit loses
+ *     only that record: after claim_timeout its claim is found abandoned (its process is gone;
+ *     pid plus start time, so a reused pid is not mistaken for it) and skipped.
+ *   - an operating-system crash or power loss: what the sync policy flushed (MSGR_SYNC_*).
+ * Every record carries its sequence number and a CRC32C. Opening a log that no live process
+ * uses validates it and repairs what a crash left: abandoned claims become padding, and the
+ * log ends before the first record that is torn, zeroed, out of bounds or fails its CRC (the
+ * report says what was discarded). A corrupt or foreign header is an error, never a crash.
+ *
+ * Sequence numbers are log positions: strictly increasing, unique for the life of the file,
+ * not dense (they advance by record sizes). They order records and de-duplicate redeliveries.
+ */
+#ifndef MSGR_LOG_H
+#define MSGR_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct msgr_log msgr_log;
+typedef struct msgr_log_reader msgr_log_reader;
+
+/* Sync policies. none: survives process crashes (the page cache holds committed records);
+ * batch: msync every batch_ms milliseconds or batch_records records (checked at commit);
+ * always: msync before commit returns (and before an acknowledgement returns). */
+typedef enum msgr_sync {
+    MSGR_SYNC_NONE = 0,
+    MSGR_SYNC_BATCH = 1,
+    MSGR_SYNC_ALWAYS = 2,
+} msgr_sync;
+
+typedef struct msgr_log_opts {
+    uint32_t size_of;         /* sizeof(msgr_log_opts), or 0 */
+    uint32_t sync;            /* msgr_sync (create; stored in the file) */
+    uint64_t capacity;        /* data bytes, a power of two (create); 0 means 16 MiB */
+    uint32_t batch_ms;        /* batch policy: 0 means 10 ms */
+    uint32_t batch_records;   /* batch policy: 0 means 1000 records */
+    uint32_t max_groups;      /* consumer groups the file can hold (create); 0 means 16 */
+    uint32_t max_producers;   /* processes-or-threads appending at once (create); 0 means 64 */
+    int64_t claim_timeout_ns; /* when to check an unfinished claim's owner; 0 means 1 s */
+    uint32_t mode;            /* file permissions (create); 0 means 0600 */
+    uint32_t reserved_;
+} msgr_log_opts;
+
+/* What opening found and repaired. */
+typedef struct msgr_log_recovery {
+    int recovered;            /* 1 if this open validated and repaired the log (no live user) */
+    uint64_t records;         /* valid records found between the oldest retained and the end */
+    uint64_t claims_skipped;  /* abandoned claims turned into padding */
+    uint64_t bytes_discarded; /* bytes after the first invalid record, dropped */
+    uint64_t end;             /* sequence number where the log now ends */
+} msgr_log_recovery;
+
+/* Creates a log file (fails with MSGR_EEXIST if it exists). Errors: MSGR_EINVAL (opts),
+ * MSGR_ENOENT (directory), MSGR_EACCES, MSGR_ENOSPC / MSGR_EFBIG (the whole file is reserved
+ * now, so a full disk shows here and never as a crash later). */
+int msgr_log_create(const char *path, const msgr_log_opts *opts, msgr_log **out);
+
+/* Opens an existing log; recovers it first if no live process uses it (rep may be NULL).
+ * Errors: MSGR_ENOENT, MSGR_EACCES, MSGR_ENOTMSGR (not a log), MSGR_EVERSION, MSGR_ECORRUPT
+ * (header inconsistent), MSGR_ENOMEM. */
+int msgr_log_open(const char *path, const msgr_log_opts *opts, msgr_log **out,
+                  msgr_log_recovery *rep);
+
+/* Syncs (per policy), releases this process's producer slot and group ownerships, unmaps. */
+void msgr_log_close(msgr_log *log);
+
+/* ---- appending (thread-safe; any number of threads and processes) ---- */
+
+/* Claims space for a record of len bytes; waits up to timeout_ns for space (0: fail at once
+ * with MSGR_EAGAIN; < 0: no limit). Errors: MSGR_EMSGSIZE, MSGR_ETIMEDOUT, MSGR_EIO (an earlier
+ * sync failed: reopen the log), MSGR_ENOSPC (too many producers at once), MSGR_ECORRUPT. */
+int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns);
+
+/* Commits a claimed record (c->len may be lowered); syncs per policy. Errors: MSGR_EINVAL,
+ * MSGR_EIO (sync failed). */
+int msgr_log_commit(msgr_log *log, msgr_claim *c);
+
+/* claim + copy + commit. Returns 0 or an error as above. */
+int msgr_log_append(msgr_log *log, uint16_t type, const void *data, size_t len,
+                    int64_t timeout_ns);
+
+/* ---- reading (one reader per group at a time, across all processes) ---- */
+
+/* Opens group `name` (1..47 characters), creating it at the oldest retained record if new.
+ * Reading starts after the group's last acknowledgement. Errors: MSGR_EINVAL (name),
+ * MSGR_EBUSY (a live process reads this group), MSGR_ENOSPC (group table full). */
+int msgr_log_reader_open(msgr_log *log, const char *name, msgr_log_reader **out);
+
+/* Next record after the last one read (not necessarily acknowledged); waits up to timeout_ns.
+ * m stays valid until acknowledged. Errors: MSGR_EAGAIN/MSGR_ETIMEDOUT (nothing new),
+ * MSGR_ECORRUPT (a record fails its bounds or CRC check: the log needs recovery). */
+int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns);
+
+/* The record's sequence number (its log position). */
+uint64_t msgr_log_seq(const msgr_msg *m);
+
+/* Acknowledges m and everything read before it: durable per the sync policy; space behind the
+ * slowest group is reused. Errors: MSGR_EINVAL (not read by this reader), MSGR_EIO. */
+int msgr_log_ack(msgr_log_reader *rd, const msgr_msg *m);
+
+/* Releases the group (its acknowledged position stays). NULL is accepted. */
+void msgr_log_reader_close(msgr_log_reader *rd);
+
+/* ---- inspection and maintenance ---- */
+
+typedef struct msgr_log_group_info {
+    char name[48];
+    uint64_t acked;   /* sequence number of the next unacknowledged record */
+    uint64_t lag;     /* committed records not yet acknowledged by the group */
+    int32_t owner;    /* pid of the live reader, or 0 */
+} msgr_log_group_info;
+
+typedef struct msgr_log_stat {
+    uint64_t capacity;
+    uint32_t sync;
+    uint32_t groups;      /* groups in use */
+    uint64_t start;       /* oldest retained sequence number */
+    uint64_t end;         /* next sequence number to be claimed */
+    uint64_t records;     /* committed records between start and end */
+    uint64_t pending;     /* records not yet acknowledged by the slowest group */
+    uint32_t producers;   /* live producer slots */
+    uint32_t max_groups, max_producers;
+} msgr_log_stat;
+
+/* Header, positions and counts. Reads only; safe while others run (a snapshot). */
+int msgr_log_stat_get(msgr_log *log, msgr_log_stat *st);
+
+/* Group i (0 <= i < max_groups) if in use: 0, or MSGR_ENOENT for an empty slot. */
+int msgr_log_group_get(msgr_log *log, uint32_t i, msgr_log_group_info *g);
+
+/* Scans committed records from sequence number `from` (0: the oldest retained): fills m with
+ * the first record at or after *cursor and moves *cursor past it. Returns 0, MSGR_EAGAIN at the
+ * end, MSGR_ECORRUPT. For dump tools; does not acknowledge anything. */
+int msgr_log_scan(msgr_log *log, uint64_t *cursor, msgr_msg *m);
+
+/* Drops everything pending, explicitly: every group jumps to the end of the committed records.
+ * *dropped receives how many records the slowest group had not acknowledged. */
+int msgr_log_clear(msgr_log *log, uint64_t *dropped);
+
+/* Flushes everything to storage now, whatever the policy. Errors: MSGR_EIO. */
+int msgr_log_sync(msgr_log *log);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

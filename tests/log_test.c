@@ -1,0 +1,331 @@
+/* The persistent log: append, read, acknowledge, reopen, garbage collection, groups, dead
+ * producers, recovery from crashes and corruption, clear, stat. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static char path[128];
+
+static void setup(void)
+{
+    snprintf(path, sizeof path, "/tmp/msgr-log-test-%d.log", (int)getpid());
+    unlink(path);
+}
+static void teardown(void) { unlink(path); }
+
+TestSuite(log, .init = setup, .fini = teardown, .timeout = 60);
+
+static msgr_log *create(uint64_t capacity, uint32_t sync)
+{
+    msgr_log_opts o = {.capacity = capacity, .sync = sync, .claim_timeout_ns = 50000000};
+    msgr_log *log;
+    int rc = msgr_log_create(path, &o, &log);
+    cr_assert_eq(rc, 0, "create: %s", msgr_strerror(rc));
+    return log;
+}
+
+static msgr_log *reopen(msgr_log_recovery *rep)
+{
+    msgr_log_opts o = {.claim_timeout_ns = 50000000};
+    msgr_log *log;
+    int rc = msgr_log_open(path, &o, &log, rep);
+    cr_assert_eq(rc, 0, "open: %s", msgr_strerror(rc));
+    return log;
+}
+
+static void append_n(msgr_log *log, uint64_t from, uint64_t n)
+{
+    char buf[512];
+    for (uint64_t i = from; i < from + n; i++) {
+        size_t len = tu_len(7, i, 300);
+        tu_fill(buf, 7, i, len);
+        int rc = msgr_log_append(log, (uint16_t)i, buf, len, 0);
+        cr_assert_eq(rc, 0, "append %lu: %s", (unsigned long)i, msgr_strerror(rc));
+    }
+}
+
+/* Reads n records expecting numbers from..from+n-1; acknowledges if asked. */
+static void expect_n(msgr_log_reader *rd, uint64_t from, uint64_t n, int ack)
+{
+    uint64_t sum = 0;
+    for (uint64_t i = from; i < from + n; i++) {
+        msgr_msg m;
+        int rc = msgr_log_read(rd, &m, 1000000000);
+        cr_assert_eq(rc, 0, "read %lu: %s", (unsigned long)i, msgr_strerror(rc));
+        size_t len = tu_len(7, i, 300);
+        cr_assert_eq(m.len, len, "record %lu length", (unsigned long)i);
+        cr_assert_eq(m.type, (uint16_t)i);
+        cr_assert_eq(tu_check(m.data, 7, i, len, &sum), 0, "record %lu intact", (unsigned long)i);
+        if (ack)
+            cr_assert_eq(msgr_log_ack(rd, &m), 0);
+    }
+}
+
+static void expect_empty(msgr_log_reader *rd)
+{
+    msgr_msg m;
+    cr_assert_eq(msgr_log_read(rd, &m, 0), MSGR_EAGAIN);
+}
+
+Test(log, append_read_ack_and_reopen_resumes_after_the_last_ack)
+{
+    msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
+    append_n(log, 0, 100);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    expect_n(rd, 0, 60, 1);
+    expect_n(rd, 60, 10, 0); /* read but not acknowledged */
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+    msgr_log_recovery rep;
+    log = reopen(&rep);
+    cr_assert_eq(rep.recovered, 1);
+    cr_assert_eq(rep.records, 40, "records 0..59 were acknowledged and are no longer retained");
+    cr_assert_eq(rep.bytes_discarded, 0);
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    expect_n(rd, 60, 40, 1); /* at-least-once: 60..69 again */
+    expect_empty(rd);
+    msgr_log_stat st;
+    cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+    cr_assert_eq(st.pending, 0);
+    cr_assert_eq(st.groups, 1);
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}
+
+Test(log, sequence_numbers_increase_and_survive_reopen)
+{
+    msgr_log *log = create(1 << 16, MSGR_SYNC_ALWAYS);
+    append_n(log, 0, 3);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    uint64_t seq[3];
+    for (int i = 0; i < 3; i++) {
+        msgr_msg m;
+        cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+        seq[i] = msgr_log_seq(&m);
+    }
+    cr_assert_lt(seq[0], seq[1]);
+    cr_assert_lt(seq[1], seq[2]);
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+    log = reopen(NULL);
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    msgr_msg m;
+    cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+    cr_assert_eq(msgr_log_seq(&m), seq[0], "nothing was acknowledged: same first record");
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}
+
+Test(log, no_group_keeps_everything_until_full_then_back_pressure)
+{
+    msgr_log *log = create(4096, MSGR_SYNC_NONE);
+    char buf[100] = {0};
+    int n = 0, rc;
+    while ((rc = msgr_log_append(log, 1, buf, sizeof buf, 0)) == 0)
+        n++;
+    cr_assert_eq(rc, MSGR_EAGAIN, "full: %s", msgr_strerror(rc));
+    cr_assert_eq(n, 4096 / 144, "every byte used: 144-byte records");
+    cr_assert_eq(msgr_log_append(log, 1, buf, sizeof buf, 1000000), MSGR_ETIMEDOUT);
+    /* A group arriving now starts at the oldest record: it misses nothing. */
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "late", &rd), 0);
+    for (int i = 0; i < n; i++) {
+        msgr_msg m;
+        cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+        if (i < 5)
+            cr_assert_eq(msgr_log_ack(rd, &m), 0);
+    }
+    cr_assert_eq(msgr_log_append(log, 1, buf, sizeof buf, 0), 0, "acked space is reused");
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}
+
+Test(log, the_slowest_group_holds_space)
+{
+    msgr_log *log = create(4096, MSGR_SYNC_NONE);
+    msgr_log_reader *fast, *slow;
+    cr_assert_eq(msgr_log_reader_open(log, "fast", &fast), 0);
+    cr_assert_eq(msgr_log_reader_open(log, "slow", &slow), 0);
+    char buf[100] = {0};
+    int n = 0;
+    while (msgr_log_append(log, 1, buf, sizeof buf, 0) == 0)
+        n++;
+    for (int i = 0; i < n; i++) {
+        msgr_msg m;
+        cr_assert_eq(msgr_log_read(fast, &m, 0), 0);
+        cr_assert_eq(msgr_log_ack(fast, &m), 0);
+    }
+    cr_assert_eq(msgr_log_append(log, 1, buf, sizeof buf, 0), MSGR_EAGAIN, "slow holds it");
+    msgr_msg m;
+    cr_assert_eq(msgr_log_read(slow, &m, 0), 0);
+    cr_assert_eq(msgr_log_ack(slow, &m), 0);
+    cr_assert_eq(msgr_log_append(log, 1, buf, sizeof buf, 0), 0);
+    msgr_log_group_info gi;
+    int found = 0;
+    for (uint32_t i = 0; i < 16; i++)
+        if (msgr_log_group_get(log, i, &gi) == 0 && !strcmp(gi.name, "slow")) {
+            found = 1;
+            cr_assert_eq(gi.lag, (uint64_t)n, "slow: n-1 old records + the new one unacked");
+            cr_assert_eq(gi.owner, getpid());
+        }
+    cr_assert(found);
+    cr_assert_eq(msgr_log_reader_open(log, "slow", &slow), MSGR_EBUSY, "one reader per group");
+    msgr_log_reader_close(fast);
+    msgr_log_close(log);
+}
+
+Test(log, a_producer_killed_between_claim_and_commit_blocks_nobody_for_long)
+{
+    msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
+    append_n(log, 0, 1);
+    for (int variant = 0; variant < 2; variant++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            msgr_log *mine;
+            msgr_claim c;
+            if (msgr_log_open(path, NULL, &mine, NULL) || msgr_log_claim(mine, 40, &c, 0))
+                _exit(1);
+            if (variant == 1) /* died before its header was written: nothing marks the claim */
+                memset((char *)c.data - 32, 0x5c, 32);
+            _exit(0); /* no commit, no close: as if killed */
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        append_n(log, 1 + (uint64_t)variant, 1); /* a record behind the abandoned claim */
+    }
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    expect_n(rd, 0, 1, 1);
+    /* Reading waits past the claim timeout (50 ms), finds the claimant dead, skips it. */
+    expect_n(rd, 1, 2, 1);
+    expect_empty(rd);
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}
+
+Test(log, recovery_keeps_records_after_an_abandoned_claim)
+{
+    msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
+    append_n(log, 0, 2);
+    msgr_claim c;
+    cr_assert_eq(msgr_log_claim(log, 50, &c, 0), 0); /* never committed */
+    append_n(log, 2, 2);
+    msgr_log_close(log); /* as after a crash: the claim stays open */
+    msgr_log_recovery rep;
+    log = reopen(&rep);
+    cr_assert_eq(rep.claims_skipped, 1);
+    cr_assert_eq(rep.records, 4);
+    cr_assert_eq(rep.bytes_discarded, 0);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    expect_n(rd, 0, 4, 1);
+    expect_empty(rd);
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}
+
+Test(log, a_record_failing_its_crc_ends_the_log_and_is_reported)
+{
+    msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
+    append_n(log, 0, 5);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    msgr_msg m[3];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(msgr_log_read(rd, &m[i], 0), 0);
+    ((char *)m[2].data)[m[2].len / 2] ^= 0x40; /* damage the third record's payload */
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+    msgr_log_recovery rep;
+    log = reopen(&rep);
+    cr_assert_eq(rep.records, 2, "the two records before the damage");
+    cr_assert_gt(rep.bytes_discarded, 0, "the rest is discarded, and said so");
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    expect_n(rd, 0, 2, 1);
+    expect_empty(rd);
+    append_n(log, 100, 1); /* the log goes on after the recovered end */
+    expect_n(rd, 100, 1, 1);
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}
+
+Test(log, foreign_and_damaged_files_are_clear_errors)
+{
+    msgr_log *log;
+    cr_assert_eq(msgr_log_open(path, NULL, &log, NULL), MSGR_ENOENT);
+    msgr_region *g;
+    cr_assert_eq(msgr_region_create_file(path, 1 << 16, NULL, &g), 0);
+    msgr_region_close(g);
+    cr_assert_eq(msgr_log_open(path, NULL, &log, NULL), MSGR_ENOTMSGR, "a region, not a log");
+    unlink(path);
+    log = create(1 << 16, MSGR_SYNC_NONE);
+    msgr_log_close(log);
+    int fd = open(path, O_RDWR);
+    uint64_t bad = 12345; /* capacity (region header 256 + log offset 16) */
+    cr_assert_eq(pwrite(fd, &bad, 8, 256 + 16), 8);
+    close(fd);
+    cr_assert_eq(msgr_log_open(path, NULL, &log, NULL), MSGR_ECORRUPT);
+}
+
+Test(log, clear_drops_everything_pending_and_counts_it)
+{
+    msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    append_n(log, 0, 10);
+    expect_n(rd, 0, 3, 1);
+    uint64_t dropped = 0;
+    cr_assert_eq(msgr_log_clear(log, &dropped), 0);
+    cr_assert_eq(dropped, 7);
+    msgr_log_stat st;
+    msgr_log_stat_get(log, &st);
+    cr_assert_eq(st.pending, 0);
+    msgr_log_reader_close(rd);
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    expect_empty(rd);
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}
+
+Test(log, batch_policy_and_explicit_sync)
+{
+    msgr_log_opts o = {.capacity = 1 << 16, .sync = MSGR_SYNC_BATCH, .batch_records = 3};
+    msgr_log *log;
+    cr_assert_eq(msgr_log_create(path, &o, &log), 0);
+    append_n(log, 0, 10);
+    cr_assert_eq(msgr_log_sync(log), 0);
+    msgr_log_stat st;
+    cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+    cr_assert_eq(st.sync, MSGR_SYNC_BATCH);
+    cr_assert_eq(st.records, 10);
+    msgr_log_close(log);
+}
+
+Test(log, bad_arguments)
+{
+    msgr_log *log;
+    msgr_log_opts o = {.capacity = 1000};
+    cr_assert_eq(msgr_log_create(path, &o, &log), MSGR_EINVAL);
+    o = (msgr_log_opts){.sync = 9};
+    cr_assert_eq(msgr_log_create(path, &o, &log), MSGR_EINVAL);
+    cr_assert_eq(msgr_log_create(NULL, NULL, &log), MSGR_EINVAL);
+    log = create(4096, MSGR_SYNC_NONE);
+    cr_assert_eq(msgr_log_create(path, NULL, &log), MSGR_EEXIST);
+    msgr_claim c;
+    cr_assert_eq(msgr_log_claim(log, 4096, &c, 0), MSGR_EMSGSIZE);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "", &rd), MSGR_EINVAL);
+    char longname[60];
+    memset(longname, 'x', 59);
+    longname[59] = 0;
+    cr_assert_eq(msgr_log_reader_open(log, longname, &rd), MSGR_EINVAL);
+    msgr_log_close(log);
+}
