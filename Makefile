@@ -41,7 +41,7 @@ STATIC = $(BUILD)/lib/libmessenger.a
 SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 
 EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized
-TOOLS    = ring_bench
+TOOLS    = ring_bench msgr
 TEST_HELPERS = ring_peer
 TESTS    = region_test ring_test ring_threads_test ring_process_test ring_badinput_test \
            runtime_test log_test
@@ -71,6 +71,10 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libmessenger.so.$(SOVERSION) $(BUILD)/lib/libmessenger.so
 
 $(BUILD)/bin/%: examples/%.c $(STATIC) $(LIB_HDR) $(wildcard examples/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
+
+$(BUILD)/bin/msgr: src/msgr_cli.c $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
 
