@@ -42,7 +42,7 @@ SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 
 EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized
 TOOLS    = ring_bench msgr
-TEST_HELPERS = ring_peer
+TEST_HELPERS = ring_peer crash_test
 TESTS    = region_test ring_test ring_threads_test ring_process_test ring_badinput_test \
            runtime_test log_test
 
@@ -50,7 +50,7 @@ BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)
 TEST_BINS = $(TESTS:%=$(BUILD)/tests/%)
 HELPER_BINS = $(TEST_HELPERS:%=$(BUILD)/tests/%)
 
-.PHONY: all lib test sanitize tsan stress demo bench bench-smoke examples-check expand clean criterion
+.PHONY: all lib test sanitize tsan stress demo bench bench-smoke examples-check expand clean criterion crash-test
 .DELETE_ON_ERROR:
 
 all: lib $(BINS)
@@ -156,6 +156,12 @@ expand:
 	  $(CC) -E -P -Iinclude -Imacros -x c $$d | \
 	  sed -n '/enum pingpong_msg_id\|enum pipeline_msg_id\|enum multiproc_msg_id\|enum shop_msg_id/,$$p' | \
 	  (command -v clang-format >/dev/null && clang-format || cat); done
+
+# Producers and consumers of one bus file killed at random instants; then every number must
+# be there, in order, without a gap, and nothing pending.
+KILLS ?= 1000
+crash-test: all $(BUILD)/tests/crash_test
+	$(BUILD)/tests/crash_test --kills $(KILLS) --msgr $(BUILD)/bin/msgr
 
 bench: all
 	$(BUILD)/bin/ring_bench

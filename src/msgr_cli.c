@@ -7,6 +7,9 @@
  *   msgr dump   FILE [--from SEQ] [--limit N]
  *   msgr clear  FILE
  *
+ * Every command also takes --claim-timeout-ms T: how long a reader waits on an unfinished claim
+ * before checking whether its producer died (default 1000).
+ *
  * Payload of message number n (pub writes it, sub verifies it): n as 8 little-endian bytes,
  * then byte i (i >= 8) = (n * 131 + i * 7) mod 256.
  */
@@ -118,7 +121,7 @@ static uint64_t verify(const unsigned char *p, size_t len, int *bad)
 
 typedef struct args {
     const char *file, *group, *sync;
-    uint64_t capacity, count, size, start, idle_ms, from, limit;
+    uint64_t capacity, count, size, start, idle_ms, from, limit, claim_timeout_ms;
     int has_count, has_idle, has_limit;
 } args;
 
@@ -151,6 +154,8 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
             ok = num(v, &a->from) == 0;
         else if (!strcmp(o, "--limit"))
             ok = num(v, &a->limit) == 0, a->has_limit = 1;
+        else if (!strcmp(o, "--claim-timeout-ms"))
+            ok = num(v, &a->claim_timeout_ms) == 0 && a->claim_timeout_ms > 0;
         else if (!strcmp(o, "--group"))
             ok = (a->group = v) != NULL;
         else if (!strcmp(o, "--sync"))
@@ -196,10 +201,12 @@ static int cmd_create(args *a)
     return 0;
 }
 
-static int open_log(const char *file, msgr_log **log)
+static int open_log(const args *a, msgr_log **log)
 {
+    const char *file = a->file;
     msgr_log_recovery rep;
-    int rc = msgr_log_open(file, NULL, log, &rep);
+    msgr_log_opts o = {.claim_timeout_ns = (int64_t)a->claim_timeout_ms * 1000000};
+    int rc = msgr_log_open(file, &o, log, &rep);
     if (rc)
         return fail(file, rc);
     if (rep.claims_skipped || rep.bytes_discarded)
@@ -217,7 +224,7 @@ static int cmd_pub(args *a)
     if (size < 8)
         return bad_usage("pub", "--size is at least 8");
     msgr_log *log;
-    if (open_log(a->file, &log))
+    if (open_log(a, &log))
         return 1;
     for (uint64_t n = a->start; n < a->start + a->count; n++) {
         msgr_claim c;
@@ -240,7 +247,7 @@ static int cmd_pub(args *a)
 static int cmd_sub(args *a)
 {
     msgr_log *log;
-    if (open_log(a->file, &log))
+    if (open_log(a, &log))
         return 1;
     msgr_log_reader *rd;
     int rc = msgr_log_reader_open(log, a->group ? a->group : "default", &rd);
@@ -282,7 +289,7 @@ static int cmd_sub(args *a)
 static int cmd_stat(args *a)
 {
     msgr_log *log;
-    if (open_log(a->file, &log))
+    if (open_log(a, &log))
         return 1;
     msgr_log_stat st;
     msgr_log_stat_get(log, &st);
@@ -306,7 +313,7 @@ static int cmd_stat(args *a)
 static int cmd_dump(args *a)
 {
     msgr_log *log;
-    if (open_log(a->file, &log))
+    if (open_log(a, &log))
         return 1;
     uint64_t cursor = a->from, n = 0;
     msgr_msg m;
@@ -329,7 +336,7 @@ static int cmd_dump(args *a)
 static int cmd_clear(args *a)
 {
     msgr_log *log;
-    if (open_log(a->file, &log))
+    if (open_log(a, &log))
         return 1;
     uint64_t dropped = 0;
     int rc = msgr_log_clear(log, &dropped);
