@@ -44,13 +44,13 @@ EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized
 TOOLS    = ring_bench msgr
 TEST_HELPERS = ring_peer crash_test
 TESTS    = region_test ring_test ring_threads_test ring_process_test ring_badinput_test \
-           runtime_test log_test
+           runtime_test log_test log_corruption_test
 
 BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)
 TEST_BINS = $(TESTS:%=$(BUILD)/tests/%)
 HELPER_BINS = $(TEST_HELPERS:%=$(BUILD)/tests/%)
 
-.PHONY: all lib test sanitize tsan stress demo bench bench-smoke examples-check expand clean criterion crash-test
+.PHONY: all lib test sanitize tsan stress demo bench bench-smoke examples-check expand clean criterion crash-test fuzz
 .DELETE_ON_ERROR:
 
 all: lib $(BINS)
@@ -162,6 +162,21 @@ expand:
 KILLS ?= 1000
 crash-test: all $(BUILD)/tests/crash_test
 	$(BUILD)/tests/crash_test --kills $(KILLS) --msgr $(BUILD)/bin/msgr
+
+# libFuzzer over opening and recovering log files (clang with libclang-rt). FUZZ_SECONDS=60.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+fuzz:
+	@printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return (int)(d && n) * 0; }\n' | \
+	  $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null || \
+	  { echo "make fuzz needs clang with libFuzzer: apt-get install clang libclang-rt-14-dev"; exit 1; }
+	$(MAKE) CC=$(FUZZ_CC) BUILD=build/fuzz SAN=address,undefined OPT=-O1 lib build/fuzz/tests/fuzz_seed
+	@mkdir -p build/fuzz/corpus
+	build/fuzz/tests/fuzz_seed build/fuzz/corpus/seed.log
+	$(FUZZ_CC) -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined tests/fuzz_log.c \
+	  build/fuzz/lib/libmessenger.a -pthread -o build/fuzz/fuzz_log
+	build/fuzz/fuzz_log -max_total_time=$(FUZZ_SECONDS) -max_len=20000 -timeout=10 \
+	  -rss_limit_mb=2048 build/fuzz/corpus
 
 bench: all
 	$(BUILD)/bin/ring_bench
