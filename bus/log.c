@@ -21,13 +21,11 @@ static uint64_t hdr_size_for(uint32_t groups, uint32_t prods)
 
 uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload)
 {
-    struct {
-        uint64_t pos;
-        uint32_t len;
-        uint16_t type, source;
-        uint64_t time_ns;
-    } h = {pos, r->len, r->type, r->source, r->time_ns};
-    uint32_t c = msgr__crc32c(0, &h, sizeof h);
+    /* Position, then the header from len to the end (len, type, source, crc field skipped,
+     * time), then the payload: one pass over contiguous bytes where possible. */
+    uint32_t c = msgr__crc32c(0, &pos, 8);
+    c = msgr__crc32c(c, &r->len, 8);      /* len, type, source */
+    c = msgr__crc32c(c, &r->time_ns, 8);
     return msgr__crc32c(c, payload, r->len);
 }
 
@@ -158,6 +156,8 @@ int msgr__lsync_after(msgr_log *log, void *addr, size_t len)
 {
     msgr__log_hdr *h = log->hdr;
     int rc = 0;
+    if (h->sync == MSGR_SYNC_NONE)
+        return 0;
     if (h->sync == MSGR_SYNC_ALWAYS) {
         rc = msgr_os_msync(addr, len);
     } else if (h->sync == MSGR_SYNC_BATCH) {
@@ -222,7 +222,13 @@ static int handle_new(msgr_region *g, const msgr_log_opts *o, msgr_log **out)
         log->max_payload = MSGR_RING_MAX_PAYLOAD;
     log->claim_timeout = o && o->claim_timeout_ns ? o->claim_timeout_ns : 1000000000;
     msgr__wait_policy_init(&log->wait);
-    atomic_init(&log->prod_slot, -1);
+    static _Atomic uint64_t next_id = 1;
+    log->id = atomic_fetch_add(&next_id, 1);
+    log->mine = calloc((h->max_producers + 63) / 64, sizeof *log->mine);
+    if (!log->mine) {
+        free(log);
+        return MSGR_ENOMEM;
+    }
     log->pid = msgr_os_pid();
     msgr_os_proc_start(log->pid, &log->pid_start);
     *out = log;
@@ -361,7 +367,6 @@ static int recover(msgr_log *log, msgr_log_recovery *rep)
     }
     for (uint32_t i = 0; i < h->max_producers; i++) {
         atomic_store_explicit(&log->prods[i].pid, 0, memory_order_relaxed);
-        atomic_store_explicit(&log->prods[i].users, 0, memory_order_relaxed);
         atomic_store_explicit(&log->prods[i].intent, MSGR__NONE, memory_order_relaxed);
         atomic_store_explicit(&log->prods[i].claimed, MSGR__NONE, memory_order_relaxed);
     }
@@ -416,14 +421,10 @@ void msgr_log_close(msgr_log *log)
         return;
     if (log->hdr->sync != MSGR_SYNC_NONE && !atomic_load(&log->failed))
         msgr_log_sync(log);
-    int slot = atomic_load_explicit(&log->prod_slot, memory_order_acquire);
-    if (slot >= 0) {
-        msgr__lprod *p = &log->prods[slot];
-        if (atomic_fetch_sub_explicit(&p->users, 1, memory_order_acq_rel) == 1 &&
-            atomic_load_explicit(&p->claimed, memory_order_relaxed) == MSGR__NONE)
-            atomic_store_explicit(&p->pid, 0, memory_order_release);
-    }
+    msgr__lrelease_slots(log);
+    msgr__ladvance_start(log); /* reclaim what was acknowledged (producers do it lazily) */
     msgr_region_close(log->region);
+    free(log->mine);
     free(log);
 }
 
@@ -450,6 +451,7 @@ int msgr_log_stat_get(msgr_log *log, msgr_log_stat *st)
         return MSGR_EINVAL;
     msgr__log_hdr *h = log->hdr;
     memset(st, 0, sizeof *st);
+    msgr__ladvance_start(log);
     st->capacity = h->capacity;
     st->sync = h->sync;
     st->max_groups = h->max_groups;

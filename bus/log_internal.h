@@ -75,11 +75,12 @@ typedef struct msgr__lgroup {
 } msgr__lgroup;
 _Static_assert(sizeof(msgr__lgroup) == 128, "group entry is 128 bytes");
 
-/* A producer slot: who may hold a claim, and which. `intent` is stored before the CAS on tail
- * and `claimed` after it, so a claim whose owner died is always attributable. */
+/* A producer slot, one per appending thread of a log handle: who may hold a claim, and which.
+ * `intent` is stored before the CAS on tail and `claimed` after it, so a claim whose owner died
+ * is always attributable. One writer (that thread), so plain stores do. */
 typedef struct msgr__lprod {
     _Atomic int32_t pid;
-    _Atomic uint32_t users;      /* handles of that process using the slot */
+    _Atomic uint32_t reserved;
     _Atomic uint64_t start;
     _Atomic uint64_t intent;
     _Atomic uint64_t claimed;
@@ -128,7 +129,8 @@ struct msgr_log {
     uint64_t cap, mask, salt, max_payload;
     int64_t claim_timeout;
     msgr__wait_policy wait;
-    _Atomic int prod_slot;  /* this process's producer slot, -1 until the first claim */
+    uint64_t id;            /* unique per handle in this process (thread-local slot cache key) */
+    _Atomic uint64_t *mine; /* bitmap of producer slots this handle's threads registered */
     _Atomic int failed;     /* a sync failed: refuse further commits (MSGR_EIO) */
     int32_t pid;
     uint64_t pid_start;
@@ -139,6 +141,7 @@ struct msgr_log_reader {
     uint32_t group;
     uint64_t pos;           /* next position to read */
     uint64_t blocked_since; /* when reading first found pos unfinished (0: not blocked) */
+    uint32_t misses;        /* looks in a row that found nothing committed */
 };
 
 /* Shared by log.c and log_rw.c. */
@@ -146,6 +149,9 @@ static inline uint64_t msgr__lrec_size(uint64_t len)
 {
     return MSGR__LREC_HDR + ((len + 15u) & ~(uint64_t)15u);
 }
+/* Releases this handle's producer slots; an uncommitted claim left in one becomes padding. */
+void msgr__lrelease_slots(msgr_log *log);
+
 uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload);
 void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size);
 

@@ -8,18 +8,21 @@
 
 /* ---- producer slots ---- */
 
-/* This process's slot, taken on first use: a free one, or one whose owner is dead and holds
- * no claim (a dead owner's claim is evidence the repair needs; it is not overwritten). */
+/* The calling thread's slot for this handle, cached in thread-local storage; taken on first
+ * use: a free one, or one whose owner is dead and holds no claim (a dead owner's claim is
+ * evidence the repair needs; it is not overwritten). */
+static _Thread_local uint64_t tl_log_id;
+static _Thread_local int tl_slot = -1;
+
 static int prod_slot(msgr_log *log)
 {
-    int s = atomic_load_explicit(&log->prod_slot, memory_order_acquire);
-    if (s >= 0)
-        return s;
+    if (tl_log_id == log->id && tl_slot >= 0)
+        return tl_slot;
     for (uint32_t i = 0; i < log->hdr->max_producers; i++) {
         msgr__lprod *p = &log->prods[i];
         int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
         int free_slot = pid == 0 ||
-                        (!msgr_os_proc_alive(pid, atomic_load(&p->start)) &&
+                        (pid != log->pid && !msgr_os_proc_alive(pid, atomic_load(&p->start)) &&
                          atomic_load(&p->claimed) == MSGR__NONE &&
                          atomic_load(&p->intent) == MSGR__NONE);
         if (!free_slot || !atomic_compare_exchange_strong(&p->pid, &pid, log->pid))
@@ -27,16 +30,33 @@ static int prod_slot(msgr_log *log)
         atomic_store(&p->start, log->pid_start);
         atomic_store(&p->intent, MSGR__NONE);
         atomic_store(&p->claimed, MSGR__NONE);
-        atomic_store(&p->users, 1);
-        int expect = -1;
-        if (!atomic_compare_exchange_strong(&log->prod_slot, &expect, (int)i)) {
-            /* another thread of this handle won the race: give ours back */
-            atomic_store(&p->pid, 0);
-            return expect;
-        }
+        atomic_fetch_or(&log->mine[i / 64], 1ull << (i % 64));
+        tl_log_id = log->id;
+        tl_slot = (int)i;
         return (int)i;
     }
     return MSGR_ENOSPC;
+}
+
+void msgr__lrelease_slots(msgr_log *log)
+{
+    for (uint32_t i = 0; i < log->hdr->max_producers; i++) {
+        if (!(atomic_load(&log->mine[i / 64]) & (1ull << (i % 64))))
+            continue;
+        msgr__lprod *p = &log->prods[i];
+        uint64_t cl = atomic_load_explicit(&p->claimed, memory_order_relaxed);
+        uint32_t st;
+        int64_t size;
+        /* Closed with a claim never committed: it becomes padding, so no reader waits on it. */
+        if (cl != MSGR__NONE && (size = msgr__lrec_at(log, cl, &st, 0)) > 0 &&
+            st == MSGR__L_CLAIMED)
+            msgr__lwrite_skip(log, cl, (uint64_t)size);
+        atomic_store_explicit(&p->claimed, MSGR__NONE, memory_order_relaxed);
+        atomic_store_explicit(&p->intent, MSGR__NONE, memory_order_relaxed);
+        atomic_store_explicit(&p->pid, 0, memory_order_release);
+    }
+    if (tl_log_id == log->id)
+        tl_slot = -1;
 }
 
 /* ---- appending ---- */
@@ -46,9 +66,7 @@ typedef struct {
     msgr_claim *c;
 } claim_args;
 
-/* One attempt: MSGR_EAGAIN when the log is full. Several threads of one process share the
- * process's slot, so `intent`/`claimed` then name one of their claims: enough to attribute a
- * dead process's claims (all its threads died with it). */
+/* One attempt: MSGR_EAGAIN when the log is full. */
 static int claim_once(void *self, void *arg)
 {
     msgr_log *log = self;
@@ -132,16 +150,19 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
     r->len = c->len;
     r->type = c->type;
     r->source = c->source;
-    r->time_ns = msgr_os_now_ns();
+    /* The coarse wall clock ticks every few ms: reading it for every record buys nothing. */
+    static _Thread_local uint64_t tl_time, tl_uses;
+    if ((tl_uses++ & 63) == 0)
+        tl_time = msgr_os_wall_ns();
+    r->time_ns = tl_time;
     r->crc = msgr__lrec_crc(p, r, r + 1);
     /* R1: release publishes the payload and header written above; pairs with A1. */
     atomic_store_explicit(&r->tag, (p | MSGR__L_COMMITTED) ^ log->salt, memory_order_release);
-    int s = atomic_load_explicit(&log->prod_slot, memory_order_relaxed);
-    if (s >= 0) {
-        uint64_t mine = p;
-        atomic_compare_exchange_strong_explicit(&log->prods[s].claimed, &mine, MSGR__NONE,
-                                                memory_order_relaxed, memory_order_relaxed);
-    }
+    /* This thread's slot (it claimed): the claim is no longer outstanding. A thread holding
+     * several claims at once names only its latest; all die together with the process. */
+    if (tl_log_id == log->id && tl_slot >= 0 &&
+        atomic_load_explicit(&log->prods[tl_slot].claimed, memory_order_relaxed) == p)
+        atomic_store_explicit(&log->prods[tl_slot].claimed, MSGR__NONE, memory_order_relaxed);
     c->size_ = 0; /* commits once */
     int rc = msgr__lsync_after(log, r, asz);
     msgr__wake_waiters(&log->wait, &log->hdr->data_wait, 1); /* D1 (wait.h), all groups */
@@ -277,11 +298,16 @@ static int read_once(void *self, void *arg)
     for (;;) {
         uint64_t p = rd->pos;
         uint32_t st = 0;
-        int64_t size = msgr__lrec_at(log, p, &st, 1);
+        /* Bounds are checked on every read; the CRC is not: a live reader takes a record whose
+         * commit it observed in memory (the producer computed the CRC for after a crash, and
+         * recovery and msgr_log_scan verify it). Checking it here too would cost a second CRC
+         * per record, as much as the whole in-memory hand-off. */
+        int64_t size = msgr__lrec_at(log, p, &st, 0);
         if (size < 0)
             return (int)size;
         if (size > 0 && (st & MSGR__L_COMMITTED)) {
             rd->blocked_since = 0;
+            rd->misses = 0;
             if (st & MSGR__L_SKIP) {
                 rd->pos = p + (uint64_t)size;
                 continue;
@@ -296,9 +322,15 @@ static int read_once(void *self, void *arg)
             rd->pos = p + (uint64_t)size;
             return 0;
         }
-        /* Nothing committed at p. Empty, or a claim in progress (maybe abandoned). */
-        if (p >= atomic_load_explicit(&log->hdr->tail, memory_order_acquire))
+        /* Nothing committed at p: empty, or a claim in progress (maybe abandoned). The first
+         * misses return at once: reading the tail (a line producers CAS) or the clock on every
+         * empty look would slow the producers down; a claim is suspect only after a while. */
+        if (++rd->misses < 1024)
             return MSGR_EAGAIN;
+        if (p >= atomic_load_explicit(&log->hdr->tail, memory_order_acquire)) {
+            rd->misses = 0;
+            return MSGR_EAGAIN;
+        }
         uint64_t now = msgr_os_now_ns();
         if (!rd->blocked_since)
             rd->blocked_since = now;
@@ -340,8 +372,8 @@ int msgr_log_ack(msgr_log_reader *rd, const msgr_msg *m)
         return 0; /* already acknowledged */
     msgr__lgroup_set_acked(g, to);
     int rc = msgr__lsync_after(log, g, sizeof *g);
-    /* Space may be free now for producers sleeping on a full log. */
-    msgr__ladvance_start(log);
+    /* Producers reclaim space themselves (msgr__ladvance_start) when they find the log full;
+     * sleeping ones only need a wake-up. D1 (wait.h). */
     msgr__wake_waiters(&log->wait, &log->hdr->space_wait, 1);
     return rc;
 }

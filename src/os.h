@@ -13,6 +13,10 @@
 /* Monotonic clock in nanoseconds. */
 uint64_t msgr_os_now_ns(void);
 
+/* Wall-clock time in nanoseconds since 1970, cheap and coarse (a few ms resolution): for
+ * stamping records, so that a reader can start "from a time". */
+uint64_t msgr_os_wall_ns(void);
+
 /* Sleeps while *word == expected, at most timeout_ns (< 0: no limit). The word may live in
  * memory shared between processes. Returns 0 when woken or when the value differed,
  * MSGR_ETIMEDOUT on timeout, MSGR_EINTR on a signal. Spurious returns are allowed. */

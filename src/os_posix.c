@@ -22,6 +22,17 @@
 #include <sys/syscall.h>
 #endif
 
+uint64_t msgr_os_wall_ns(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_REALTIME_COARSE
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+#else
+    clock_gettime(CLOCK_REALTIME, &ts);
+#endif
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t msgr_os_now_ns(void)
 {
     struct timespec ts;

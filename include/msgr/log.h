@@ -103,8 +103,9 @@ int msgr_log_append(msgr_log *log, uint16_t type, const void *data, size_t len,
 int msgr_log_reader_open(msgr_log *log, const char *name, msgr_log_reader **out);
 
 /* Next record after the last one read (not necessarily acknowledged); waits up to timeout_ns.
- * m stays valid until acknowledged. Errors: MSGR_EAGAIN/MSGR_ETIMEDOUT (nothing new),
- * MSGR_ECORRUPT (a record fails its bounds or CRC check: the log needs recovery). */
+ * m stays valid until acknowledged. Bounds are checked; the CRC is checked at recovery and by
+ * msgr_log_scan, not here. Errors: MSGR_EAGAIN/MSGR_ETIMEDOUT (nothing new), MSGR_ECORRUPT (a
+ * record's length is out of bounds: the log needs recovery). */
 int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns);
 
 /* The record's sequence number (its log position). */
