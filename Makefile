@@ -122,6 +122,7 @@ test: all $(TEST_BINS) $(HELPER_BINS)
 
 sanitize:
 	$(MAKE) BUILD=build/asan SAN=address,undefined OPT=-O1 test examples-check EXAMPLES_QUICK=1 \
+	  crash-test KILLS=100 \
 	  TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1"
 
 tsan:
