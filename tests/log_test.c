@@ -331,3 +331,54 @@ Test(log, bad_arguments)
     cr_assert_eq(msgr_log_reader_open(log, longname, &rd), MSGR_EINVAL);
     msgr_log_close(log);
 }
+
+#include <signal.h>
+#include <sys/resource.h>
+
+/* In a child with a 1 MiB file-size limit: creating a bigger log and growing a region past the
+ * limit fail with MSGR_EFBIG; what was committed before stays readable. */
+Test(log, file_size_limit_is_a_clear_error_and_loses_nothing)
+{
+    msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
+    append_n(log, 0, 20);
+    msgr_log_close(log);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN); /* the error comes back as EFBIG instead of a signal */
+        struct rlimit rl = {1 << 20, 1 << 20};
+        if (setrlimit(RLIMIT_FSIZE, &rl))
+            _exit(10);
+        char big[160];
+        snprintf(big, sizeof big, "%s.big", path);
+        msgr_log_opts o = {.capacity = 1 << 22};
+        msgr_log *b;
+        if (msgr_log_create(big, &o, &b) != MSGR_EFBIG)
+            _exit(11);
+        if (access(big, F_OK) == 0)
+            _exit(12); /* no half-made file left behind */
+        msgr_region *g;
+        msgr_region_opts ro = {.flags = MSGR_REGION_GROWABLE, .max_size = 8 << 20};
+        if (msgr_region_create_file(big, 4096, &ro, &g))
+            _exit(13);
+        strcpy(msgr_region_base(g), "kept");
+        if (msgr_region_grow(g, 4 << 20) != MSGR_EFBIG)
+            _exit(14);
+        if (strcmp(msgr_region_base(g), "kept") != 0)
+            _exit(15);
+        msgr_region_close(g);
+        unlink(big);
+        msgr_log *l;
+        msgr_log_reader *rd;
+        msgr_msg m;
+        if (msgr_log_open(path, NULL, &l, NULL) || msgr_log_reader_open(l, "g", &rd))
+            _exit(16);
+        int n = 0;
+        while (msgr_log_read(rd, &m, 0) == 0)
+            n++;
+        _exit(n == 20 ? 0 : 17);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st));
+    cr_assert_eq(WEXITSTATUS(st), 0, "child step %d failed", WEXITSTATUS(st));
+}
