@@ -48,8 +48,9 @@ void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size)
                           memory_order_release);
 }
 
-int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int check_crc)
+int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int how)
 {
+    int check_crc = how & MSGR__LREC_CRC;
     uint64_t off = pos & log->mask;
     if (pos & 15)
         return 0;
@@ -71,6 +72,11 @@ int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int check_cr
     }
     if (st != MSGR__L_COMMITTED && st != MSGR__L_CLAIMED)
         return 0;
+    if (st == MSGR__L_CLAIMED && !(how & MSGR__LREC_CLAIMS)) {
+        /* A claim's len may still be rewritten by its live committer: don't read it. */
+        *state = st;
+        return 0;
+    }
     if (room < MSGR__LREC_HDR || r->len > log->max_payload || msgr__lrec_size(r->len) > room)
         return st == MSGR__L_COMMITTED ? MSGR_ECORRUPT : 0;
     if (st == MSGR__L_COMMITTED && check_crc && r->crc != msgr__lrec_crc(pos, r, r + 1))
@@ -83,7 +89,7 @@ uint64_t msgr__lscan_next(msgr_log *log, uint64_t pos, uint64_t limit)
 {
     for (uint64_t q = pos + 16; q < limit; q += 16) {
         uint32_t st;
-        if (msgr__lrec_at(log, q, &st, 1) > 0)
+        if (msgr__lrec_at(log, q, &st, MSGR__LREC_CRC | MSGR__LREC_CLAIMS) > 0)
             return q;
     }
     return 0;
@@ -318,7 +324,7 @@ static int recover(msgr_log *log, msgr_log_recovery *rep)
     uint64_t p = start, limit = start + log->cap;
     while (p < limit) {
         uint32_t st = 0;
-        int64_t size = msgr__lrec_at(log, p, &st, 1);
+        int64_t size = msgr__lrec_at(log, p, &st, MSGR__LREC_CRC | MSGR__LREC_CLAIMS);
         if (size > 0 && p + (uint64_t)size <= limit) {
             if (st == MSGR__L_CLAIMED) { /* claimed, never committed: its owner is gone */
                 msgr__lwrite_skip(log, p, (uint64_t)size);
@@ -501,7 +507,7 @@ int msgr_log_scan(msgr_log *log, uint64_t *cursor, msgr_msg *m)
     uint64_t p = start;
     while (p < tail) {
         uint32_t st;
-        int64_t size = msgr__lrec_at(log, p, &st, 1);
+        int64_t size = msgr__lrec_at(log, p, &st, MSGR__LREC_CRC);
         if (size < 0)
             return (int)size;
         if (size == 0 || st == MSGR__L_CLAIMED)
@@ -534,7 +540,7 @@ int msgr_log_clear(msgr_log *log, uint64_t *dropped)
     uint64_t end = start;
     while (end < tail) {
         uint32_t st;
-        int64_t size = msgr__lrec_at(log, end, &st, 1);
+        int64_t size = msgr__lrec_at(log, end, &st, MSGR__LREC_CRC);
         if (size <= 0 || st == MSGR__L_CLAIMED)
             break;
         end += (uint64_t)size;

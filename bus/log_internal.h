@@ -157,8 +157,12 @@ void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size);
 
 /* Classifies the record at pos: returns its size and sets *state (COMMITTED, COMMITTED|SKIP,
  * CLAIMED) if valid there; 0 if nothing valid starts at pos; MSGR_ECORRUPT (negative) if a
- * committed record is there but fails its bounds or CRC check. `check_crc` 0 skips the CRC. */
-int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int check_crc);
+ * committed record is there but fails its bounds or CRC check. `how`: MSGR__LREC_CRC checks
+ * the CRC; MSGR__LREC_CLAIMS also sizes claims (only when their owner cannot be writing:
+ * dead, or ourselves); without it a claim gives 0 with *state = CLAIMED. */
+#define MSGR__LREC_CRC 1
+#define MSGR__LREC_CLAIMS 2
+int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int how);
 
 /* First position in (pos, limit) where a valid record starts, or 0 if none. */
 uint64_t msgr__lscan_next(msgr_log *log, uint64_t pos, uint64_t limit);

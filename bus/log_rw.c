@@ -48,7 +48,7 @@ void msgr__lrelease_slots(msgr_log *log)
         uint32_t st;
         int64_t size;
         /* Closed with a claim never committed: it becomes padding, so no reader waits on it. */
-        if (cl != MSGR__NONE && (size = msgr__lrec_at(log, cl, &st, 0)) > 0 &&
+        if (cl != MSGR__NONE && (size = msgr__lrec_at(log, cl, &st, MSGR__LREC_CLAIMS)) > 0 &&
             st == MSGR__L_CLAIMED)
             msgr__lwrite_skip(log, cl, (uint64_t)size);
         atomic_store_explicit(&p->claimed, MSGR__NONE, memory_order_relaxed);
@@ -147,7 +147,9 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
     msgr__lrec *r = (msgr__lrec *)(log->data + (p & log->mask));
     if (asz < c->size_) /* committed shorter than claimed: the rest becomes padding */
         msgr__lwrite_skip(log, p + asz, c->size_ - asz);
-    r->len = c->len;
+    if (r->len != c->len)
+        r->len = c->len; /* shortened: readers do not read a claim's len (only its dead
+                            owner's repair does), so this store races with nobody */
     r->type = c->type;
     r->source = c->source;
     /* The coarse wall clock ticks every few ms: reading it for every record buys nothing. */
@@ -167,6 +169,19 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
     int rc = msgr__lsync_after(log, r, asz);
     msgr__wake_waiters(&log->wait, &log->hdr->data_wait, 1); /* D1 (wait.h), all groups */
     return rc;
+}
+
+int msgr_log_abort(msgr_log *log, msgr_claim *c)
+{
+    if (!log || !c || c->size_ < MSGR__LREC_HDR)
+        return MSGR_EINVAL;
+    msgr__lwrite_skip(log, c->pos_, c->size_);
+    if (tl_log_id == log->id && tl_slot >= 0 &&
+        atomic_load_explicit(&log->prods[tl_slot].claimed, memory_order_relaxed) == c->pos_)
+        atomic_store_explicit(&log->prods[tl_slot].claimed, MSGR__NONE, memory_order_relaxed);
+    c->size_ = 0;
+    msgr__wake_waiters(&log->wait, &log->hdr->data_wait, 1); /* a reader may wait right here */
+    return 0;
 }
 
 int msgr_log_append(msgr_log *log, uint16_t type, const void *data, size_t len,
@@ -250,6 +265,16 @@ void msgr_log_reader_close(msgr_log_reader *rd)
 
 uint64_t msgr_log_seq(const msgr_msg *m) { return m ? m->pos_ : 0; }
 
+uint64_t msgr_log_reader_acked(const msgr_log_reader *rd)
+{
+    return rd ? msgr__lgroup_acked(&rd->log->groups[rd->group]) : 0;
+}
+
+uint64_t msgr_log_end(const msgr_log *log)
+{
+    return log ? atomic_load_explicit(&log->hdr->tail, memory_order_acquire) : 0;
+}
+
 /* The claim at pos has been unfinished for claim_timeout. If the process that made it is dead
  * (pid and start time) and no live producer could own pos, turn [pos, next record) into
  * padding. Returns 1 if repaired. */
@@ -275,7 +300,7 @@ static int repair(msgr_log *log, uint64_t pos)
     if (!dead)
         return 0;
     uint32_t st = 0;
-    int64_t size = msgr__lrec_at(log, pos, &st, 0);
+    int64_t size = msgr__lrec_at(log, pos, &st, MSGR__LREC_CLAIMS); /* its owner is dead */
     uint64_t end;
     if (size > 0 && st == MSGR__L_CLAIMED)
         end = pos + (uint64_t)size;

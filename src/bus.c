@@ -2,6 +2,7 @@
 #include "bus_internal.h"
 #include "msgr/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@ typedef struct layout {
     uint64_t off_schema, off_workers, off_sent, sent_stride, off_inboxes, stride, total;
 } layout;
 
-static layout layout_for(const msgr_app *app, uint64_t cap)
+static layout layout_for(const msgr_app *app, uint64_t cap, int file)
 {
     layout l;
     l.off_schema = MSGR__BUS_HDR;
@@ -21,7 +22,7 @@ static layout layout_for(const msgr_app *app, uint64_t cap)
     l.off_sent = l.off_workers + sizeof(msgr__worker_entry) * app->n_workers;
     l.sent_stride = align_up(8ull * app->n_workers, 128) / 8; /* in counters */
     l.off_inboxes = align_up(l.off_sent + 8ull * l.sent_stride * app->n_workers, 4096);
-    l.stride = align_up(msgr_ring_footprint(cap), 4096);
+    l.stride = file ? 0 : align_up(msgr_ring_footprint(cap), 4096);
     l.total = l.off_inboxes + l.stride * app->n_workers;
     return l;
 }
@@ -42,11 +43,17 @@ static int app_check(const msgr_app *app)
     return 0;
 }
 
+/* "<bus path>.<worker>": where a file bus keeps worker i's inbox log. */
+static void inbox_path(msgr_bus *b, const char *bus_path, uint32_t i, char *out, size_t n)
+{
+    snprintf(out, n, "%s.%s", bus_path, b->app->worker_names[i]);
+}
+
 /* Formats a new bus in the region. */
-static int format(msgr_bus *b, uint64_t cap)
+static int format(msgr_bus *b, uint64_t cap, const char *path)
 {
     const msgr_app *app = b->app;
-    layout l = layout_for(app, cap);
+    layout l = layout_for(app, cap, b->file);
     char *base = msgr_region_base(b->region);
     if (l.total > msgr_region_size(b->region))
         return MSGR_ERANGE;
@@ -61,6 +68,7 @@ static int format(msgr_bus *b, uint64_t cap)
     h->off_workers = l.off_workers;
     h->off_inboxes = l.off_inboxes;
     h->inbox_stride = l.stride;
+    h->flags = b->file ? MSGR__BUS_FILE : 0;
     msgr__schema_entry *se = (msgr__schema_entry *)(base + l.off_schema);
     for (uint32_t i = 0; i < app->n_messages; i++) {
         const msgr_app_msg *m = &app->messages[i];
@@ -74,8 +82,18 @@ static int format(msgr_bus *b, uint64_t cap)
     for (uint32_t i = 0; i < app->n_workers; i++)
         strncpy(we[i].name, app->worker_names[i], MSGR__NAME_MAX);
     for (uint32_t i = 0; i < app->n_workers; i++) {
-        msgr_ring_opts o = {.capacity = cap, .flags = MSGR_RING_MPSC};
-        int rc = msgr_ring_create(base + l.off_inboxes + i * l.stride, l.stride, &o, &b->inbox[i]);
+        int rc;
+        if (b->file) {
+            char p[4096];
+            msgr_log_opts lo = {.capacity = cap};
+            inbox_path(b, path, i, p, sizeof p);
+            remove(p); /* a new bus: an inbox left from an older one is not ours */
+            rc = msgr_log_create(p, &lo, &b->inbox[i].log);
+        } else {
+            msgr_ring_opts o = {.capacity = cap, .flags = MSGR_RING_MPSC};
+            rc = msgr_ring_create(base + l.off_inboxes + i * l.stride, l.stride, &o,
+                                  &b->inbox[i].ring);
+        }
         if (rc)
             return rc;
     }
@@ -86,7 +104,7 @@ static int format(msgr_bus *b, uint64_t cap)
 }
 
 /* Validates a bus someone else made, against our application. Everything read is bounded. */
-static int attach(msgr_bus *b)
+static int attach(msgr_bus *b, const char *path)
 {
     const msgr_app *app = b->app;
     char *base = msgr_region_base(b->region);
@@ -102,8 +120,10 @@ static int attach(msgr_bus *b)
         h->n_messages > 65535 || !msgr_ring_footprint(h->inbox_capacity))
         return MSGR_ECORRUPT;
     /* Recompute the layout from the counts and require the stored one to equal it. */
+    if (h->flags & ~MSGR__BUS_FILE || !!(h->flags & MSGR__BUS_FILE) != b->file)
+        return MSGR_ECORRUPT;
     msgr_app shape = {.n_workers = h->n_workers, .n_messages = h->n_messages};
-    layout l = layout_for(&shape, h->inbox_capacity);
+    layout l = layout_for(&shape, h->inbox_capacity, b->file);
     if (h->off_schema != l.off_schema || h->off_workers != l.off_workers ||
         h->off_inboxes != l.off_inboxes || h->inbox_stride != l.stride || l.total > size)
         return MSGR_ECORRUPT;
@@ -126,12 +146,19 @@ static int attach(msgr_bus *b)
         }
     }
     for (uint32_t i = 0; i < app->n_workers; i++) {
-        int rc = msgr_ring_attach(base + l.off_inboxes + i * l.stride, l.stride, NULL,
-                                  &b->inbox[i]);
+        int rc;
+        if (b->file) {
+            char p[4096];
+            inbox_path(b, path, i, p, sizeof p);
+            rc = msgr_log_open(p, NULL, &b->inbox[i].log, NULL); /* recovers after a crash */
+        } else {
+            rc = msgr_ring_attach(base + l.off_inboxes + i * l.stride, l.stride, NULL,
+                                  &b->inbox[i].ring);
+            if (rc == 0 && !(msgr_ring_flags(b->inbox[i].ring) & MSGR_RING_MPSC))
+                rc = MSGR_ECORRUPT;
+        }
         if (rc)
             return rc;
-        if (!(msgr_ring_flags(b->inbox[i]) & MSGR_RING_MPSC))
-            return MSGR_ECORRUPT;
     }
     return 0;
 }
@@ -139,7 +166,7 @@ static int attach(msgr_bus *b)
 static int open_region(msgr_bus *b, const msgr_bus_opts *o, uint64_t cap, int *created)
 {
     uint32_t kind = o && o->kind ? o->kind : MSGR_REGION_ANON;
-    uint64_t bytes = layout_for(b->app, cap).total;
+    uint64_t bytes = layout_for(b->app, cap, b->file).total;
     *created = 1;
     if (kind == MSGR_REGION_ANON)
         return msgr_region_create_anon(bytes, NULL, &b->region);
@@ -206,14 +233,15 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
     b->spins = o ? o->spins : 0;
     b->yields = o ? o->yields : 0;
     b->send_timeout = o && o->send_timeout_ns > 0 ? o->send_timeout_ns : -1;
+    b->file = o && o->kind == MSGR_REGION_FILE;
     int created = 0, rc = (b->inbox && b->w) ? open_region(b, o, cap, &created) : MSGR_ENOMEM;
     if (rc == 0)
-        rc = created ? format(b, cap) : attach(b);
+        rc = created ? format(b, cap, o ? o->name : NULL) : attach(b, o ? o->name : NULL);
     if (rc == 0) {
         char *base = msgr_region_base(b->region);
         b->hdr = (msgr__bus_hdr *)base;
         b->wtab = (msgr__worker_entry *)(base + b->hdr->off_workers);
-        layout l = layout_for(app, b->hdr->inbox_capacity);
+        layout l = layout_for(app, b->hdr->inbox_capacity, b->file);
         b->sent = (_Atomic uint64_t *)(base + l.off_sent);
         b->sent_stride = (uint32_t)l.sent_stride;
         int32_t me = msgr_os_pid();
@@ -233,6 +261,10 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
             }
             atomic_store_explicit(&b->wtab[i].pid, me, memory_order_relaxed);
             atomic_store_explicit(&b->wtab[i].running, 1, memory_order_release);
+            /* A file inbox is read by the group named after its worker: this process now. */
+            if (b->file && (rc = msgr_log_reader_open(b->inbox[i].log, app->worker_names[i],
+                                                      &b->inbox[i].rd)))
+                break;
         }
     }
     if (rc) {
@@ -289,9 +321,7 @@ int msgr_bus_counters(msgr_bus *b, uint32_t worker, msgr_counters *c)
     c->queued = in > out ? in - out : 0; /* racy snapshot: never negative */
     c->running = atomic_load_explicit(&e->running, memory_order_relaxed);
     c->pid = atomic_load_explicit(&e->pid, memory_order_relaxed);
-    msgr_ring_stats st;
-    msgr_ring_stats_get(b->inbox[worker], &st);
-    c->queued_bytes = st.tail - st.head;
+    c->queued_bytes = msgr__inbox_queued_bytes(&b->inbox[worker]);
     return 0;
 }
 
@@ -310,7 +340,7 @@ void msgr_bus_close(msgr_bus *b)
                 atomic_store_explicit(&b->wtab[i].running, 0, memory_order_release);
     if (b->inbox)
         for (uint32_t i = 0; i < b->app->n_workers; i++)
-            msgr_ring_close(b->inbox[i]);
+            msgr__inbox_close(&b->inbox[i]);
     msgr_region_close(b->region);
     free(b->inbox);
     free(b->w);

@@ -8,7 +8,9 @@
  *   off_workers  n_workers x 384 bytes: name, running, pid, counters
  *   (then)       the sent matrix: row s, column d = messages s delivered into d's inbox;
  *                one row per sender, 128-byte aligned, so each row has one writer
- *   off_inboxes  n_workers inbox rings (MPSC), inbox_stride bytes apart
+ *   off_inboxes  n_workers inbox rings (MPSC), inbox_stride bytes apart; a file bus has none
+ *                here: inbox i is the persistent log "<bus path>.<worker name>", read by the
+ *                group named after the worker, which acknowledges after each handled batch
  */
 #ifndef MSGR_BUS_INTERNAL_H
 #define MSGR_BUS_INTERNAL_H
@@ -16,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "inbox.h"
 #include "msgr/runtime.h"
 #include "os.h"
 
@@ -24,6 +27,7 @@
 #define MSGR__BUS_HDR 256u
 #define MSGR__NAME_MAX 47u   /* application, worker and message names */
 #define MSGR__CTL_STOP 0     /* record type 0 is reserved for the runtime: "stop now" */
+#define MSGR__BUS_FILE 0x1u  /* bus header flag: file bus (inbox i is the log "<path>.<worker>") */
 
 typedef struct msgr__bus_hdr {
     _Atomic uint64_t magic; /* stored last at creation (release) */
@@ -37,7 +41,8 @@ typedef struct msgr__bus_hdr {
     uint64_t off_workers;
     uint64_t off_inboxes;
     uint64_t inbox_stride;
-    uint8_t reserved[MSGR__BUS_HDR - 112];
+    uint32_t flags;          /* MSGR__BUS_FILE: inboxes are log files beside the bus file */
+    uint8_t reserved[MSGR__BUS_HDR - 116];
 } msgr__bus_hdr;
 _Static_assert(sizeof(msgr__bus_hdr) == MSGR__BUS_HDR, "bus header is 256 bytes");
 
@@ -89,13 +94,16 @@ struct msgr_bus {
     msgr__worker_entry *wtab;
     _Atomic uint64_t *sent;  /* the sent matrix: sent[s * sent_stride + d] */
     uint32_t sent_stride;
-    msgr_ring **inbox;  /* one handle per worker inbox: MPSC producer side for all senders,
-                           consumer side for the local worker */
+    msgr__inbox *inbox; /* one per worker: the producer side for all senders, the consumer side
+                           for the worker when it runs here */
+    int file;           /* a file bus */
     msgr__worker *w;
     uint32_t spins, yields;
     int64_t send_timeout;
     int started;
     _Atomic int abandon; /* workers discard instead of dispatching */
+    uint64_t run_id;     /* this start's stop records carry it: a stop record left in a file
+                            inbox by an earlier run (killed before reading it) stops nobody */
 };
 
 /* Adds to a shared counter. Every counter has one writer (a worker's identity is used by one

@@ -36,7 +36,7 @@ int msgr_claim_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len, msgr_ou
     if (rc || !out)
         return rc ? rc : MSGR_EINVAL;
     msgr_bus *b = ctx->bus;
-    rc = msgr_ring_claim_wait(b->inbox[dest], len, &out->claim_, b->send_timeout);
+    rc = msgr__inbox_claim(&b->inbox[dest], len, &out->claim_, b->send_timeout);
     if (rc)
         return failed(ctx, rc);
     out->data = out->claim_.data;
@@ -51,7 +51,7 @@ int msgr_commit(msgr_ctx *ctx, msgr_out *out)
 {
     if (!ctx || !out || out->dest >= ctx->bus->app->n_workers)
         return MSGR_EINVAL;
-    int rc = msgr_ring_commit(ctx->bus->inbox[out->dest], &out->claim_);
+    int rc = msgr__inbox_commit(&ctx->bus->inbox[out->dest], &out->claim_);
     if (rc == 0) {
         msgr__count(&ctx->bus->sent[ctx->worker * ctx->bus->sent_stride + out->dest], 1);
     }
@@ -62,7 +62,7 @@ int msgr_abandon(msgr_ctx *ctx, msgr_out *out)
 {
     if (!ctx || !out || out->dest >= ctx->bus->app->n_workers)
         return MSGR_EINVAL;
-    return msgr_ring_abort(ctx->bus->inbox[out->dest], &out->claim_);
+    return msgr__inbox_abort(&ctx->bus->inbox[out->dest], &out->claim_);
 }
 
 int msgr_send_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, const void *data, size_t len)

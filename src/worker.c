@@ -4,12 +4,19 @@
 #include "msgr/error.h"
 
 #include <stddef.h>
+#include <string.h>
 
 int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
 {
     msgr_bus *b = w->ctx.bus;
     msgr__worker_entry *e = &b->wtab[w->ctx.worker];
     if (m->type == MSGR__CTL_STOP) {
+        uint64_t id = 0;
+        if (m->len != sizeof id)
+            return 0;
+        memcpy(&id, m->data, sizeof id);
+        if (id != b->run_id)
+            return 0; /* from an earlier run of a file bus: ignored */
         w->stopping = 1;
         return 1; /* end the poll batch here; what follows stays queued */
     }
@@ -34,18 +41,16 @@ static int handle_cb(void *arg, const msgr_msg *m) { return msgr__worker_handle(
 static void *worker_main(void *arg)
 {
     msgr__worker *w = arg;
-    msgr_ring *in = w->ctx.bus->inbox[w->ctx.worker];
+    msgr__inbox *in = &w->ctx.bus->inbox[w->ctx.worker];
     while (!w->stopping) {
-        int n = msgr_ring_poll(in, handle_cb, w, 64);
+        int n = msgr__inbox_poll(in, handle_cb, w, 64);
         if (n < 0) {
             /* A corrupt inbox cannot be read past; count it and stop this worker. */
             msgr__count(&w->ctx.bus->wtab[w->ctx.worker].rejected, 1);
             break;
         }
-        if (n == 0 && !w->stopping) {
-            msgr_msg m;
-            msgr_ring_peek_wait(in, &m, -1); /* stop sends a record, so this always returns */
-        }
+        if (n == 0 && !w->stopping)
+            msgr__inbox_wait(in, -1); /* stop sends a record, so this always returns */
     }
     return NULL;
 }
@@ -57,13 +62,14 @@ int msgr_bus_start(msgr_bus *b)
     if (b->started)
         return MSGR_ESTATE;
     atomic_store_explicit(&b->abandon, 0, memory_order_relaxed);
+    b->run_id = msgr_os_random64() | 1;
     for (uint32_t i = 0; i < b->app->n_workers; i++) {
         msgr__worker *w = &b->w[i];
         if (!w->local || w->polled)
             continue;
         w->stopping = 0;
         if (b->spins || b->yields)
-            msgr_ring_set_wait(b->inbox[i], b->spins, b->yields);
+            msgr__inbox_set_wait(&b->inbox[i], b->spins, b->yields);
         int rc = msgr_os_thread_start(&w->thread, worker_main, w);
         if (rc) {
             b->started = 1;
@@ -84,7 +90,7 @@ int msgr_bus_poll(msgr_bus *b, uint32_t worker, unsigned max)
     if (!w->local || w->threaded)
         return MSGR_ESTATE;
     w->polled = 1;
-    return msgr_ring_poll(b->inbox[worker], handle_cb, w, max);
+    return msgr__inbox_poll(&b->inbox[worker], handle_cb, w, max);
 }
 
 int msgr_bus_poll_wait(msgr_bus *b, uint32_t worker, unsigned max, int64_t timeout_ns)
@@ -94,8 +100,7 @@ int msgr_bus_poll_wait(msgr_bus *b, uint32_t worker, unsigned max, int64_t timeo
     msgr__worker *w = &b->w[worker];
     if (!w->local || w->threaded)
         return MSGR_ESTATE;
-    msgr_msg m;
-    int rc = msgr_ring_peek_wait(b->inbox[worker], &m, timeout_ns);
+    int rc = msgr__inbox_wait(&b->inbox[worker], timeout_ns);
     if (rc == MSGR_ETIMEDOUT || rc == MSGR_EAGAIN)
         return 0;
     if (rc)
@@ -129,11 +134,7 @@ static uint64_t sent_total(msgr_bus *b)
 static int local_inboxes_empty(msgr_bus *b)
 {
     for (uint32_t i = 0; i < b->app->n_workers; i++) {
-        if (!b->w[i].threaded)
-            continue;
-        msgr_ring_stats st;
-        msgr_ring_stats_get(b->inbox[i], &st);
-        if (st.tail != st.head)
+        if (b->w[i].threaded && !msgr__inbox_empty(&b->inbox[i]))
             return 0;
     }
     return 1;
@@ -149,19 +150,29 @@ static int quiescent(msgr_bus *b)
     return sent_total(b) == before && local_inboxes_empty(b);
 }
 
+typedef struct {
+    msgr_bus *b;
+    uint32_t worker;
+    uint64_t n;
+} discard_state;
+
+static int discard_cb(void *arg, const msgr_msg *m)
+{
+    discard_state *d = arg;
+    if (m->type != MSGR__CTL_STOP) { /* stop records are the runtime's, not messages */
+        d->n++;
+        msgr__count(&d->b->wtab[d->worker].dropped, 1);
+    }
+    return 0;
+}
+
 /* Discards what is left in an inbox whose worker thread has ended; returns how many. */
 static uint64_t discard_rest(msgr_bus *b, uint32_t i)
 {
-    uint64_t n = 0;
-    msgr_msg m;
-    while (msgr_ring_peek(b->inbox[i], &m) == 0) {
-        if (m.type != MSGR__CTL_STOP) {
-            n++;
-            msgr__count(&b->wtab[i].dropped, 1);
-        }
-        msgr_ring_release(b->inbox[i], &m);
-    }
-    return n;
+    discard_state d = {b, i, 0};
+    while (msgr__inbox_poll(&b->inbox[i], discard_cb, &d, 256) > 0)
+        ;
+    return d.n;
 }
 
 int msgr_bus_stop(msgr_bus *b, msgr_stop_mode mode, int64_t timeout_ns, msgr_stop_report *rep)
@@ -185,17 +196,16 @@ int msgr_bus_stop(msgr_bus *b, msgr_stop_mode mode, int64_t timeout_ns, msgr_sto
     }
     /* From here on whatever a worker takes out is discarded and counted as abandoned. */
     atomic_store_explicit(&b->abandon, 1, memory_order_relaxed);
-    msgr_ctx *ctl;
     for (uint32_t i = 0; i < b->app->n_workers; i++) {
         if (!b->w[i].threaded)
             continue;
-        msgr_bus_ctx(b, i, &ctl);
         msgr_claim c;
         /* A stop record: wakes a sleeping worker and ends its loop. Space is always found
          * eventually because the worker keeps consuming (discarding) until it meets it. */
-        if (msgr_ring_claim_wait(b->inbox[i], 0, &c, -1) == 0) {
+        if (msgr__inbox_claim(&b->inbox[i], sizeof b->run_id, &c, -1) == 0) {
+            memcpy(c.data, &b->run_id, sizeof b->run_id);
             c.type = MSGR__CTL_STOP;
-            msgr_ring_commit(b->inbox[i], &c);
+            msgr__inbox_commit(&b->inbox[i], &c);
         }
     }
     for (uint32_t i = 0; i < b->app->n_workers; i++) {

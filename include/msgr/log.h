@@ -91,6 +91,9 @@ int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns)
  * MSGR_EIO (sync failed). */
 int msgr_log_commit(msgr_log *log, msgr_claim *c);
 
+/* Gives a claim up: it becomes padding readers skip. Errors: MSGR_EINVAL (not a live claim). */
+int msgr_log_abort(msgr_log *log, msgr_claim *c);
+
 /* claim + copy + commit. Returns 0 or an error as above. */
 int msgr_log_append(msgr_log *log, uint16_t type, const void *data, size_t len,
                     int64_t timeout_ns);
@@ -114,6 +117,11 @@ uint64_t msgr_log_seq(const msgr_msg *m);
 /* Acknowledges m and everything read before it: durable per the sync policy; space behind the
  * slowest group is reused. Errors: MSGR_EINVAL (not read by this reader), MSGR_EIO. */
 int msgr_log_ack(msgr_log_reader *rd, const msgr_msg *m);
+
+/* The group's acknowledged position and the log's end (next sequence number to be claimed):
+ * equal when the group has nothing pending. */
+uint64_t msgr_log_reader_acked(const msgr_log_reader *rd);
+uint64_t msgr_log_end(const msgr_log *log);
 
 /* Releases the group (its acknowledged position stays). NULL is accepted. */
 void msgr_log_reader_close(msgr_log_reader *rd);
