@@ -32,7 +32,7 @@ SOVERSION = 0
 VERSION   = 0.1.0
 
 LIB_SRC = src/error.c src/os_posix.c mmap/region.c mmap/posix.c bus/wait.c bus/ring.c \
-          bus/crc32c.c bus/log.c bus/log_rw.c \
+          bus/crc32c.c bus/log.c bus/log_rw.c bus/journal.c \
           src/inbox.c src/bus.c src/router.c src/worker.c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h mmap/*.h bus/*.h macros/*.h)
@@ -44,7 +44,7 @@ EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized
 TOOLS    = ring_bench msgr
 TEST_HELPERS = ring_peer crash_test
 TESTS    = region_test ring_test ring_threads_test ring_process_test ring_badinput_test \
-           runtime_test log_test log_corruption_test
+           runtime_test log_test log_corruption_test journal_test
 
 BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)
 TEST_BINS = $(TESTS:%=$(BUILD)/tests/%)

@@ -5,6 +5,7 @@
  *   msgr/region.h  memory regions: anonymous, named shared memory, file, growable
  *   msgr/ring.h    the lock-free ring: zero-copy claim/commit, peek/release, poll, send/recv
  *   msgr/log.h     the persistent log: a file bus with groups, acknowledgement and recovery
+ *   msgr/journal.h history in segment files: retention, replay from a sequence number or time
  *   msgr/runtime.h the nano-services runtime: bus, workers, routing (with macros/msgr_app.h)
  */
 #ifndef MESSENGER_H
@@ -12,6 +13,7 @@
 
 #include "msgr/error.h"
 #include "msgr/region.h"
+#include "msgr/journal.h"
 #include "msgr/log.h"
 #include "msgr/ring.h"
 #include "msgr/runtime.h"

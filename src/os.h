@@ -68,6 +68,16 @@ int msgr_os_proc_alive(int32_t pid, uint64_t start);
  * (msync MS_SYNC; addr need not be page-aligned). Returns 0 or MSGR_EIO. */
 int msgr_os_msync(void *addr, size_t len);
 
+/* Directories, for the journal's segment files. mkdir creates `dir` (0700) if missing;
+ * list_hex collects the numbers N of entries named "<prefix><N in hex>" (up to max; *n
+ * receives how many); sync_dir makes creations and removals in `dir` durable; unlink removes.
+ * Return 0 or a MSGR_E code. */
+int msgr_os_mkdir(const char *dir);
+int msgr_os_list_hex(const char *dir, const char *prefix, uint64_t *out, uint32_t max,
+                     uint32_t *n);
+int msgr_os_sync_dir(const char *dir);
+int msgr_os_unlink(const char *path);
+
 /* One pause instruction for spin loops: tells the core we are spinning (saves power, frees the
  * sibling hyper-thread, avoids the memory-order mis-speculation flush on loop exit). */
 static inline void msgr_os_cpu_relax(void)

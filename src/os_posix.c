@@ -8,7 +8,11 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -188,4 +192,69 @@ int msgr_os_msync(void *addr, size_t len)
     uintptr_t a = (uintptr_t)addr & ~(page - 1);
     size_t l = len + ((uintptr_t)addr - a);
     return msync((void *)a, l, MS_SYNC) == 0 ? 0 : MSGR_EIO;
+}
+
+static int errno_code(int e)
+{
+    switch (e) {
+    case ENOENT: case ENOTDIR: return MSGR_ENOENT;
+    case EACCES: case EPERM: case EROFS: return MSGR_EACCES;
+    case ENOSPC: return MSGR_ENOSPC;
+    case ENAMETOOLONG: return MSGR_ENAMETOOLONG;
+    case EEXIST: return MSGR_EEXIST;
+    default: return MSGR_EIO;
+    }
+}
+
+int msgr_os_mkdir(const char *dir)
+{
+    if (mkdir(dir, 0700) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(dir, &st) != 0)
+            return errno_code(errno);
+        return S_ISDIR(st.st_mode) ? 0 : MSGR_ENOTMSGR;
+    }
+    return errno_code(errno);
+}
+
+int msgr_os_list_hex(const char *dir, const char *prefix, uint64_t *out, uint32_t max,
+                     uint32_t *n)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno_code(errno);
+    size_t pl = strlen(prefix);
+    uint32_t k = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, pl) != 0 || strlen(e->d_name) != pl + 16)
+            continue;
+        char *end;
+        unsigned long long v = strtoull(e->d_name + pl, &end, 16);
+        if (*end)
+            continue;
+        if (k == max) {
+            closedir(d);
+            return MSGR_ERANGE;
+        }
+        out[k++] = v;
+    }
+    closedir(d);
+    *n = k;
+    return 0;
+}
+
+int msgr_os_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno_code(errno);
+    int rc = fsync(fd) == 0 ? 0 : MSGR_EIO;
+    close(fd);
+    return rc;
+}
+
+int msgr_os_unlink(const char *path)
+{
+    return unlink(path) == 0 ? 0 : errno_code(errno);
 }
