@@ -21,12 +21,12 @@ static uint64_t hdr_size_for(uint32_t groups, uint32_t prods)
 
 uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload)
 {
-    /* Position, then the header from len to the end (len, type, source, crc field skipped,
-     * time), then the payload: one pass over contiguous bytes where possible. */
-    uint32_t c = msgr__crc32c(0, &pos, 8);
-    c = msgr__crc32c(c, &r->len, 8);      /* len, type, source */
-    c = msgr__crc32c(c, &r->time_ns, 8);
-    return msgr__crc32c(c, payload, r->len);
+    /* Position, len/type/source and time (the crc field itself skipped), then the payload. */
+    uint64_t h[3];
+    h[0] = pos;
+    memcpy(&h[1], &r->len, 8); /* len, type, source */
+    h[2] = r->time_ns;
+    return msgr__crc32c(msgr__crc32c(0, h, sizeof h), payload, r->len);
 }
 
 static uint32_t skip_crc(uint64_t pos, uint32_t size)
