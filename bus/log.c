@@ -70,16 +70,11 @@ int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int how)
         *state = st;
         return s->size;
     }
-    if (st != MSGR__L_COMMITTED && st != MSGR__L_CLAIMED)
-        return 0;
-    if (st == MSGR__L_CLAIMED && !(how & MSGR__LREC_CLAIMS)) {
-        /* A claim's len may still be rewritten by its live committer: don't read it. */
-        *state = st;
-        return 0;
-    }
+    if (st != MSGR__L_COMMITTED)
+        return 0; /* a claim not yet committed carries no tag here (its slot has it) */
     if (room < MSGR__LREC_HDR || r->len > log->max_payload || msgr__lrec_size(r->len) > room)
-        return st == MSGR__L_COMMITTED ? MSGR_ECORRUPT : 0;
-    if (st == MSGR__L_COMMITTED && check_crc && r->crc != msgr__lrec_crc(pos, r, r + 1))
+        return MSGR_ECORRUPT;
+    if (check_crc && r->crc != msgr__lrec_crc(pos, r, r + 1))
         return MSGR_ECORRUPT;
     *state = st;
     return (int64_t)msgr__lrec_size(r->len);
@@ -89,7 +84,7 @@ uint64_t msgr__lscan_next(msgr_log *log, uint64_t pos, uint64_t limit)
 {
     for (uint64_t q = pos + 16; q < limit; q += 16) {
         uint32_t st;
-        if (msgr__lrec_at(log, q, &st, MSGR__LREC_CRC | MSGR__LREC_CLAIMS) > 0)
+        if (msgr__lrec_at(log, q, &st, MSGR__LREC_CRC) > 0)
             return q;
     }
     return 0;
@@ -322,16 +317,25 @@ static int recover(msgr_log *log, msgr_log_recovery *rep)
     uint64_t start = atomic_load_explicit(&h->start, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
     uint64_t p = start, limit = start + log->cap;
+    /* Claims their (dead) producers recorded and never committed become padding first. */
+    for (uint32_t i = 0; i < h->max_producers; i++) {
+        msgr__lprod *s = &log->prods[i];
+        uint64_t cl = atomic_load_explicit(&s->claimed, memory_order_relaxed);
+        uint64_t size = atomic_load_explicit(&s->claimed_size, memory_order_relaxed);
+        uint32_t st;
+        if (cl != MSGR__NONE && atomic_load(&s->pid) && cl >= start && cl < tail &&
+            !(cl & 15) && size >= MSGR__LREC_HDR && size <= log->cap - (cl & log->mask) &&
+            cl + size <= tail && msgr__lrec_at(log, cl, &st, 0) == 0) {
+            msgr__lwrite_skip(log, cl, size);
+            rep->claims_skipped++;
+        }
+    }
     while (p < limit) {
         uint32_t st = 0;
-        int64_t size = msgr__lrec_at(log, p, &st, MSGR__LREC_CRC | MSGR__LREC_CLAIMS);
+        int64_t size = msgr__lrec_at(log, p, &st, MSGR__LREC_CRC);
         if (size > 0 && p + (uint64_t)size <= limit) {
-            if (st == MSGR__L_CLAIMED) { /* claimed, never committed: its owner is gone */
-                msgr__lwrite_skip(log, p, (uint64_t)size);
-                rep->claims_skipped++;
-            } else if (!(st & MSGR__L_SKIP)) {
+            if (!(st & MSGR__L_SKIP))
                 rep->records++;
-            }
             p += (uint64_t)size;
             continue;
         }
@@ -443,7 +447,7 @@ static uint64_t count_records(msgr_log *log, uint64_t from, uint64_t to)
     while (from < to) {
         uint32_t st;
         int64_t size = msgr__lrec_at(log, from, &st, 0);
-        if (size <= 0 || st == MSGR__L_CLAIMED)
+        if (size <= 0)
             break;
         n += !(st & MSGR__L_SKIP);
         from += (uint64_t)size;
@@ -510,7 +514,7 @@ int msgr_log_scan(msgr_log *log, uint64_t *cursor, msgr_msg *m)
         int64_t size = msgr__lrec_at(log, p, &st, MSGR__LREC_CRC);
         if (size < 0)
             return (int)size;
-        if (size == 0 || st == MSGR__L_CLAIMED)
+        if (size == 0)
             return MSGR_EAGAIN; /* not committed yet: the scan ends here */
         if (!(st & MSGR__L_SKIP) && p >= *cursor) {
             const msgr__lrec *r = (const msgr__lrec *)(log->data + (p & log->mask));
@@ -541,7 +545,7 @@ int msgr_log_clear(msgr_log *log, uint64_t *dropped)
     while (end < tail) {
         uint32_t st;
         int64_t size = msgr__lrec_at(log, end, &st, MSGR__LREC_CRC);
-        if (size <= 0 || st == MSGR__L_CLAIMED)
+        if (size <= 0)
             break;
         end += (uint64_t)size;
     }

@@ -15,7 +15,8 @@
  *   record: tag u64 | len u32 | type u16 | source u16 | crc u32 | reserved u32 | time_ns u64 |
  *           payload, padded to 16
  *   skip:   tag u64 | size u32 (whole skip, >= 16) | crc u32            (padding, 16 bytes min)
- * tag = (position | state) ^ salt, state one of COMMITTED, COMMITTED|SKIP, CLAIMED. A record is
+ * tag = (position | state) ^ salt, state COMMITTED or COMMITTED|SKIP (a claim in progress has
+ * no tag yet: its producer slot records position and size). A record is
  * taken only if its tag names its own position (stale bytes from an earlier lap never match)
  * and, once committed, its CRC32C (over position, header fields and payload) matches.
  */
@@ -35,7 +36,6 @@
 #define MSGR__LSKIP_MIN 16u
 #define MSGR__L_COMMITTED 0x1u
 #define MSGR__L_SKIP 0x2u
-#define MSGR__L_CLAIMED 0x4u
 #define MSGR__L_FLAGS 0xfull
 #define MSGR__NONE UINT64_MAX /* "no position" in producer slots */
 
@@ -80,7 +80,7 @@ _Static_assert(sizeof(msgr__lgroup) == 128, "group entry is 128 bytes");
  * is always attributable. One writer (that thread), so plain stores do. */
 typedef struct msgr__lprod {
     _Atomic int32_t pid;
-    _Atomic uint32_t reserved;
+    _Atomic uint32_t claimed_size; /* bytes of the claim at `claimed` */
     _Atomic uint64_t start;
     _Atomic uint64_t intent;
     _Atomic uint64_t claimed;
@@ -155,13 +155,10 @@ void msgr__lrelease_slots(msgr_log *log);
 uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload);
 void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size);
 
-/* Classifies the record at pos: returns its size and sets *state (COMMITTED, COMMITTED|SKIP,
- * CLAIMED) if valid there; 0 if nothing valid starts at pos; MSGR_ECORRUPT (negative) if a
- * committed record is there but fails its bounds or CRC check. `how`: MSGR__LREC_CRC checks
- * the CRC; MSGR__LREC_CLAIMS also sizes claims (only when their owner cannot be writing:
- * dead, or ourselves); without it a claim gives 0 with *state = CLAIMED. */
+/* Classifies the record at pos: returns its size and sets *state (COMMITTED or
+ * COMMITTED|SKIP) if a committed record is there; 0 if none is; MSGR_ECORRUPT (negative) if
+ * one is there but fails its bounds or (with `how` = MSGR__LREC_CRC) its CRC check. */
 #define MSGR__LREC_CRC 1
-#define MSGR__LREC_CLAIMS 2
 int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int how);
 
 /* First position in (pos, limit) where a valid record starts, or 0 if none. */

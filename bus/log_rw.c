@@ -46,11 +46,9 @@ void msgr__lrelease_slots(msgr_log *log)
         msgr__lprod *p = &log->prods[i];
         uint64_t cl = atomic_load_explicit(&p->claimed, memory_order_relaxed);
         uint32_t st;
-        int64_t size;
         /* Closed with a claim never committed: it becomes padding, so no reader waits on it. */
-        if (cl != MSGR__NONE && (size = msgr__lrec_at(log, cl, &st, MSGR__LREC_CLAIMS)) > 0 &&
-            st == MSGR__L_CLAIMED)
-            msgr__lwrite_skip(log, cl, (uint64_t)size);
+        if (cl != MSGR__NONE && msgr__lrec_at(log, cl, &st, 0) == 0)
+            msgr__lwrite_skip(log, cl, atomic_load(&p->claimed_size));
         atomic_store_explicit(&p->claimed, MSGR__NONE, memory_order_relaxed);
         atomic_store_explicit(&p->intent, MSGR__NONE, memory_order_relaxed);
         atomic_store_explicit(&p->pid, 0, memory_order_release);
@@ -109,9 +107,11 @@ static int claim_once(void *self, void *arg)
         uint64_t p = pos + pad;
         msgr__lrec *r = (msgr__lrec *)(log->data + (p & log->mask));
         r->len = (uint32_t)a->len;
-        /* Release: len is visible with the CLAIMED tag (a repair reads the claim's extent). */
-        atomic_store_explicit(&r->tag, (p | MSGR__L_CLAIMED) ^ log->salt, memory_order_release);
-        atomic_store_explicit(&slot->claimed, p, memory_order_relaxed);
+        /* The claim's extent goes into our slot, not into the record: a reader waiting for
+         * this record keeps reading its line, and a second store there (a "claimed" tag)
+         * would make the line cross between the cores twice per record. */
+        atomic_store_explicit(&slot->claimed_size, (uint32_t)size, memory_order_relaxed);
+        atomic_store_explicit(&slot->claimed, p, memory_order_release);
         atomic_store_explicit(&slot->intent, MSGR__NONE, memory_order_relaxed);
         msgr_claim *c = a->c;
         c->data = r + 1;
@@ -166,7 +166,7 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
         atomic_load_explicit(&log->prods[tl_slot].claimed, memory_order_relaxed) == p)
         atomic_store_explicit(&log->prods[tl_slot].claimed, MSGR__NONE, memory_order_relaxed);
     c->size_ = 0; /* commits once */
-    int rc = msgr__lsync_after(log, r, asz);
+    int rc = log->hdr->sync == MSGR_SYNC_NONE ? 0 : msgr__lsync_after(log, r, asz);
     msgr__wake_waiters(&log->wait, &log->hdr->data_wait, 1); /* D1 (wait.h), all groups */
     return rc;
 }
@@ -283,6 +283,7 @@ static int repair(msgr_log *log, uint64_t pos)
     msgr__log_hdr *h = log->hdr;
     uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
     int dead = 0;
+    uint64_t dead_size = 0;
     for (uint32_t i = 0; i < h->max_producers; i++) {
         msgr__lprod *p = &log->prods[i];
         int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
@@ -292,18 +293,19 @@ static int repair(msgr_log *log, uint64_t pos)
         int alive = msgr_os_proc_alive(pid, atomic_load(&p->start));
         if (alive && in != MSGR__NONE && in >= pos && in < tail)
             return 0; /* a live producer may be between its CAS and its header: wait */
-        if ((in == pos || cl == pos) && !alive)
+        if ((in == pos || cl == pos) && !alive) {
             dead = 1;
+            if (cl == pos)
+                dead_size = atomic_load(&p->claimed_size);
+        }
         if ((in == pos || cl == pos) && alive)
             return 0;
     }
     if (!dead)
         return 0;
-    uint32_t st = 0;
-    int64_t size = msgr__lrec_at(log, pos, &st, MSGR__LREC_CLAIMS); /* its owner is dead */
     uint64_t end;
-    if (size > 0 && st == MSGR__L_CLAIMED)
-        end = pos + (uint64_t)size;
+    if (dead_size >= MSGR__LREC_HDR && dead_size <= log->cap - (pos & log->mask))
+        end = pos + dead_size; /* the extent its slot recorded */
     else {
         end = msgr__lscan_next(log, pos, tail);
         if (!end)
@@ -322,6 +324,25 @@ static int read_once(void *self, void *arg)
     msgr_log *log = rd->log;
     for (;;) {
         uint64_t p = rd->pos;
+        /* Fast path: the common case, a committed record right here. A1: acquire pairs with
+         * R1 in msgr_log_commit(). The length comes from the file: bounded before use. */
+        const msgr__lrec *fr = (const msgr__lrec *)(log->data + (p & log->mask));
+        if ((atomic_load_explicit(&fr->tag, memory_order_acquire) ^ log->salt) ==
+            (p | MSGR__L_COMMITTED)) {
+            uint64_t len = fr->len, size = msgr__lrec_size(len);
+            if (len > log->max_payload || size > log->cap - (p & log->mask))
+                return MSGR_ECORRUPT;
+            m->data = fr + 1;
+            m->len = (uint32_t)len;
+            m->type = fr->type;
+            m->source = fr->source;
+            m->pos_ = p;
+            m->size_ = (uint32_t)size;
+            rd->pos = p + size;
+            rd->misses = 0;
+            rd->blocked_since = 0;
+            return 0;
+        }
         uint32_t st = 0;
         /* Bounds are checked on every read; the CRC is not: a live reader takes a record whose
          * commit it observed in memory (the producer computed the CRC for after a crash, and
