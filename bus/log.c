@@ -376,9 +376,11 @@ static int recover(msgr_log *log, msgr_log_recovery *rep)
         }
     }
     for (uint32_t i = 0; i < h->max_producers; i++) {
-        atomic_store_explicit(&log->prods[i].pid, 0, memory_order_relaxed);
-        atomic_store_explicit(&log->prods[i].intent, MSGR__NONE, memory_order_relaxed);
-        atomic_store_explicit(&log->prods[i].claimed, MSGR__NONE, memory_order_relaxed);
+        msgr__lprod *s = &log->prods[i];
+        if (atomic_load_explicit(&s->pid, memory_order_relaxed) != log->pid)
+            atomic_store_explicit(&s->pid, 0, memory_order_relaxed); /* dead: free it */
+        atomic_store_explicit(&s->intent, MSGR__NONE, memory_order_relaxed);
+        atomic_store_explicit(&s->claimed, MSGR__NONE, memory_order_relaxed);
     }
     rep->recovered = 1;
     return msgr_log_sync(log);
@@ -407,14 +409,32 @@ int msgr_log_open(const char *path, const msgr_log_opts *o, msgr_log **out,
         return rc;
     }
     msgr__log_hdr *h = log->hdr;
-    /* Recovery lock: one opener repairs; others (and live users) skip it. */
-    int32_t holder = atomic_load_explicit(&h->recovering, memory_order_acquire);
-    if ((holder == 0 || !msgr_os_pid_alive(holder)) &&
-        atomic_compare_exchange_strong_explicit(&h->recovering, &holder, log->pid,
-                                                memory_order_acq_rel, memory_order_acquire)) {
+    /* Recovery must never run while anyone else uses the log (it rewrites the tail and resets
+     * what follows the last valid record). So: (1) announce ourselves first, in a producer
+     * slot, before looking for others; (2) take the recovery lock, waiting while a live
+     * process holds it; (3) recover only if no other live process has announced itself. Two
+     * openers racing both see each other and both skip recovery: safe, since the live repair
+     * of abandoned claims still works; a later lone opener recovers. */
+    int s = msgr__lprod_slot(log);
+    if (s < 0)
+        rc = s;
+    for (int waited = 0; rc == 0;) {
+        int32_t holder = atomic_load_explicit(&h->recovering, memory_order_acquire);
+        if (holder && holder != log->pid && msgr_os_pid_alive(holder)) {
+            if (++waited > 10000) { /* 10 s: a live process stuck in recovery */
+                rc = MSGR_EBUSY;
+                break;
+            }
+            msgr_os_sleep_ns(1000000);
+            continue;
+        }
+        if (!atomic_compare_exchange_strong_explicit(&h->recovering, &holder, log->pid,
+                                                     memory_order_acq_rel, memory_order_acquire))
+            continue;
         if (!someone_alive(log))
             rc = recover(log, rep);
         atomic_store_explicit(&h->recovering, 0, memory_order_release);
+        break;
     }
     rep->end = atomic_load_explicit(&h->tail, memory_order_acquire);
     if (rc) {

@@ -149,6 +149,10 @@ static inline uint64_t msgr__lrec_size(uint64_t len)
 {
     return MSGR__LREC_HDR + ((len + 15u) & ~(uint64_t)15u);
 }
+/* The calling thread's producer slot (taken on first use; also taken at open, so that an
+ * opener is visible to others before it looks for them). Index, or MSGR_ENOSPC. */
+int msgr__lprod_slot(msgr_log *log);
+
 /* Releases this handle's producer slots; an uncommitted claim left in one becomes padding. */
 void msgr__lrelease_slots(msgr_log *log);
 

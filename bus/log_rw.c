@@ -14,7 +14,7 @@
 static _Thread_local uint64_t tl_log_id;
 static _Thread_local int tl_slot = -1;
 
-static int prod_slot(msgr_log *log)
+int msgr__lprod_slot(msgr_log *log)
 {
     if (tl_log_id == log->id && tl_slot >= 0)
         return tl_slot;
@@ -72,7 +72,7 @@ static int claim_once(void *self, void *arg)
     msgr__log_hdr *h = log->hdr;
     if (atomic_load_explicit(&log->failed, memory_order_relaxed))
         return MSGR_EIO;
-    int s = prod_slot(log);
+    int s = msgr__lprod_slot(log);
     if (s < 0)
         return s;
     msgr__lprod *slot = &log->prods[s];
