@@ -88,7 +88,6 @@ typedef struct {
 } result;
 
 typedef struct {
-    msgr_region *region;
     msgr_ring *ring; /* creator's handle; process peers attach their own */
     control *ctl;
     int zero_copy;
@@ -228,7 +227,7 @@ static result run_throughput(const char *transport, int zero_copy, int producers
 {
     msgr_region *g = region_for(1);
     msgr_ring_opts o = {.capacity = CAPACITY, .flags = producers > 1 ? MSGR_RING_MPSC : 0};
-    job base = {.region = g, .zero_copy = zero_copy, .size = size, .count = count,
+    job base = {.zero_copy = zero_copy, .size = size, .count = count,
                 .producers = producers};
     int rc = msgr_ring_create(ring_mem(g, 0), msgr_region_size(g), &o, &base.ring);
     if (rc)
