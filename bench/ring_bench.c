@@ -10,6 +10,7 @@
  * total, so a broken ring fails the benchmark instead of producing a number.
  * File: the same through a persistent log file (msgr_log) with sync `none` or `batch`, one
  * producer thread, one consumer thread reading as a group and acknowledging every 16 records.
+ * The log file goes in $BENCH_DIR (default /tmp).
  * Latency: 64-byte ping-pong between two processes over two rings, both sides spinning;
  * round-trip percentiles from every sample (sorted, not averaged).
  *
@@ -318,7 +319,7 @@ static void *file_producer(void *arg)
 static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count)
 {
     char path[64];
-    snprintf(path, sizeof path, "/tmp/ring_bench-%d.log", (int)getpid());
+    snprintf(path, sizeof path, "%s/ring_bench-%d.log", getenv("BENCH_DIR") ? getenv("BENCH_DIR") : "/tmp", (int)getpid());
     remove(path);
     msgr_log_opts o = {.capacity = CAPACITY, .sync = sync};
     msgr_log *log;
