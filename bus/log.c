@@ -204,9 +204,18 @@ static int opts_ok(const msgr_log_opts *o)
     return o->claim_timeout_ns >= 0;
 }
 
+void *msgr__lalloc(size_t size)
+{
+    size = (size + 127) / 128 * 128;
+    void *p = aligned_alloc(128, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
 static int handle_new(msgr_region *g, const msgr_log_opts *o, msgr_log **out)
 {
-    msgr_log *log = calloc(1, sizeof *log);
+    msgr_log *log = msgr__lalloc(sizeof *log);
     if (!log)
         return MSGR_ENOMEM;
     msgr__log_hdr *h = msgr_region_base(g);
@@ -225,7 +234,7 @@ static int handle_new(msgr_region *g, const msgr_log_opts *o, msgr_log **out)
     msgr__wait_policy_init(&log->wait);
     static _Atomic uint64_t next_id = 1;
     log->id = atomic_fetch_add(&next_id, 1);
-    log->mine = calloc((h->max_producers + 63) / 64, sizeof *log->mine);
+    log->mine = msgr__lalloc((h->max_producers + 63) / 64 * sizeof *log->mine);
     if (!log->mine) {
         free(log);
         return MSGR_ENOMEM;

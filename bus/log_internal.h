@@ -144,6 +144,11 @@ struct msgr_log_reader {
     uint32_t misses;        /* looks in a row that found nothing committed */
 };
 
+/* A zeroed allocation of whole 128-byte line pairs, aligned to them: a reader handle (written
+ * by its consumer thread on every record) must not share a line with the log handle (read by
+ * producer threads on every record), or each record costs a cache-line transfer. */
+void *msgr__lalloc(size_t size);
+
 /* Shared by log.c and log_rw.c. */
 static inline uint64_t msgr__lrec_size(uint64_t len)
 {

@@ -243,7 +243,7 @@ int msgr_log_reader_open(msgr_log *log, const char *name, msgr_log_reader **out)
     if (!atomic_compare_exchange_strong(&g->owner, &owner, log->pid))
         return MSGR_EBUSY;
     atomic_store(&g->owner_start, log->pid_start);
-    msgr_log_reader *rd = calloc(1, sizeof *rd);
+    msgr_log_reader *rd = msgr__lalloc(sizeof *rd);
     if (!rd) {
         atomic_store(&g->owner, 0);
         return MSGR_ENOMEM;
