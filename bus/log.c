@@ -427,10 +427,20 @@ int msgr_log_open(const char *path, const msgr_log_opts *o, msgr_log **out,
     int s = msgr__lprod_slot(log);
     if (s < 0)
         rc = s;
-    for (int waited = 0; rc == 0;) {
+    /* How long to wait for a live recoverer: 10 claim timeouts (10 s by default), at least
+     * 10 ms; then MSGR_EBUSY (the caller may retry). */
+    uint64_t wait_ns = (uint64_t)log->claim_timeout * 10;
+    wait_ns = wait_ns < 10000000 ? 10000000 : wait_ns > 10000000000ull ? 10000000000ull : wait_ns;
+    uint64_t deadline = msgr_os_now_ns() + wait_ns;
+    while (rc == 0) {
         int32_t holder = atomic_load_explicit(&h->recovering, memory_order_acquire);
-        if (holder && holder != log->pid && msgr_os_pid_alive(holder)) {
-            if (++waited > 10000) { /* 10 s: a live process stuck in recovery */
+        /* Alive means the same process (pid and start time): a pid reused since a crash
+         * does not hold the lock. A start time of 0 means the holder is between taking the
+         * lock and recording it: judged by its pid alone. */
+        uint64_t hs = atomic_load(&h->recovering_start);
+        if (holder && holder != log->pid &&
+            (hs ? msgr_os_proc_alive(holder, hs) : msgr_os_pid_alive(holder))) {
+            if (msgr_os_now_ns() >= deadline) { /* a live process stuck in recovery */
                 rc = MSGR_EBUSY;
                 break;
             }
@@ -440,8 +450,10 @@ int msgr_log_open(const char *path, const msgr_log_opts *o, msgr_log **out,
         if (!atomic_compare_exchange_strong_explicit(&h->recovering, &holder, log->pid,
                                                      memory_order_acq_rel, memory_order_acquire))
             continue;
+        atomic_store(&h->recovering_start, log->pid_start); /* 0 until now (see above) */
         if (!someone_alive(log))
             rc = recover(log, rep);
+        atomic_store(&h->recovering_start, 0);
         atomic_store_explicit(&h->recovering, 0, memory_order_release);
         break;
     }

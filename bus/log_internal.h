@@ -112,8 +112,9 @@ typedef struct msgr__log_hdr {
     uint8_t pad4[120];
     _Atomic uint64_t sync_pending;
     _Atomic uint64_t last_sync_ns;
-    _Atomic int32_t recovering; /* pid holding the recovery lock, or 0 */
-    uint8_t pad5[1024 - 640 - 20];
+    _Atomic uint64_t recovering_start; /* ... and that process's start time (pid reuse) */
+    _Atomic int32_t recovering;        /* pid holding the recovery lock, or 0 */
+    uint8_t pad5[1024 - 640 - 28];
 } msgr__log_hdr;
 _Static_assert(sizeof(msgr__log_hdr) == 1024, "log header (fixed part) is 1024 bytes");
 _Static_assert(offsetof(msgr__log_hdr, tail) == 128, "tail line");

@@ -71,9 +71,10 @@ typedef struct msgr_log_recovery {
  * now, so a full disk shows here and never as a crash later). */
 int msgr_log_create(const char *path, const msgr_log_opts *opts, msgr_log **out);
 
-/* Opens an existing log; recovers it first if no live process uses it (rep may be NULL).
+/* Opens an existing log; recovers it first if no live process uses it (rep may be NULL). If
+ * another live process is recovering it, waits up to 10 claim timeouts (then MSGR_EBUSY).
  * Errors: MSGR_ENOENT, MSGR_EACCES, MSGR_ENOTMSGR (not a log), MSGR_EVERSION, MSGR_ECORRUPT
- * (header inconsistent), MSGR_ENOMEM. */
+ * (header inconsistent), MSGR_ENOMEM, MSGR_EBUSY. */
 int msgr_log_open(const char *path, const msgr_log_opts *opts, msgr_log **out,
                   msgr_log_recovery *rep);
 
