@@ -32,7 +32,7 @@ SOVERSION = 0
 VERSION   = 0.1.0
 
 LIB_SRC = src/error.c src/os_posix.c mmap/region.c mmap/posix.c bus/wait.c bus/ring.c \
-          bus/crc32c.c bus/log.c bus/log_rw.c bus/journal.c \
+          bus/crc32c.c bus/durable.c bus/log.c bus/log_rw.c bus/journal.c \
           src/inbox.c src/bus.c src/router.c src/worker.c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h mmap/*.h bus/*.h macros/*.h)

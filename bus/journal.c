@@ -9,6 +9,7 @@
  * published with release, so a reader never sees a half-written record below `used`.
  */
 #include "crc32c.h"
+#include "durable.h"
 #include "msgr/error.h"
 #include "msgr/journal.h"
 #include "msgr/region.h"
@@ -25,19 +26,13 @@
 #define SEG_HDR 64u
 #define MAX_SEGMENTS 65536
 
-typedef struct jack {
-    _Atomic uint64_t gen, pos;
-    _Atomic uint32_t crc;
-    uint32_t pad;
-} jack;
-
 typedef struct jreader_entry {
     _Atomic uint32_t state; /* 0 free, 1 being created, 2 ready */
     _Atomic int32_t owner;
     _Atomic uint64_t owner_start;
     char name[48];
-    jack pos[2];
-    uint8_t pad[128 - 64 - 2 * sizeof(jack)];
+    msgr__durable pos;      /* next sequence number to read, committed (durable.h) */
+    uint8_t pad[128 - 64 - sizeof(msgr__durable)];
 } jreader_entry;
 _Static_assert(sizeof(jreader_entry) == 128, "journal reader entry is 128 bytes");
 
@@ -180,38 +175,6 @@ static int64_t rec_check(seg_hdr *h, uint64_t room, uint64_t off, uint64_t seq, 
 }
 
 /* ---- meta ---- */
-
-static uint32_t jack_crc(uint64_t gen, uint64_t pos)
-{
-    uint64_t v[2] = {gen, pos};
-    return msgr__crc32c(0, v, sizeof v);
-}
-
-static uint64_t reader_pos(const jreader_entry *e)
-{
-    uint64_t best_gen = 0, best = 0;
-    for (int i = 0; i < 2; i++) {
-        uint64_t g = atomic_load_explicit(&e->pos[i].gen, memory_order_acquire);
-        uint64_t p = atomic_load_explicit(&e->pos[i].pos, memory_order_relaxed);
-        if (atomic_load_explicit(&e->pos[i].crc, memory_order_relaxed) == jack_crc(g, p) &&
-            g >= best_gen) {
-            best_gen = g;
-            best = p;
-        }
-    }
-    return best;
-}
-
-static void reader_set_pos(jreader_entry *e, uint64_t pos)
-{
-    uint64_t g0 = atomic_load(&e->pos[0].gen), g1 = atomic_load(&e->pos[1].gen);
-    uint64_t gen = (g0 > g1 ? g0 : g1) + 1;
-    jack *s = &e->pos[gen & 1];
-    atomic_store_explicit(&s->gen, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->pos, pos, memory_order_relaxed);
-    atomic_store_explicit(&s->crc, jack_crc(gen, pos), memory_order_relaxed);
-    atomic_store_explicit(&s->gen, gen, memory_order_release);
-}
 
 static void lock(msgr_journal *j)
 {
@@ -437,7 +400,7 @@ int msgr_journal_reader_open(msgr_journal *j, const char *name, msgr_journal_rea
             if (pass == 1 && st == 0 && atomic_compare_exchange_strong(&e->state, &zero, 1)) {
                 memset(e->name, 0, sizeof e->name);
                 memcpy(e->name, name, n);
-                reader_set_pos(e, msgr_journal_first_seq(j));
+                msgr__durable_set(&e->pos, msgr_journal_first_seq(j));
                 atomic_store(&e->state, 2);
                 found = (int)i;
             }
@@ -458,7 +421,7 @@ int msgr_journal_reader_open(msgr_journal *j, const char *name, msgr_journal_rea
     }
     rd->j = j;
     rd->entry = (uint32_t)found;
-    int rc = msgr_journal_seek(rd, reader_pos(e));
+    int rc = msgr_journal_seek(rd, msgr__durable_get(&e->pos));
     if (rc) {
         msgr_journal_reader_close(rd);
         return rc;
@@ -599,7 +562,7 @@ int msgr_journal_commit(msgr_journal_reader *rd, const msgr_msg *m)
 {
     if (!rd || !m || m->pos_ >= rd->seq)
         return MSGR_EINVAL;
-    reader_set_pos(&rd->j->readers[rd->entry], m->pos_ + 1);
+    msgr__durable_set(&rd->j->readers[rd->entry].pos, m->pos_ + 1);
     return 0;
 }
 
@@ -615,7 +578,7 @@ int msgr_journal_gc(msgr_journal *j, uint32_t *deleted)
     uint64_t slowest = atomic_load(&j->meta->next_seq);
     for (uint32_t i = 0; i < j->meta->max_readers; i++)
         if (atomic_load(&j->readers[i].state) == 2) {
-            uint64_t p = reader_pos(&j->readers[i]);
+            uint64_t p = msgr__durable_get(&j->readers[i].pos);
             slowest = p < slowest ? p : slowest;
         }
     uint64_t retain_bytes = atomic_load(&j->meta->retain_bytes);

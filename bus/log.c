@@ -90,51 +90,13 @@ uint64_t msgr__lscan_next(msgr_log *log, uint64_t pos, uint64_t limit)
     return 0;
 }
 
-/* ---- group acknowledgements: two slots, generation + CRC ---- */
-
-static uint32_t ack_crc(uint64_t gen, uint64_t pos)
-{
-    uint64_t v[2] = {gen, pos};
-    return msgr__crc32c(0, v, sizeof v);
-}
-
-uint64_t msgr__lgroup_acked(const msgr__lgroup *g)
-{
-    uint64_t best_gen = 0, best = 0;
-    for (int i = 0; i < 2; i++) {
-        /* A4: acquire pairs with R4 in msgr__lgroup_set_acked(): the reader's reads of the
-         * acknowledged records happened before; reusing their space is safe after this. */
-        uint64_t gen = atomic_load_explicit(&g->ack[i].gen, memory_order_acquire);
-        uint64_t pos = atomic_load_explicit(&g->ack[i].pos, memory_order_relaxed);
-        uint32_t crc = atomic_load_explicit(&g->ack[i].crc, memory_order_relaxed);
-        if (crc == ack_crc(gen, pos) && gen >= best_gen) {
-            best_gen = gen;
-            best = pos;
-        }
-    }
-    return best;
-}
-
-void msgr__lgroup_set_acked(msgr__lgroup *g, uint64_t pos)
-{
-    uint64_t g0 = atomic_load_explicit(&g->ack[0].gen, memory_order_relaxed);
-    uint64_t g1 = atomic_load_explicit(&g->ack[1].gen, memory_order_relaxed);
-    uint64_t gen = (g0 > g1 ? g0 : g1) + 1;
-    msgr__lack *s = &g->ack[gen & 1]; /* overwrite the older slot; the newer stays valid */
-    atomic_store_explicit(&s->gen, 0, memory_order_relaxed); /* invalid while being written */
-    atomic_store_explicit(&s->pos, pos, memory_order_relaxed);
-    atomic_store_explicit(&s->crc, ack_crc(gen, pos), memory_order_relaxed);
-    /* R4: release publishes pos and crc (and the reader's earlier reads); pairs with A4. */
-    atomic_store_explicit(&s->gen, gen, memory_order_release);
-}
-
 void msgr__ladvance_start(msgr_log *log)
 {
     msgr__log_hdr *h = log->hdr;
     uint64_t min = UINT64_MAX;
     for (uint32_t i = 0; i < h->max_groups; i++)
         if (atomic_load_explicit(&log->groups[i].state, memory_order_acquire) == 2) {
-            uint64_t a = msgr__lgroup_acked(&log->groups[i]);
+            uint64_t a = msgr__durable_get(&log->groups[i].ack);
             if (a < min)
                 min = a;
         }
@@ -144,7 +106,7 @@ void msgr__ladvance_start(msgr_log *log)
     if (min > tail)
         min = tail;
     uint64_t cur = atomic_load_explicit(&h->start, memory_order_relaxed);
-    /* R5: release forwards A4 to producers that acquire start (A5 in claim). Monotonic. */
+    /* R5: release forwards A4 (durable.h) to producers that acquire start (A5 in claim). Monotonic. */
     while (cur < min && !atomic_compare_exchange_weak_explicit(&h->start, &cur, min,
                                                                memory_order_release,
                                                                memory_order_relaxed))
@@ -379,9 +341,9 @@ static int recover(msgr_log *log, msgr_log_recovery *rep)
             atomic_store_explicit(&g->state, 0, memory_order_relaxed);
         atomic_store_explicit(&g->owner, 0, memory_order_relaxed);
         if (state == 2) {
-            uint64_t a = msgr__lgroup_acked(g);
+            uint64_t a = msgr__durable_get(&g->ack);
             if (a > p || a < start) /* clamp every position to the recovered log */
-                msgr__lgroup_set_acked(g, a > p ? p : start);
+                msgr__durable_set(&g->ack, a > p ? p : start);
         }
     }
     for (uint32_t i = 0; i < h->max_producers; i++) {
@@ -514,7 +476,7 @@ int msgr_log_stat_get(msgr_log *log, msgr_log_stat *st)
     for (uint32_t i = 0; i < h->max_groups; i++)
         if (atomic_load_explicit(&log->groups[i].state, memory_order_acquire) == 2) {
             st->groups++;
-            uint64_t a = msgr__lgroup_acked(&log->groups[i]);
+            uint64_t a = msgr__durable_get(&log->groups[i].ack);
             min = a < min ? a : min;
         }
     st->pending = count_records(log, min == UINT64_MAX ? st->start : min, st->end);
@@ -535,7 +497,7 @@ int msgr_log_group_get(msgr_log *log, uint32_t i, msgr_log_group_info *gi)
         return MSGR_ENOENT;
     memcpy(gi->name, g->name, sizeof gi->name);
     gi->name[sizeof gi->name - 1] = 0;
-    gi->acked = msgr__lgroup_acked(g);
+    gi->acked = msgr__durable_get(&g->ack);
     gi->lag = count_records(log, gi->acked, atomic_load_explicit(&log->hdr->tail,
                                                                  memory_order_acquire));
     int32_t pid = atomic_load_explicit(&g->owner, memory_order_acquire);
@@ -558,13 +520,7 @@ int msgr_log_scan(msgr_log *log, uint64_t *cursor, msgr_msg *m)
         if (size == 0)
             return MSGR_EAGAIN; /* not committed yet: the scan ends here */
         if (!(st & MSGR__L_SKIP) && p >= *cursor) {
-            const msgr__lrec *r = (const msgr__lrec *)(log->data + (p & log->mask));
-            m->data = r + 1;
-            m->len = r->len;
-            m->type = r->type;
-            m->source = r->source;
-            m->pos_ = p;
-            m->size_ = (uint32_t)size;
+            msgr__lrec_msg(log, p, (uint64_t)size, m);
             *cursor = p + (uint64_t)size;
             return 0;
         }
@@ -593,10 +549,10 @@ int msgr_log_clear(msgr_log *log, uint64_t *dropped)
     uint64_t min = UINT64_MAX;
     for (uint32_t i = 0; i < h->max_groups; i++)
         if (atomic_load_explicit(&log->groups[i].state, memory_order_acquire) == 2) {
-            uint64_t a = msgr__lgroup_acked(&log->groups[i]);
+            uint64_t a = msgr__durable_get(&log->groups[i].ack);
             min = a < min ? a : min;
             if (a < end)
-                msgr__lgroup_set_acked(&log->groups[i], end);
+                msgr__durable_set(&log->groups[i].ack, end);
         }
     if (dropped)
         *dropped = count_records(log, min == UINT64_MAX ? start : min, end);

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "msgr/log.h"
+#include "durable.h"
 #include "msgr/region.h"
 #include "wait.h"
 
@@ -56,22 +57,13 @@ typedef struct msgr__lskip {
     uint32_t crc;
 } msgr__lskip;
 
-/* A group's acknowledged position, written to one of two slots (generation + CRC): a reader
- * takes the valid slot with the higher generation, so a torn update is never believed. */
-typedef struct msgr__lack {
-    _Atomic uint64_t gen;
-    _Atomic uint64_t pos;
-    _Atomic uint32_t crc;
-    uint32_t pad;
-} msgr__lack;
-
 typedef struct msgr__lgroup {
     _Atomic uint32_t state;      /* 0 free, 1 being created, 2 ready */
     _Atomic int32_t owner;       /* pid of the process reading it now, or 0 */
     _Atomic uint64_t owner_start;
     char name[48];
-    msgr__lack ack[2];
-    uint8_t pad[128 - 64 - 2 * sizeof(msgr__lack)];
+    msgr__durable ack;           /* acknowledged position (durable.h) */
+    uint8_t pad[128 - 64 - sizeof(msgr__durable)];
 } msgr__lgroup;
 _Static_assert(sizeof(msgr__lgroup) == 128, "group entry is 128 bytes");
 
@@ -162,6 +154,18 @@ int msgr__lprod_slot(msgr_log *log);
 /* Releases this handle's producer slots; an uncommitted claim left in one becomes padding. */
 void msgr__lrelease_slots(msgr_log *log);
 
+/* Describes the committed record at position p (size bytes, already bounds-checked) in m. */
+static inline void msgr__lrec_msg(const msgr_log *log, uint64_t p, uint64_t size, msgr_msg *m)
+{
+    const msgr__lrec *r = (const msgr__lrec *)(log->data + (p & log->mask));
+    m->data = r + 1;
+    m->len = r->len;
+    m->type = r->type;
+    m->source = r->source;
+    m->pos_ = p;
+    m->size_ = (uint32_t)size;
+}
+
 uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload);
 void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size);
 
@@ -173,10 +177,6 @@ int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int how);
 
 /* First position in (pos, limit) where a valid record starts, or 0 if none. */
 uint64_t msgr__lscan_next(msgr_log *log, uint64_t pos, uint64_t limit);
-
-/* The acknowledged position of group g (the valid ack slot with the higher generation). */
-uint64_t msgr__lgroup_acked(const msgr__lgroup *g);
-void msgr__lgroup_set_acked(msgr__lgroup *g, uint64_t pos);
 
 /* Moves start up to the slowest group's acknowledgement. */
 void msgr__ladvance_start(msgr_log *log);

@@ -225,11 +225,11 @@ int msgr_log_reader_open(msgr_log *log, const char *name, msgr_log_reader **out)
                  * log still holds. Published, then clamped to a start that moved meanwhile. */
                 memset(g->name, 0, sizeof g->name);
                 strncpy(g->name, name, sizeof g->name - 1);
-                msgr__lgroup_set_acked(g, atomic_load_explicit(&h->start, memory_order_acquire));
+                msgr__durable_set(&g->ack, atomic_load_explicit(&h->start, memory_order_acquire));
                 atomic_store_explicit(&g->state, 2, memory_order_seq_cst);
                 uint64_t s = atomic_load_explicit(&h->start, memory_order_seq_cst);
-                if (msgr__lgroup_acked(g) < s)
-                    msgr__lgroup_set_acked(g, s);
+                if (msgr__durable_get(&g->ack) < s)
+                    msgr__durable_set(&g->ack, s);
                 found = (int)i;
             }
         }
@@ -250,7 +250,7 @@ int msgr_log_reader_open(msgr_log *log, const char *name, msgr_log_reader **out)
     }
     rd->log = log;
     rd->group = (uint32_t)found;
-    rd->pos = msgr__lgroup_acked(g);
+    rd->pos = msgr__durable_get(&g->ack);
     *out = rd;
     return 0;
 }
@@ -267,7 +267,7 @@ uint64_t msgr_log_seq(const msgr_msg *m) { return m ? m->pos_ : 0; }
 
 uint64_t msgr_log_reader_acked(const msgr_log_reader *rd)
 {
-    return rd ? msgr__lgroup_acked(&rd->log->groups[rd->group]) : 0;
+    return rd ? msgr__durable_get(&rd->log->groups[rd->group].ack) : 0;
 }
 
 uint64_t msgr_log_end(const msgr_log *log)
@@ -332,12 +332,7 @@ static int read_once(void *self, void *arg)
             uint64_t len = fr->len, size = msgr__lrec_size(len);
             if (len > log->max_payload || size > log->cap - (p & log->mask))
                 return MSGR_ECORRUPT;
-            m->data = fr + 1;
-            m->len = (uint32_t)len;
-            m->type = fr->type;
-            m->source = fr->source;
-            m->pos_ = p;
-            m->size_ = (uint32_t)size;
+            msgr__lrec_msg(log, p, size, m);
             rd->pos = p + size;
             rd->misses = 0;
             rd->blocked_since = 0;
@@ -358,13 +353,7 @@ static int read_once(void *self, void *arg)
                 rd->pos = p + (uint64_t)size;
                 continue;
             }
-            const msgr__lrec *r = (const msgr__lrec *)(log->data + (p & log->mask));
-            m->data = r + 1;
-            m->len = r->len;
-            m->type = r->type;
-            m->source = r->source;
-            m->pos_ = p;
-            m->size_ = (uint32_t)size;
+            msgr__lrec_msg(log, p, (uint64_t)size, m);
             rd->pos = p + (uint64_t)size;
             return 0;
         }
@@ -414,9 +403,9 @@ int msgr_log_ack(msgr_log_reader *rd, const msgr_msg *m)
     msgr_log *log = rd->log;
     msgr__lgroup *g = &log->groups[rd->group];
     uint64_t to = m->pos_ + m->size_;
-    if (to <= msgr__lgroup_acked(g))
+    if (to <= msgr__durable_get(&g->ack))
         return 0; /* already acknowledged */
-    msgr__lgroup_set_acked(g, to);
+    msgr__durable_set(&g->ack, to);
     int rc = msgr__lsync_after(log, g, sizeof *g);
     /* Producers reclaim space themselves (msgr__ladvance_start) when they find the log full;
      * sleeping ones only need a wake-up. D1 (wait.h). */
