@@ -7,6 +7,7 @@
 #   make examples-check  every example, each checking its own result
 #   make expand       what the example definitions expand to
 #   make bench        ring_bench, full table        make bench-smoke   reduced set (< 30 s)
+#   make bench-compare  messenger beside its peers (< 5 min)   make bench-compare-quick  (< 1 min)
 #   CC=clang make ... any of the above with clang
 
 CC      ?= cc
@@ -41,7 +42,7 @@ STATIC = $(BUILD)/lib/libmessenger.a
 SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 
 EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized
-TOOLS    = ring_bench msgr
+TOOLS    = ring_bench bench_compare msgr
 TEST_HELPERS = ring_peer crash_test
 TESTS    = region_test ring_test ring_threads_test ring_process_test ring_badinput_test \
            runtime_test log_test log_corruption_test journal_test
@@ -50,7 +51,7 @@ BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)
 TEST_BINS = $(TESTS:%=$(BUILD)/tests/%)
 HELPER_BINS = $(TEST_HELPERS:%=$(BUILD)/tests/%)
 
-.PHONY: all lib test sanitize tsan stress demo bench bench-smoke examples-check expand clean criterion crash-test fuzz
+.PHONY: all lib test sanitize tsan stress demo bench bench-smoke bench-compare bench-compare-quick bench-plots examples-check expand clean criterion crash-test fuzz
 .DELETE_ON_ERROR:
 
 all: lib $(BINS)
@@ -78,9 +79,21 @@ $(BUILD)/bin/msgr: src/msgr_cli.c $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
 
-$(BUILD)/bin/%: bench/%.c $(STATIC) $(LIB_HDR)
+$(BUILD)/bin/%: bench/%.c $(STATIC) $(LIB_HDR) bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS) -lm
+
+# bench_compare measures the peers whose development packages are installed (checked here, once
+# per make run); the others are listed as skipped with the package to install.
+has_header = $(shell printf '\043include <%s>\n' $(1) | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+PEER_FLAGS = $(if $(call has_header,zmq.h),-DHAVE_ZMQ) $(if $(call has_header,nng/nng.h),-DHAVE_NNG) \
+             $(if $(call has_header,ck_ring.h),-DHAVE_CK)
+PEER_LIBS  = $(if $(findstring HAVE_ZMQ,$(PEER_FLAGS)),-lzmq) \
+             $(if $(findstring HAVE_NNG,$(PEER_FLAGS)),-lnng) \
+             $(if $(findstring HAVE_CK,$(PEER_FLAGS)),-lck) -lrt
+$(BUILD)/bin/bench_compare: bench/bench_compare.c bench/peers.c bench/compare.h bench/bench_util.h $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PEER_FLAGS) bench/bench_compare.c bench/peers.c -o $@ $(STATIC) $(LDLIBS) $(PEER_LIBS) -lm
 
 # ---- tests ----
 criterion:
@@ -184,6 +197,21 @@ bench: all
 
 bench-smoke: all
 	$(BUILD)/bin/ring_bench --smoke
+
+# messenger beside pipe, Unix socket, POSIX mq, ZeroMQ, nng and ck_ring, plus the machine's floor.
+# Results in bench/results (CSV, Markdown; PNG plots when gnuplot is installed).
+# Peers: apt-get install libzmq3-dev libnng-dev libck-dev gnuplot-nox (each optional).
+BENCH_OUT ?= bench/results
+bench-compare: all
+	$(BUILD)/bin/bench_compare --out $(BENCH_OUT)
+	@$(MAKE) --no-print-directory bench-plots
+bench-compare-quick: all
+	$(BUILD)/bin/bench_compare --quick --out $(BENCH_OUT)
+	@$(MAKE) --no-print-directory bench-plots
+bench-plots:
+	@if command -v gnuplot >/dev/null 2>&1; then \
+	    cd $(BENCH_OUT) && gnuplot plot.gp && echo "plots: $(BENCH_OUT)/throughput.png $(BENCH_OUT)/latency.png"; \
+	else echo "gnuplot not installed (apt-get install gnuplot-nox): no plots drawn"; fi
 
 clean:
 	rm -rf build

@@ -21,62 +21,25 @@
  *   ring_bench [--smoke] [--csv] [--repeat N] [--no-pin] [--filter SUBSTRING]
  */
 #define _GNU_SOURCE
+#include "bench_util.h"
+
 #include <messenger.h>
 
 #include <inttypes.h>
 #include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define CAPACITY (1u << 22) /* 4 MiB data area per ring */
 
-static int g_pin = 1;
-
-/* Pins the calling thread to one CPU when there are at least two (one producer, one consumer). */
-static void pin_to(int cpu)
-{
-    if (!g_pin || sysconf(_SC_NPROCESSORS_ONLN) < 2)
-        return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
-
-static void unpin(void)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    for (int i = 0; i < CPU_SETSIZE && i < sysconf(_SC_NPROCESSORS_ONLN); i++)
-        CPU_SET(i, &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void die(const char *what, int rc)
 {
-    fprintf(stderr, "ring_bench: %s: %s\n", what, msgr_strerror(rc));
-    exit(1);
+    bench_fail(what, msgr_strerror(rc));
 }
 
 /* Control block shared by all participants (lives in the region after the rings). */
 typedef struct {
-    _Atomic uint32_t ready;
-    _Atomic uint32_t go;
-    _Atomic uint32_t errors;
+    bench_start start;
 } control;
 
 typedef struct {
@@ -105,15 +68,13 @@ static void *ring_mem(msgr_region *g, int i)
 
 static void start_line(control *c)
 {
-    atomic_fetch_add_explicit(&c->ready, 1, memory_order_acq_rel);
-    while (!atomic_load_explicit(&c->go, memory_order_acquire))
-        sched_yield();
+    bench_check_in(&c->start);
 }
 
 static void produce(job *j, msgr_ring *r, int producers)
 {
     if (producers == 1)
-        pin_to(0);
+        bench_pin_to(0);
     unsigned char *buf = malloc(j->size + 8);
     memset(buf, 0xab, j->size + 8);
     start_line(j->ctl);
@@ -181,10 +142,7 @@ static uint64_t consume(job *j, int producers)
     check k = {.size = j->size};
     uint64_t total = (uint64_t)producers * j->count;
     unsigned char *buf = malloc(j->size + 8);
-    while (atomic_load_explicit(&j->ctl->ready, memory_order_acquire) < (uint32_t)producers)
-        sched_yield();
-    uint64_t t0 = now_ns();
-    atomic_store_explicit(&j->ctl->go, 1, memory_order_release);
+    uint64_t t0 = bench_go(&j->ctl->start, (uint32_t)producers);
     while (k.got < total) {
         if (j->zero_copy) {
             int n = msgr_ring_poll(j->ring, on_msg, &k, 256);
@@ -204,7 +162,7 @@ static uint64_t consume(job *j, int producers)
             check_one(&k, buf, (size_t)rc, info.type);
         }
     }
-    uint64_t dt = now_ns() - t0;
+    uint64_t dt = bench_now_ns() - t0;
     free(buf);
     if (k.errors) {
         fprintf(stderr, "ring_bench: %u messages out of order or damaged\n", k.errors);
@@ -218,6 +176,8 @@ static msgr_region *region_for(int rings)
     msgr_region *g;
     size_t bytes = (size_t)rings * msgr_ring_footprint(CAPACITY) + 4096;
     int rc = msgr_region_create_anon(bytes, NULL, &g);
+    if (!rc) /* no first-touch page faults inside the timed loops (the latency run's p99) */
+        rc = msgr_region_prefault(g);
     if (rc)
         die("region", rc);
     return g;
@@ -257,9 +217,9 @@ static result run_throughput(const char *transport, int zero_copy, int producers
         }
     }
     if (producers == 1)
-        pin_to(1);
+        bench_pin_to(1);
     uint64_t dt = consume(&base, producers);
-    unpin();
+    bench_unpin();
     for (int i = 0; i < producers; i++) {
         if (strcmp(transport, "thread") == 0)
             pthread_join(th[i], NULL);
@@ -291,7 +251,7 @@ typedef struct {
 static void *file_producer(void *arg)
 {
     file_job *j = arg;
-    pin_to(0);
+    bench_pin_to(0);
     unsigned char *buf = malloc(j->size + 8);
     memset(buf, 0xab, j->size + 8);
     start_line(j->ctl);
@@ -333,11 +293,8 @@ static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count
     file_job j = {log, size, count, zero_copy, &ctl};
     pthread_t th;
     pthread_create(&th, NULL, file_producer, &j);
-    pin_to(1);
-    while (atomic_load_explicit(&ctl.ready, memory_order_acquire) < 1)
-        sched_yield();
-    uint64_t t0 = now_ns(), bad = 0;
-    atomic_store_explicit(&ctl.go, 1, memory_order_release);
+    bench_pin_to(1);
+    uint64_t t0 = bench_go(&ctl.start, 1), bad = 0;
     unsigned char *buf = malloc(size + 8);
     for (uint64_t i = 0; i < count; i++) {
         msgr_msg m;
@@ -354,8 +311,8 @@ static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count
         if ((i & 15) == 15 || i + 1 == count)
             msgr_log_ack(rd, &m); /* acknowledges everything read so far */
     }
-    uint64_t dt = now_ns() - t0;
-    unpin();
+    uint64_t dt = bench_now_ns() - t0;
+    bench_unpin();
     pthread_join(th, NULL);
     free(buf);
     msgr_log_reader_close(rd);
@@ -389,7 +346,8 @@ static result run_latency(size_t size, uint64_t count)
     uint64_t warm = count / 10;
     pid_t pid = fork();
     if (pid == 0) { /* echo: spin on ping, answer on pong, zero-copy both ways */
-        pin_to(0);
+        bench_pin_to(0);
+        msgr_region_prefault(g); /* page tables are per process: a forked child faults anew */
         msgr_ring_set_wait(ping, UINT32_MAX, 0);
         msgr_ring_set_wait(pong, UINT32_MAX, 0);
         for (uint64_t i = 0; i < count + warm; i++) {
@@ -406,12 +364,12 @@ static result run_latency(size_t size, uint64_t count)
     }
     msgr_ring_set_wait(ping, UINT32_MAX, 0);
     msgr_ring_set_wait(pong, UINT32_MAX, 0);
-    pin_to(1);
+    bench_pin_to(1);
     uint64_t *rtt = malloc(count * sizeof *rtt);
     for (uint64_t i = 0; i < count + warm; i++) {
         msgr_claim c;
         msgr_msg m;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         if ((rc = msgr_ring_claim_wait(ping, size, &c, -1)))
             die("claim", rc);
         memset(c.data, 0, size);
@@ -422,7 +380,7 @@ static result run_latency(size_t size, uint64_t count)
         uint64_t back;
         memcpy(&back, m.data, 8);
         msgr_ring_release(pong, &m);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bench_now_ns();
         if (back != i)
             die("latency: echo returned the wrong message", MSGR_EIO);
         if (i >= warm)
@@ -430,7 +388,7 @@ static result run_latency(size_t size, uint64_t count)
     }
     int st;
     waitpid(pid, &st, 0);
-    unpin();
+    bench_unpin();
     qsort(rtt, count, sizeof *rtt, cmp_u64);
     result res = {"latency", "process", "zero-copy", 1, size, 0, 0,
                   (double)rtt[count / 2], (double)rtt[count * 99 / 100],
@@ -471,14 +429,15 @@ static void print_row(const result *r, int csv)
         snprintf(transport, sizeof transport, "file/%s", syncs[r->sync % 3]);
     if (csv) {
         /* The CSV keeps transport = file; the sync policy goes into the mode column. */
-        printf("%s,%s,%s%s%s,%d,%zu,", r->bench, r->transport, r->mode,
-               strcmp(r->transport, "file") ? "" : "/sync-", strcmp(r->transport, "file") ? ""
-                                                                : syncs[r->sync % 3],
-               r->producers, r->size);
+        char mode[48];
+        snprintf(mode, sizeof mode, "%s%s%s", r->mode, strcmp(r->transport, "file") ? "" : "/sync-",
+                 strcmp(r->transport, "file") ? "" : syncs[r->sync % 3]);
         if (r->p50 < 0)
-            printf("%.0f,%.3f,,,\n", r->msgs_s, r->gb_s);
+            bench_csv_row(stdout, r->bench, r->transport, mode, r->producers, r->size, r->msgs_s,
+                          r->gb_s, -1, -1, -1);
         else
-            printf(",,%.0f,%.0f,%.0f\n", r->p50, r->p99, r->p999);
+            bench_csv_row(stdout, r->bench, r->transport, mode, r->producers, r->size, -1, -1,
+                          r->p50, r->p99, r->p999);
     } else if (r->p50 < 0) {
         printf("%-10s %-11s %-9s %9d %8zu %12.2f %9.2f\n", r->bench, transport, r->mode,
                r->producers, r->size, r->msgs_s / 1e6, r->gb_s);
@@ -499,7 +458,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--csv"))
             csv = 1;
         else if (!strcmp(argv[i], "--no-pin"))
-            g_pin = 0;
+            bench_pin = 0;
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
             repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
@@ -519,7 +478,7 @@ int main(int argc, char **argv)
     struct utsname u;
     uname(&u);
     if (csv)
-        printf("bench,transport,mode,producers,size,msgs_per_s,gb_per_s,p50_ns,p99_ns,p999_ns\n");
+        printf("%s\n", BENCH_CSV_HEADER);
     else
         printf("ring_bench: %s %s, %ld cpus, ring %u KiB, %s run, median of %d\n\n"
                "%-10s %-11s %-9s %9s %8s %12s %9s\n",

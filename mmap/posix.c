@@ -351,6 +351,28 @@ int msgr_region_refresh(msgr_region *r)
     return map_more(r, total);
 }
 
+int msgr_region_prefault(msgr_region *r)
+{
+    if (!r)
+        return MSGR_EINVAL;
+#ifdef MADV_POPULATE_WRITE
+    /* Linux 5.14+: writable page-table entries for the whole mapping, contents untouched. */
+    if (madvise(r->map, r->mapped, MADV_POPULATE_WRITE) == 0)
+        return 0;
+    if (errno == ENOMEM)
+        return MSGR_ENOMEM;
+    if (errno != EINVAL) /* EINVAL: an older kernel; touch the pages instead */
+        return MSGR_EIO;
+#endif
+    /* Adding 0 atomically writes each page without changing it, even while other processes
+     * write the same bytes; relaxed, because the value carries nothing. The mapping never
+     * extends past the backing object, so no touch can fault with SIGBUS. */
+    size_t page = msgr_os_page_size();
+    for (uint64_t off = 0; off < r->mapped; off += page)
+        __atomic_fetch_add(r->map + off, 0, __ATOMIC_RELAXED);
+    return 0;
+}
+
 void *msgr_region_base(const msgr_region *r)
 {
     return r ? r->map + MSGR__REGION_HDR_SIZE : NULL;

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -269,5 +270,47 @@ Test(region, growable_anonymous_grows_and_fixed_refuses)
     msgr_region_close(r);
     cr_assert_eq(msgr_region_create_anon(4096, NULL, &r), 0);
     cr_assert_eq(msgr_region_grow(r, 8192), MSGR_ESTATE);
+    msgr_region_close(r);
+}
+
+/* Pages of the mapping this process has in memory (mincore), out of all of them. */
+static size_t resident_pages(msgr_region *r, size_t *total)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)msgr_region_base(r) - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t end = (uintptr_t)msgr_region_base(r) + msgr_region_size(r);
+    size_t n = (end - start) / page, in = 0;
+    unsigned char *vec = malloc(n);
+    cr_assert_eq(mincore((void *)start, end - start, vec), 0);
+    for (size_t i = 0; i < n; i++)
+        in += vec[i] & 1;
+    free(vec);
+    *total = n;
+    return in;
+}
+
+Test(region, prefault_maps_every_page_and_keeps_contents)
+{
+    size_t size = 4u << 20, total;
+    msgr_region *r, *a;
+    cr_assert_eq(msgr_region_create_shm(name, size, NULL, &r), 0);
+    memset(msgr_region_base(r), 0x77, 4096); /* some content; the rest stays untouched */
+    cr_assert_eq(msgr_region_open_shm(name, &a), 0);
+    cr_assert_lt(resident_pages(a, &total), total, "a fresh attachment has not touched its pages");
+    cr_assert_eq(msgr_region_prefault(a), 0);
+    cr_assert_eq(resident_pages(a, &total), total, "every page is mapped after prefault");
+    const unsigned char *p = msgr_region_base(a);
+    for (size_t i = 0; i < 4096; i++)
+        cr_assert_eq(p[i], 0x77, "byte %zu changed", i);
+    for (size_t i = 4096; i < msgr_region_size(a); i += 4096)
+        cr_assert_eq(p[i], 0, "untouched page %zu changed", i / 4096);
+
+    msgr_region *anon;
+    cr_assert_eq(msgr_region_create_anon(size, NULL, &anon), 0);
+    cr_assert_eq(msgr_region_prefault(anon), 0);
+    cr_assert_eq(resident_pages(anon, &total), total);
+    cr_assert_eq(msgr_region_prefault(NULL), MSGR_EINVAL);
+    msgr_region_close(anon);
+    msgr_region_close(a);
     msgr_region_close(r);
 }

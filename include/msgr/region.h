@@ -85,6 +85,12 @@ int msgr_region_grow(msgr_region *r, size_t new_size);
 /* Maps what another process added with msgr_region_grow(). Returns 0; errors as grow. */
 int msgr_region_refresh(msgr_region *r);
 
+/* Maps every page of the region into this process now, so that first use takes no page faults
+ * (a fault costs microseconds: latency-sensitive users call this after create or open; each
+ * process has its own page tables, so each calls it). Contents are unchanged; safe while other
+ * threads and processes use the region. Errors: MSGR_EINVAL (NULL), MSGR_ENOMEM, MSGR_EIO. */
+int msgr_region_prefault(msgr_region *r);
+
 /* First usable byte (64-byte aligned) and the number of usable bytes now mapped. */
 void *msgr_region_base(const msgr_region *r);
 size_t msgr_region_size(const msgr_region *r);

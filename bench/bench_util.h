@@ -1,0 +1,154 @@
+/* Helpers shared by the benchmark programs (ring_bench, bench_compare): clock, CPU pinning,
+ * fatal errors, a start line for participants, a latency histogram and the CSV row format.
+ * Benchmark code only: nothing here is part of the library. */
+#ifndef MSGR_BENCH_UTIL_H
+#define MSGR_BENCH_UTIL_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BENCH_CSV_HEADER "bench,transport,mode,producers,size,msgs_per_s,gb_per_s,p50_ns,p99_ns,p999_ns"
+
+static int bench_pin = 1; /* --no-pin clears it */
+
+static inline uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Pins the calling thread to one CPU when there are at least two (one producer, one consumer). */
+static inline void bench_pin_to(int cpu)
+{
+    if (!bench_pin || sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
+static inline void bench_unpin(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < CPU_SETSIZE && i < sysconf(_SC_NPROCESSORS_ONLN); i++)
+        CPU_SET(i, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
+/* Prints "prog: what: why" and exits 1: a benchmark that cannot do its job stops loudly. */
+static inline void bench_fail(const char *what, const char *why)
+{
+    fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what, why);
+    exit(1);
+}
+
+/* A start line in memory every participant sees (threads, or forked children when the block is
+ * in MAP_SHARED memory): each participant checks in, then waits for the starter's go. */
+typedef struct {
+    _Atomic uint32_t ready;
+    _Atomic uint32_t go;
+} bench_start;
+
+static inline void bench_check_in(bench_start *s)
+{
+    /* release: what the participant set up before checking in is visible to the starter */
+    atomic_fetch_add_explicit(&s->ready, 1, memory_order_release);
+    while (!atomic_load_explicit(&s->go, memory_order_acquire))
+        sched_yield();
+}
+
+/* Waits until `n` participants checked in, then starts them; returns the start time. */
+static inline uint64_t bench_go(bench_start *s, uint32_t n)
+{
+    while (atomic_load_explicit(&s->ready, memory_order_acquire) < n)
+        sched_yield();
+    uint64_t t0 = bench_now_ns();
+    atomic_store_explicit(&s->go, 1, memory_order_release);
+    return t0;
+}
+
+/* Latency histogram, log-linear: exact below 256 ns, then 128 buckets per power of two, so a
+ * reported percentile is within 1/128 (< 1%) of a recorded value. The maximum is kept exactly. */
+#define BENCH_HIST_SUB 7
+#define BENCH_HIST_BUCKETS (256 + (64 - 8) * (1 << BENCH_HIST_SUB))
+
+typedef struct {
+    uint64_t count, max;
+    uint32_t bucket[BENCH_HIST_BUCKETS];
+} bench_hist;
+
+static inline void bench_hist_add(bench_hist *h, uint64_t v)
+{
+    size_t i;
+    if (v < 256) {
+        i = (size_t)v;
+    } else {
+        int e = 63 - __builtin_clzll(v); /* 8..63 */
+        i = 256 + (size_t)(e - 8) * (1u << BENCH_HIST_SUB) +
+            (size_t)((v >> (e - BENCH_HIST_SUB)) & ((1u << BENCH_HIST_SUB) - 1));
+    }
+    h->bucket[i]++;
+    h->count++;
+    if (v > h->max)
+        h->max = v;
+}
+
+/* The value at quantile q (0 < q <= 1): the middle of the bucket holding that sample. */
+static inline double bench_hist_quantile(const bench_hist *h, double q)
+{
+    if (!h->count)
+        return 0;
+    uint64_t rank = (uint64_t)(q * (double)h->count + 0.5), seen = 0;
+    if (rank < 1)
+        rank = 1;
+    for (size_t i = 0; i < BENCH_HIST_BUCKETS; i++) {
+        seen += h->bucket[i];
+        if (seen < rank)
+            continue;
+        if (i < 256)
+            return (double)i;
+        size_t k = i - 256;
+        int e = (int)(k >> BENCH_HIST_SUB) + 8;
+        double width = (double)(1ull << (e - BENCH_HIST_SUB));
+        double lo = (double)(1ull << e) + (double)(k & ((1u << BENCH_HIST_SUB) - 1)) * width;
+        double mid = lo + width / 2;
+        return mid > (double)h->max ? (double)h->max : mid;
+    }
+    return (double)h->max;
+}
+
+/* One CSV row under BENCH_CSV_HEADER; a negative figure leaves its field empty. */
+static inline void bench_csv_row(FILE *f, const char *bench, const char *transport,
+                                 const char *mode, int producers, size_t size, double msgs_s,
+                                 double gb_s, double p50, double p99, double p999)
+{
+    fprintf(f, "%s,%s,%s,%d,%zu,", bench, transport, mode, producers, size);
+    if (msgs_s >= 0)
+        fprintf(f, "%.0f", msgs_s);
+    fputc(',', f);
+    if (gb_s >= 0)
+        fprintf(f, "%.3f", gb_s);
+    fputc(',', f);
+    if (p50 >= 0)
+        fprintf(f, "%.0f", p50);
+    fputc(',', f);
+    if (p99 >= 0)
+        fprintf(f, "%.0f", p99);
+    fputc(',', f);
+    if (p999 >= 0)
+        fprintf(f, "%.0f", p999);
+    fputc('\n', f);
+}
+
+#endif

@@ -1,0 +1,663 @@
+/* The peers bench_compare measures messenger against, each used the way its documentation
+ * shows: one message per call, the library's own waiting. Built only with what is installed
+ * (HAVE_ZMQ, HAVE_NNG, HAVE_CK from the Makefile); a missing one is listed with the package that
+ * brings it. Benchmark code only. */
+#define _GNU_SOURCE
+#include "compare.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifdef HAVE_ZMQ
+#include <zmq.h>
+#endif
+#ifdef HAVE_NNG
+#include <nng/nng.h>
+#include <nng/protocol/pair0/pair.h>
+#endif
+#ifdef HAVE_CK
+#include <ck_pr.h>
+#include <ck_ring.h>
+#endif
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        compare_fail("peers", "out of memory");
+    return p;
+}
+
+static void set_err(char *err, size_t errlen, const char *what, int e)
+{
+    snprintf(err, errlen, "%s: %s", what, strerror(e));
+}
+
+/* ---- byte streams: pipe and Unix domain socket ------------------------------------------
+ * Messages have a fixed size per run, so a stream carries them back to back with no framing;
+ * the reader loops until it has the whole message. */
+
+typedef struct {
+    int fd[2][2]; /* [direction a->b, b->a][read end, write end] */
+} stream_shared;
+
+typedef struct {
+    int rd, wr;
+    unsigned char *buf;
+} stream_ep;
+
+static void *stream_open(void *shared, int side, int index)
+{
+    (void)index;
+    stream_shared *s = shared;
+    stream_ep *e = xmalloc(sizeof *e);
+    e->rd = side ? s->fd[0][0] : s->fd[1][0];
+    e->wr = side ? s->fd[1][1] : s->fd[0][1];
+    e->buf = NULL;
+    return e;
+}
+
+static void stream_put(void *ep, uint64_t tag, size_t size)
+{
+    stream_ep *e = ep;
+    if (!e->buf)
+        e->buf = xmalloc(size);
+    payload_fill(e->buf, tag, size);
+    for (size_t off = 0; off < size;) {
+        ssize_t n = write(e->wr, e->buf + off, size - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            compare_fail("stream write", strerror(errno));
+        off += (size_t)n;
+    }
+}
+
+static uint64_t stream_get(void *ep, size_t size)
+{
+    stream_ep *e = ep;
+    if (!e->buf)
+        e->buf = xmalloc(size);
+    for (size_t off = 0; off < size;) {
+        ssize_t n = read(e->rd, e->buf + off, size - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            compare_fail("stream read", n ? strerror(errno) : "end of stream");
+        off += (size_t)n;
+    }
+    return payload_tag(e->buf, size);
+}
+
+static void stream_close(void *ep)
+{
+    stream_ep *e = ep;
+    free(e->buf);
+    free(e);
+}
+
+static void stream_teardown(void *shared)
+{
+    stream_shared *s = shared;
+    for (int d = 0; d < 2; d++)
+        for (int k = 0; k < 2; k++)
+            close(s->fd[d][k]);
+    free(s);
+}
+
+/* A pipe per direction, each enlarged to 1 MiB (the default is 64 KiB; the ring gets 4 MiB). */
+static void *pipe_setup(size_t size, int producers, char *err, size_t errlen)
+{
+    (void)size, (void)producers;
+    stream_shared *s = xmalloc(sizeof *s);
+    for (int d = 0; d < 2; d++) {
+        if (pipe(s->fd[d])) {
+            set_err(err, errlen, "pipe", errno);
+            free(s);
+            return NULL;
+        }
+        fcntl(s->fd[d][1], F_SETPIPE_SZ, 1 << 20); /* best effort: pipe-max-size may be lower */
+    }
+    return s;
+}
+
+/* A connected stream socket pair (the same data path as a named socket after accept). */
+static void *uds_setup(size_t size, int producers, char *err, size_t errlen)
+{
+    (void)size, (void)producers;
+    stream_shared *s = xmalloc(sizeof *s);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+        set_err(err, errlen, "socketpair", errno);
+        free(s);
+        return NULL;
+    }
+    int big = 4 << 20;
+    for (int k = 0; k < 2; k++) {
+        setsockopt(sv[k], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+        setsockopt(sv[k], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    }
+    /* side 1 reads a->b from sv[1] and writes b->a on sv[1]; side 0 the other end */
+    s->fd[0][0] = sv[1];
+    s->fd[0][1] = dup(sv[0]);
+    s->fd[1][0] = sv[0];
+    s->fd[1][1] = dup(sv[1]);
+    return s;
+}
+
+/* ---- POSIX message queues ---------------------------------------------------------------- */
+
+typedef struct {
+    char name[2][64];
+} mq_shared;
+
+typedef struct {
+    mqd_t rd, wr;
+    unsigned char *buf;
+} mq_ep;
+
+static void *mq_setup(size_t size, int producers, char *err, size_t errlen)
+{
+    (void)producers;
+    /* The queue's bytes count against RLIMIT_MSGQUEUE (800 KiB by default): raise it if allowed. */
+    struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+    setrlimit(RLIMIT_MSGQUEUE, &rl);
+    mq_shared *s = xmalloc(sizeof *s);
+    long depth = (long)((4u << 20) / size);
+    depth = depth < 10 ? 10 : depth > 256 ? 256 : depth;
+    for (int d = 0; d < 2; d++) {
+        unique_name(s->name[d], sizeof s->name[d], "/", "");
+        mq_unlink(s->name[d]);
+        struct mq_attr a = {.mq_maxmsg = depth, .mq_msgsize = (long)size};
+        mqd_t q = mq_open(s->name[d], O_CREAT | O_EXCL | O_RDWR, 0600, &a);
+        if (q == (mqd_t)-1 && depth > 10) { /* unprivileged: at most msg_max (10) messages */
+            a.mq_maxmsg = 10;
+            q = mq_open(s->name[d], O_CREAT | O_EXCL | O_RDWR, 0600, &a);
+        }
+        if (q == (mqd_t)-1) {
+            char what[96];
+            snprintf(what, sizeof what, "mq_open with %zu-byte messages", size);
+            set_err(err, errlen, what, errno);
+            if (d)
+                mq_unlink(s->name[0]);
+            free(s);
+            return NULL;
+        }
+        mq_close(q);
+    }
+    return s;
+}
+
+static void *mq_open_side(void *shared, int side, int index)
+{
+    (void)index;
+    mq_shared *s = shared;
+    mq_ep *e = xmalloc(sizeof *e);
+    e->rd = mq_open(s->name[side ? 0 : 1], O_RDONLY);
+    e->wr = mq_open(s->name[side ? 1 : 0], O_WRONLY);
+    if (e->rd == (mqd_t)-1 || e->wr == (mqd_t)-1)
+        compare_fail("mq_open", strerror(errno));
+    e->buf = NULL;
+    return e;
+}
+
+static void mq_put(void *ep, uint64_t tag, size_t size)
+{
+    mq_ep *e = ep;
+    if (!e->buf)
+        e->buf = xmalloc(size);
+    payload_fill(e->buf, tag, size);
+    while (mq_send(e->wr, (const char *)e->buf, size, 0))
+        if (errno != EINTR)
+            compare_fail("mq_send", strerror(errno));
+}
+
+static uint64_t mq_get(void *ep, size_t size)
+{
+    mq_ep *e = ep;
+    if (!e->buf)
+        e->buf = xmalloc(size);
+    ssize_t n;
+    while ((n = mq_receive(e->rd, (char *)e->buf, size, NULL)) < 0)
+        if (errno != EINTR)
+            compare_fail("mq_receive", strerror(errno));
+    return (size_t)n == size ? payload_tag(e->buf, size) : TAG_BAD;
+}
+
+static void mq_close_side(void *ep)
+{
+    mq_ep *e = ep;
+    mq_close(e->rd);
+    mq_close(e->wr);
+    free(e->buf);
+    free(e);
+}
+
+static void mq_teardown(void *shared)
+{
+    mq_shared *s = shared;
+    mq_unlink(s->name[0]);
+    mq_unlink(s->name[1]);
+    free(s);
+}
+
+/* ---- ZeroMQ: a PAIR socket per side, inproc:// between threads, ipc:// between processes ---- */
+
+#ifdef HAVE_ZMQ
+typedef struct {
+    void *ctx; /* inproc: the one context both threads share; ipc: NULL, each side makes its own */
+    char url[96];
+} zmq_shared;
+
+typedef struct {
+    void *ctx, *sock;
+    int own_ctx;
+    unsigned char *buf;
+} zmq_ep;
+
+static void *zmq_setup_common(int inproc, char *err, size_t errlen)
+{
+    zmq_shared *s = xmalloc(sizeof *s);
+    s->ctx = NULL;
+    if (inproc) {
+        snprintf(s->url, sizeof s->url, "inproc://msgr-bench");
+        if (!(s->ctx = zmq_ctx_new())) {
+            set_err(err, errlen, "zmq_ctx_new", errno);
+            free(s);
+            return NULL;
+        }
+    } else {
+        unique_name(s->url, sizeof s->url, "ipc:///tmp/", ".zmq");
+    }
+    return s;
+}
+
+static void *zmq_inproc_setup(size_t size, int producers, char *err, size_t errlen)
+{
+    (void)size, (void)producers;
+    return zmq_setup_common(1, err, errlen);
+}
+
+static void *zmq_ipc_setup(size_t size, int producers, char *err, size_t errlen)
+{
+    (void)size, (void)producers;
+    return zmq_setup_common(0, err, errlen);
+}
+
+static void *zmq_open_side(void *shared, int side, int index)
+{
+    (void)index;
+    zmq_shared *s = shared;
+    zmq_ep *e = xmalloc(sizeof *e);
+    e->own_ctx = s->ctx == NULL;
+    e->ctx = s->ctx ? s->ctx : zmq_ctx_new();
+    e->sock = e->ctx ? zmq_socket(e->ctx, ZMQ_PAIR) : NULL;
+    if (!e->sock)
+        compare_fail("zmq_socket", zmq_strerror(zmq_errno()));
+    int rc = side ? zmq_bind(e->sock, s->url) : zmq_connect(e->sock, s->url);
+    if (rc)
+        compare_fail(side ? "zmq_bind" : "zmq_connect", zmq_strerror(zmq_errno()));
+    e->buf = NULL;
+    return e;
+}
+
+static void zmq_put(void *ep, uint64_t tag, size_t size)
+{
+    zmq_ep *e = ep;
+    if (!e->buf)
+        e->buf = xmalloc(size);
+    payload_fill(e->buf, tag, size);
+    while (zmq_send(e->sock, e->buf, size, 0) < 0)
+        if (zmq_errno() != EINTR)
+            compare_fail("zmq_send", zmq_strerror(zmq_errno()));
+}
+
+static uint64_t zmq_get(void *ep, size_t size)
+{
+    zmq_ep *e = ep;
+    if (!e->buf)
+        e->buf = xmalloc(size);
+    int n;
+    while ((n = zmq_recv(e->sock, e->buf, size, 0)) < 0)
+        if (zmq_errno() != EINTR)
+            compare_fail("zmq_recv", zmq_strerror(zmq_errno()));
+    return (size_t)n == size ? payload_tag(e->buf, size) : TAG_BAD;
+}
+
+static void zmq_close_side(void *ep)
+{
+    zmq_ep *e = ep;
+    int linger = 0; /* the driver closes only after the other side has everything */
+    zmq_setsockopt(e->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(e->sock);
+    if (e->own_ctx)
+        zmq_ctx_term(e->ctx);
+    free(e->buf);
+    free(e);
+}
+
+static void zmq_teardown(void *shared)
+{
+    zmq_shared *s = shared;
+    if (s->ctx)
+        zmq_ctx_term(s->ctx);
+    else if (!strncmp(s->url, "ipc://", 6))
+        unlink(s->url + 6);
+    free(s);
+}
+#endif
+
+/* ---- nng: pair0 sockets over ipc:// between processes ------------------------------------ */
+
+#ifdef HAVE_NNG
+typedef struct {
+    char url[96];
+} nng_shared;
+
+typedef struct {
+    nng_socket sock;
+    unsigned char *buf;
+} nng_ep;
+
+static void *nng_setup(size_t size, int producers, char *err, size_t errlen)
+{
+    (void)size, (void)producers, (void)err, (void)errlen;
+    nng_shared *s = xmalloc(sizeof *s);
+    unique_name(s->url, sizeof s->url, "ipc:///tmp/", ".nng");
+    return s;
+}
+
+static void *nng_open_side(void *shared, int side, int index)
+{
+    (void)index;
+    nng_shared *s = shared;
+    nng_ep *e = xmalloc(sizeof *e);
+    int rc = nng_pair0_open(&e->sock);
+    if (!rc)
+        rc = nng_socket_set_size(e->sock, NNG_OPT_RECVMAXSZ, 0); /* default refuses > 1 MiB */
+    /* Room for 1024 messages each way: unbuffered (the default), every send waits for the
+     * receiving side's threads, about 40 us per message here. */
+    if (!rc)
+        rc = nng_socket_set_int(e->sock, NNG_OPT_SENDBUF, 1024);
+    if (!rc)
+        rc = nng_socket_set_int(e->sock, NNG_OPT_RECVBUF, 1024);
+    if (!rc)
+        rc = side ? nng_listen(e->sock, s->url, NULL, 0)
+                  : nng_dial(e->sock, s->url, NULL, NNG_FLAG_NONBLOCK); /* retries until up */
+    if (rc)
+        compare_fail("nng open", nng_strerror(rc));
+    e->buf = NULL;
+    return e;
+}
+
+static void nng_put(void *ep, uint64_t tag, size_t size)
+{
+    nng_ep *e = ep;
+    if (!e->buf)
+        e->buf = xmalloc(size);
+    payload_fill(e->buf, tag, size);
+    int rc = nng_send(e->sock, e->buf, size, 0);
+    if (rc)
+        compare_fail("nng_send", nng_strerror(rc));
+}
+
+static uint64_t nng_get(void *ep, size_t size)
+{
+    nng_ep *e = ep;
+    if (!e->buf)
+        e->buf = xmalloc(size);
+    size_t n = size;
+    int rc = nng_recv(e->sock, e->buf, &n, 0);
+    if (rc)
+        compare_fail("nng_recv", nng_strerror(rc));
+    return n == size ? payload_tag(e->buf, size) : TAG_BAD;
+}
+
+static void nng_close_side(void *ep)
+{
+    nng_ep *e = ep;
+    nng_close(e->sock);
+    free(e->buf);
+    free(e);
+}
+
+static void nng_teardown(void *shared)
+{
+    nng_shared *s = shared;
+    unlink(s->url + 6);
+    free(s);
+}
+#endif
+
+/* ---- Concurrency Kit ck_ring between threads, both sides spinning ------------------------
+ * zero-copy: the ring carries pointers into a slab of 2 x depth message slots, which the
+ *            producer fills in place (a slot is reused only after the consumer has moved past
+ *            it: it cannot run depth entries ahead of a consumer that finished every earlier
+ *            message before dequeuing the next).
+ * copy:      CK_RING_PROTOTYPE rings of message-sized structs, enqueued and dequeued by value
+ *            (sizes up to 4096; how ck_ring is fastest for small fixed messages). */
+
+#ifdef HAVE_CK
+#define CK_BYVALUE_MAX 4096
+struct ck_m8 { unsigned char b[8]; };
+struct ck_m64 { unsigned char b[64]; };
+struct ck_m512 { unsigned char b[512]; };
+struct ck_m4096 { unsigned char b[4096]; };
+CK_RING_PROTOTYPE(m8, ck_m8)
+CK_RING_PROTOTYPE(m64, ck_m64)
+CK_RING_PROTOTYPE(m512, ck_m512)
+CK_RING_PROTOTYPE(m4096, ck_m4096)
+
+typedef struct {
+    struct ck_ring ring[2]; /* a->b, b->a */
+    void *buf[2];           /* ring entries: pointers (zero-copy) or structs (copy) */
+    unsigned char *slab[2]; /* zero-copy: message slots */
+    unsigned depth;
+    int by_value;
+} ck_shared;
+
+typedef struct {
+    ck_shared *s;
+    int tx, rx;
+    unsigned next_slot;
+    unsigned char *msg; /* copy: the message built or received */
+} ck_ep;
+
+static unsigned ck_depth(size_t size)
+{
+    /* 1024 entries, fewer for big messages so the slab stays near 32 MiB */
+    unsigned d = 1024;
+    while (d > 4 && (size_t)d * size > (32u << 20))
+        d /= 2;
+    return d;
+}
+
+static void *ck_setup_common(size_t size, int by_value, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    ck_shared *s = xmalloc(sizeof *s);
+    s->depth = ck_depth(size);
+    s->by_value = by_value;
+    for (int d = 0; d < 2; d++) {
+        ck_ring_init(&s->ring[d], s->depth);
+        size_t entry = by_value ? size : sizeof(void *);
+        if (posix_memalign(&s->buf[d], 64, entry * s->depth))
+            compare_fail("ck_ring", "out of memory");
+        s->slab[d] = by_value ? NULL : xmalloc(2 * (size_t)s->depth * size);
+    }
+    return s;
+}
+
+static void *ck_zc_setup(size_t size, int producers, char *err, size_t errlen)
+{
+    (void)producers;
+    return ck_setup_common(size, 0, err, errlen);
+}
+
+static void *ck_copy_setup(size_t size, int producers, char *err, size_t errlen)
+{
+    (void)producers;
+    return ck_setup_common(size, 1, err, errlen);
+}
+
+static const char *ck_copy_unsupported(size_t size)
+{
+    return size == 8 || size == 64 || size == 512 || size == 4096
+               ? NULL
+               : "by-value ck_ring rings are compiled for 8, 64, 512 and 4096 bytes";
+}
+
+static void *ck_open_side(void *shared, int side, int index)
+{
+    (void)index;
+    ck_ep *e = xmalloc(sizeof *e);
+    e->s = shared;
+    e->tx = side ? 1 : 0;
+    e->rx = side ? 0 : 1;
+    e->next_slot = 0;
+    e->msg = xmalloc(CK_BYVALUE_MAX);
+    return e;
+}
+
+static bool ck_enqueue(ck_ep *e, size_t size, void *entry)
+{
+    struct ck_ring *r = &e->s->ring[e->tx];
+    void *b = e->s->buf[e->tx];
+    if (!e->s->by_value)
+        return ck_ring_enqueue_spsc(r, b, entry);
+    switch (size) {
+    case 8: return ck_ring_enqueue_spsc_m8(r, b, entry);
+    case 64: return ck_ring_enqueue_spsc_m64(r, b, entry);
+    case 512: return ck_ring_enqueue_spsc_m512(r, b, entry);
+    default: return ck_ring_enqueue_spsc_m4096(r, b, entry);
+    }
+}
+
+static bool ck_dequeue(ck_ep *e, size_t size, void *entry)
+{
+    struct ck_ring *r = &e->s->ring[e->rx];
+    void *b = e->s->buf[e->rx];
+    if (!e->s->by_value)
+        return ck_ring_dequeue_spsc(r, b, entry);
+    switch (size) {
+    case 8: return ck_ring_dequeue_spsc_m8(r, b, entry);
+    case 64: return ck_ring_dequeue_spsc_m64(r, b, entry);
+    case 512: return ck_ring_dequeue_spsc_m512(r, b, entry);
+    default: return ck_ring_dequeue_spsc_m4096(r, b, entry);
+    }
+}
+
+static void ck_put(void *ep, uint64_t tag, size_t size)
+{
+    ck_ep *e = ep;
+    void *entry;
+    unsigned char *slot = NULL;
+    if (e->s->by_value) {
+        payload_fill(e->msg, tag, size);
+        entry = e->msg;
+    } else {
+        slot = e->s->slab[e->tx] + (size_t)e->next_slot * size;
+        e->next_slot = (e->next_slot + 1) % (2 * e->s->depth);
+        payload_fill(slot, tag, size);
+        entry = slot;
+    }
+    while (!ck_enqueue(e, size, entry))
+        ck_pr_stall();
+}
+
+static uint64_t ck_get(void *ep, size_t size)
+{
+    ck_ep *e = ep;
+    if (e->s->by_value) {
+        while (!ck_dequeue(e, size, e->msg))
+            ck_pr_stall();
+        return payload_tag(e->msg, size);
+    }
+    void *slot;
+    while (!ck_dequeue(e, size, &slot))
+        ck_pr_stall();
+    return payload_tag(slot, size);
+}
+
+static void ck_close_side(void *ep)
+{
+    ck_ep *e = ep;
+    free(e->msg);
+    free(e);
+}
+
+static void ck_teardown(void *shared)
+{
+    ck_shared *s = shared;
+    for (int d = 0; d < 2; d++) {
+        free(s->buf[d]);
+        free(s->slab[d]);
+    }
+    free(s);
+}
+#endif
+
+/* ---- the table ----------------------------------------------------------------------------- */
+
+static const char *no_zmq(size_t size)
+{
+    (void)size;
+    return "not built: install libzmq3-dev";
+}
+static const char *no_nng(size_t size)
+{
+    (void)size;
+    return "not built: install libnng-dev";
+}
+static const char *no_ck(size_t size)
+{
+    (void)size;
+    return "not built: install libck-dev";
+}
+
+static const transport peers[] = {
+    {"pipe", "copy", 1, 1, NULL, pipe_setup, stream_open, stream_put, stream_get, NULL,
+     stream_close, stream_teardown},
+    {"uds", "copy", 1, 1, NULL, uds_setup, stream_open, stream_put, stream_get, NULL,
+     stream_close, stream_teardown},
+    {"posix-mq", "copy", 1, 1, NULL, mq_setup, mq_open_side, mq_put, mq_get, NULL, mq_close_side,
+     mq_teardown},
+#ifdef HAVE_ZMQ
+    {"zmq-inproc", "copy", 0, 1, NULL, zmq_inproc_setup, zmq_open_side, zmq_put, zmq_get, NULL,
+     zmq_close_side, zmq_teardown},
+    {"zmq-ipc", "copy", 1, 1, NULL, zmq_ipc_setup, zmq_open_side, zmq_put, zmq_get, NULL,
+     zmq_close_side, zmq_teardown},
+#else
+    {"zmq-inproc", "copy", 0, 1, no_zmq, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"zmq-ipc", "copy", 1, 1, no_zmq, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+#endif
+#ifdef HAVE_NNG
+    {"nng-ipc", "copy", 1, 1, NULL, nng_setup, nng_open_side, nng_put, nng_get, NULL,
+     nng_close_side, nng_teardown},
+#else
+    {"nng-ipc", "copy", 1, 1, no_nng, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+#endif
+#ifdef HAVE_CK
+    {"ck_ring", "zero-copy", 0, 1, NULL, ck_zc_setup, ck_open_side, ck_put, ck_get, NULL,
+     ck_close_side, ck_teardown},
+    {"ck_ring", "copy", 0, 1, ck_copy_unsupported, ck_copy_setup, ck_open_side, ck_put, ck_get,
+     NULL, ck_close_side, ck_teardown},
+#else
+    {"ck_ring", "zero-copy", 0, 1, no_ck, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"ck_ring", "copy", 0, 1, no_ck, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+#endif
+};
+
+size_t peers_list(const transport **out)
+{
+    (void)no_zmq, (void)no_nng, (void)no_ck;
+    *out = peers;
+    return sizeof peers / sizeof *peers;
+}
