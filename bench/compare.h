@@ -53,6 +53,8 @@ typedef struct transport {
     unsigned (*drain)(void *ep, size_t size, uint64_t *tags, unsigned max);
     void (*close)(void *ep);
     void (*teardown)(void *shared);
+    /* Optional, latency runs only: wait the way a latency-sensitive user would configure. */
+    void (*tune_latency)(void *ep);
 } transport;
 
 /* peers.c: the peers compiled into this build (skipped ones say why); returns the count. */

@@ -624,34 +624,34 @@ static const char *no_ck(size_t size)
 
 static const transport peers[] = {
     {"pipe", "copy", 1, 1, NULL, pipe_setup, stream_open, stream_put, stream_get, NULL,
-     stream_close, stream_teardown},
+     stream_close, stream_teardown, NULL},
     {"uds", "copy", 1, 1, NULL, uds_setup, stream_open, stream_put, stream_get, NULL,
-     stream_close, stream_teardown},
+     stream_close, stream_teardown, NULL},
     {"posix-mq", "copy", 1, 1, NULL, mq_setup, mq_open_side, mq_put, mq_get, NULL, mq_close_side,
-     mq_teardown},
+     mq_teardown, NULL},
 #ifdef HAVE_ZMQ
     {"zmq-inproc", "copy", 0, 1, NULL, zmq_inproc_setup, zmq_open_side, zmq_put, zmq_get, NULL,
-     zmq_close_side, zmq_teardown},
+     zmq_close_side, zmq_teardown, NULL},
     {"zmq-ipc", "copy", 1, 1, NULL, zmq_ipc_setup, zmq_open_side, zmq_put, zmq_get, NULL,
-     zmq_close_side, zmq_teardown},
+     zmq_close_side, zmq_teardown, NULL},
 #else
-    {"zmq-inproc", "copy", 0, 1, no_zmq, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"zmq-ipc", "copy", 1, 1, no_zmq, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"zmq-inproc", "copy", 0, 1, no_zmq, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"zmq-ipc", "copy", 1, 1, no_zmq, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 #endif
 #ifdef HAVE_NNG
     {"nng-ipc", "copy", 1, 1, NULL, nng_setup, nng_open_side, nng_put, nng_get, NULL,
-     nng_close_side, nng_teardown},
+     nng_close_side, nng_teardown, NULL},
 #else
-    {"nng-ipc", "copy", 1, 1, no_nng, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"nng-ipc", "copy", 1, 1, no_nng, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 #endif
 #ifdef HAVE_CK
     {"ck_ring", "zero-copy", 0, 1, NULL, ck_zc_setup, ck_open_side, ck_put, ck_get, NULL,
-     ck_close_side, ck_teardown},
+     ck_close_side, ck_teardown, NULL},
     {"ck_ring", "copy", 0, 1, ck_copy_unsupported, ck_copy_setup, ck_open_side, ck_put, ck_get,
-     NULL, ck_close_side, ck_teardown},
+     NULL, ck_close_side, ck_teardown, NULL},
 #else
-    {"ck_ring", "zero-copy", 0, 1, no_ck, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"ck_ring", "copy", 0, 1, no_ck, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"ck_ring", "zero-copy", 0, 1, no_ck, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"ck_ring", "copy", 0, 1, no_ck, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 #endif
 };
 
