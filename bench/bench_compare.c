@@ -1327,7 +1327,7 @@ int main(int argc, char **argv)
     signal(SIGALRM, on_alarm);
     signal(SIGPIPE, SIG_IGN);
 
-    char machine[256], command[256];
+    char machine[512], command[256];
     machine_line(machine, sizeof machine);
     snprintf(command, sizeof command, "make bench-compare%s", g_quick ? "-quick" : "");
     printf("bench_compare: %s, %s run, median of %d\n\n%-14s %-10s %-9s %3s %8s %12s %9s\n",
