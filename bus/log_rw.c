@@ -106,10 +106,9 @@ static int claim_once(void *self, void *arg)
             msgr__lwrite_skip(log, pos, pad);
         uint64_t p = pos + pad;
         msgr__lrec *r = (msgr__lrec *)(log->data + (p & log->mask));
-        r->len = (uint32_t)a->len;
-        /* The claim's extent goes into our slot, not into the record: a reader waiting for
-         * this record keeps reading its line, and a second store there (a "claimed" tag)
-         * would make the line cross between the cores twice per record. */
+        /* The claim's extent goes into our slot, not into the record (not even its length,
+         * which commit writes): a reader waiting for this record keeps reading its line, and
+         * a store there now would make the line cross between the cores twice per record. */
         atomic_store_explicit(&slot->claimed_size, (uint32_t)size, memory_order_relaxed);
         atomic_store_explicit(&slot->claimed, p, memory_order_release);
         atomic_store_explicit(&slot->intent, MSGR__NONE, memory_order_relaxed);
@@ -147,9 +146,7 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
     msgr__lrec *r = (msgr__lrec *)(log->data + (p & log->mask));
     if (asz < c->size_) /* committed shorter than claimed: the rest becomes padding */
         msgr__lwrite_skip(log, p + asz, c->size_ - asz);
-    if (r->len != c->len)
-        r->len = c->len; /* shortened: readers do not read a claim's len (only its dead
-                            owner's repair does), so this store races with nobody */
+    r->len = c->len; /* readers read len only after the tag says committed */
     r->type = c->type;
     r->source = c->source;
     /* The coarse wall clock ticks every few ms: reading it for every record buys nothing. */
