@@ -26,7 +26,7 @@ uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload)
     h[0] = pos;
     memcpy(&h[1], &r->len, 8); /* len, type, source */
     h[2] = r->time_ns;
-    return msgr__crc32c(msgr__crc32c(0, h, sizeof h), payload, r->len);
+    return msgr__crc32c_rec(h, payload, r->len);
 }
 
 static uint32_t skip_crc(uint64_t pos, uint32_t size)
