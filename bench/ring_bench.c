@@ -20,7 +20,10 @@
  *
  * Last, file (sync none) against thread, zero-copy, 64 bytes, in paired rounds (the issue-4 goal).
  *
+ * The zero-copy consumer polls with msgr_ring_set_linger(16, 16) (--linger 0 turns it off).
+ *
  *   ring_bench [--smoke] [--csv] [--repeat N] [--no-pin] [--filter SUBSTRING]
+ *              [--linger MIN[,PAUSES]]
  */
 #define _GNU_SOURCE
 #include "bench_util.h"
@@ -139,8 +142,11 @@ static int on_msg(void *arg, const msgr_msg *m)
 }
 
 /* Consumes producers * count messages; returns elapsed ns from the start signal. */
+static unsigned g_linger_min = 16, g_linger_pauses = 16; /* --linger MIN,PAUSES */
+
 static uint64_t consume(job *j, int producers)
 {
+    msgr_ring_set_linger(j->ring, g_linger_min, g_linger_pauses); /* used by poll (zero-copy) */
     check k = {.size = j->size};
     uint64_t total = (uint64_t)producers * j->count;
     unsigned char *buf = malloc(j->size + 8);
@@ -491,9 +497,16 @@ int main(int argc, char **argv)
             repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
             filter = argv[++i];
+        else if (!strcmp(argv[i], "--linger") && i + 1 < argc) {
+            g_linger_pauses = 16;
+            if (sscanf(argv[++i], "%u,%u", &g_linger_min, &g_linger_pauses) < 1) {
+                fprintf(stderr, "ring_bench: --linger MIN[,PAUSES]\n");
+                return 2;
+            }
+        }
         else {
             fprintf(stderr, "usage: ring_bench [--smoke] [--csv] [--repeat N] [--no-pin] "
-                            "[--filter SUBSTRING]\n");
+                            "[--filter SUBSTRING] [--linger MIN[,PAUSES]]\n");
             return 2;
         }
     }

@@ -35,6 +35,8 @@ struct msgr_ring {
     /* consumer side */
     _Alignas(MSGR__LINE) uint64_t c_head;
     uint64_t c_published;
+    uint32_t linger_min, linger_pauses; /* msgr_ring_set_linger */
+    uint32_t last_batch;                /* records the last poll handed over */
 };
 
 static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
@@ -149,6 +151,15 @@ void msgr_ring_set_wait(msgr_ring *r, uint32_t spins, uint32_t yields)
     if (r) {
         r->wait.spins = spins;
         r->wait.yields = yields;
+    }
+}
+
+void msgr_ring_set_linger(msgr_ring *r, unsigned min_batch, uint32_t pauses)
+{
+    if (r) {
+        r->linger_min = min_batch;
+        r->linger_pauses = min_batch ? pauses : 0;
+        r->last_batch = 0;
     }
 }
 
@@ -445,6 +456,12 @@ int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max)
 {
     if (!r || !fn)
         return MSGR_EINVAL;
+    /* Linger: the last poll found the consumer right behind the producers. Looking again at
+     * once would read the line they are writing and make it cross between the cores once per
+     * record; a pause lets them move ahead, so this poll takes a batch that spans whole lines. */
+    if (r->linger_pauses && r->last_batch < r->linger_min)
+        for (uint32_t i = 0; i < r->linger_pauses; i++)
+            msgr_os_cpu_relax();
     unsigned n = 0;
     int rc = 0;
     msgr_msg m;
@@ -460,6 +477,7 @@ int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max)
     }
     if (r->c_published != r->c_head)
         publish_head(r);
+    r->last_batch = n;
     if (rc && rc != MSGR_EAGAIN && n == 0)
         return rc;
     return (int)n;

@@ -1,6 +1,7 @@
 /* Single-threaded ring behaviour: empty, full, exact fit, wrap-around, sizes, alignment. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -330,4 +331,69 @@ Test(ring, abort_turns_a_claim_into_padding_and_commit_is_once_only)
         cr_assert_eq(m.len, 8);
         cr_assert_eq(memcmp(m.data, "survivor", 8), 0);
     }
+}
+
+typedef struct {
+    uint64_t next, bad;
+} order_check;
+
+static int check_order(void *arg, const msgr_msg *m)
+{
+    order_check *k = arg;
+    uint64_t v;
+    memcpy(&v, m->data, sizeof v);
+    k->bad += m->len != sizeof v || v != k->next;
+    k->next++;
+    return 0;
+}
+
+/* Linger only delays a poll that follows a small batch: nothing is held back or reordered. */
+Test(ring, linger_keeps_every_record_in_order)
+{
+    msgr_ring *r = make_ring(1 << 16, 0);
+    order_check k = {0, 0};
+    msgr_ring_set_linger(r, 16, 64);
+    msgr_ring_set_linger(NULL, 16, 64); /* accepted, does nothing */
+    uint64_t v = 0;
+    cr_assert_eq(msgr_ring_send(r, 1, &v, sizeof v), 0);
+    cr_assert_eq(msgr_ring_poll(r, check_order, &k, 256), 1, "a lone record is handed over");
+    cr_assert_eq(msgr_ring_poll(r, check_order, &k, 256), 0);
+    for (v = 1; v <= 40; v++)
+        cr_assert_eq(msgr_ring_send(r, 1, &v, sizeof v), 0);
+    cr_assert_eq(msgr_ring_poll(r, check_order, &k, 256), 40);
+    msgr_ring_set_linger(r, 0, 64); /* off */
+    cr_assert_eq(msgr_ring_send(r, 1, &v, sizeof v), 0);
+    cr_assert_eq(msgr_ring_poll(r, check_order, &k, 256), 1);
+    cr_assert_eq(k.next, 42);
+    cr_assert_eq(k.bad, 0);
+}
+
+static void *linger_producer(void *arg)
+{
+    msgr_ring *r = arg;
+    for (uint64_t v = 0; v < 200000; v++)
+        if (msgr_ring_send_wait(r, 1, &v, sizeof v, -1))
+            return (void *)1;
+    return NULL;
+}
+
+Test(ring, linger_between_threads_delivers_everything_in_order)
+{
+    msgr_ring *r = make_ring(1 << 14, 0);
+    msgr_ring_set_linger(r, 16, 16);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, linger_producer, r), 0);
+    order_check k = {0, 0};
+    while (k.next < 200000) {
+        int n = msgr_ring_poll(r, check_order, &k, 256);
+        cr_assert_geq(n, 0);
+        if (n == 0) {
+            msgr_msg m;
+            cr_assert_eq(msgr_ring_peek_wait(r, &m, 5000000000ll), 0);
+        }
+    }
+    void *res;
+    pthread_join(th, &res);
+    cr_assert_null(res);
+    cr_assert_eq(k.bad, 0);
 }

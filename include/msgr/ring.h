@@ -161,6 +161,14 @@ int msgr_ring_release(msgr_ring *r, const msgr_msg *m);
  * were handled (0 if empty), or MSGR_ECORRUPT / MSGR_EINVAL. */
 int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max);
 
+/* Throughput over latency for msgr_ring_poll on this handle: when the previous poll handed over
+ * fewer than `min_batch` records (the consumer had caught up with the producers), the next poll
+ * first pauses `pauses` times (a pause is ~10-40 ns) so the producers move ahead and the batch
+ * spans whole cache lines. 64-byte records between two threads here, (16, 16) against off:
+ * median 25.5 against 13.8 M/s, faster in 11 of 15 paired runs. Adds up to `pauses` pauses of latency per poll; min_batch 0 turns it off (the
+ * default). Consumer side, set before concurrent use. */
+void msgr_ring_set_linger(msgr_ring *r, unsigned min_batch, uint32_t pauses);
+
 /* Copies the oldest record into buf and consumes it. Returns its length (>= 0), MSGR_EAGAIN if
  * empty, MSGR_EMSGSIZE if buf is too small (the record stays; info->len says what is needed).
  * info may be NULL; otherwise it receives len, type and source (data is set to buf). */
