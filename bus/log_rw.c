@@ -154,7 +154,7 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
     if ((tl_uses++ & 63) == 0)
         tl_time = msgr_os_wall_ns();
     r->time_ns = tl_time;
-    r->crc = msgr__lrec_crc(p, r, r + 1);
+    r->crc = msgr__lrec_crc_of(p, c->len, c->type, c->source, tl_time, r + 1);
     /* R1: release publishes the payload and header written above; pairs with A1. */
     atomic_store_explicit(&r->tag, (p | MSGR__L_COMMITTED) ^ log->salt, memory_order_release);
     /* This thread's slot (it claimed): the claim is no longer outstanding. A thread holding
