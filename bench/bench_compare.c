@@ -190,7 +190,7 @@ static void *m_open(void *shared, int side, int index)
         char *base = msgr_region_base(e->g);
         msgr_check("ring attach", msgr_ring_attach(base + tx * fp, fp, NULL, &e->tx));
         msgr_check("ring attach", msgr_ring_attach(base + rx * fp, fp, NULL, &e->rx));
-        msgr_ring_set_linger(e->rx, 16, 16); /* for the batch consumer (m_drain), as ring_bench */
+        msgr_ring_set_linger(e->rx, 32, 64); /* for the batch consumer (m_drain), as ring_bench */
     }
     return e;
 }

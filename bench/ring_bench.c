@@ -20,7 +20,7 @@
  *
  * Last, file (sync none) against thread, zero-copy, 64 bytes, in paired rounds (the issue-4 goal).
  *
- * The zero-copy consumer polls with msgr_ring_set_linger(16, 16) (--linger 0 turns it off).
+ * The zero-copy consumer polls with msgr_ring_set_linger(32, 64) (--linger 0 turns it off).
  *
  *   ring_bench [--smoke] [--csv] [--repeat N] [--no-pin] [--filter SUBSTRING]
  *              [--linger MIN[,PAUSES]]
@@ -142,7 +142,7 @@ static int on_msg(void *arg, const msgr_msg *m)
 }
 
 /* Consumes producers * count messages; returns elapsed ns from the start signal. */
-static unsigned g_linger_min = 16, g_linger_pauses = 16; /* --linger MIN,PAUSES */
+static unsigned g_linger_min = 32, g_linger_pauses = 64; /* --linger MIN,PAUSES */
 
 static uint64_t consume(job *j, int producers)
 {
@@ -498,7 +498,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
             filter = argv[++i];
         else if (!strcmp(argv[i], "--linger") && i + 1 < argc) {
-            g_linger_pauses = 16;
+            g_linger_pauses = 64;
             if (sscanf(argv[++i], "%u,%u", &g_linger_min, &g_linger_pauses) < 1) {
                 fprintf(stderr, "ring_bench: --linger MIN[,PAUSES]\n");
                 return 2;
