@@ -58,6 +58,8 @@ typedef enum msgr_stop_mode {
     MSGR_STOP_ABANDON = 2, /* stop after the message in hand; queued messages are discarded */
 } msgr_stop_mode;
 
+/* Anonymous and shared-memory buses are mapped in full when opened (msgr_region_prefault), so
+ * the first messages take no page faults; file buses are not. */
 typedef struct msgr_bus_opts {
     uint32_t size_of;          /* sizeof(msgr_bus_opts), or 0 */
     uint32_t kind;             /* msgr_region_kind; 0 means MSGR_REGION_ANON */
