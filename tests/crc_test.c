@@ -52,3 +52,31 @@ Test(crc32c, record_form_equals_header_then_payload)
         cr_assert_eq(msgr__crc32c_rec(w, buf + 24, len), reference(buf, 24 + len),
                      "payload length %zu", len);
 }
+
+/* Long buffers go through three interleaved streams joined by carry-less multiplication (on
+ * CPUs with PCLMUL): every length across both round sizes and their remainders. */
+Test(crc32c, long_buffers_match_the_reference)
+{
+    enum { MAX = 2600 };
+    static unsigned char buf[MAX + 8];
+    srand(13);
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)rand();
+    for (size_t off = 0; off < 8; off += 5)
+        for (size_t len = 0; len <= MAX; len++)
+            cr_assert_eq(msgr__crc32c(0, buf + off, len), reference(buf + off, len),
+                         "offset %zu length %zu", off, len);
+    uint64_t w[3];
+    memcpy(w, buf, 24);
+    for (size_t len = 90; len <= MAX - 24; len += 37)
+        cr_assert_eq(msgr__crc32c_rec(w, buf + 24, len), reference(buf, 24 + len),
+                     "record payload length %zu", len);
+    /* a 1 MiB buffer, chained in two calls and in one */
+    size_t big = 1u << 20;
+    unsigned char *m = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        m[i] = (unsigned char)(i * 7 + (i >> 9));
+    cr_assert_eq(msgr__crc32c(0, m, big), reference(m, big));
+    cr_assert_eq(msgr__crc32c(msgr__crc32c(0, m, 1000), m + 1000, big - 1000), reference(m, big));
+    free(m);
+}
