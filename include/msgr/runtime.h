@@ -140,7 +140,9 @@ typedef struct msgr_counters {
     int32_t pid;          /* that process */
 } msgr_counters;
 
-/* Reads worker `worker`'s counters. Errors: MSGR_EINVAL. Thread-safe (a racy snapshot). */
+/* Reads worker `worker`'s counters. Errors: MSGR_EINVAL. Thread-safe (a racy snapshot: a
+ * message is counted after its handler returns, so what the handler sent can arrive first;
+ * after msgr_bus_stop the counters are final). */
 int msgr_bus_counters(msgr_bus *b, uint32_t worker, msgr_counters *out);
 
 /* The region the bus lives in (for inspection). */
