@@ -146,8 +146,8 @@ STRESS_RUNS ?= 20
 stress: all $(TEST_BINS) $(HELPER_BINS)
 	@set -e; for i in $$(seq 1 $(STRESS_RUNS)); do \
 	  for t in ring_threads_test ring_process_test; do \
-	    MSGR_TEST_BIN=$(BUILD)/tests $(BUILD)/tests/$$t --jobs 1 >/dev/null 2>&1 || \
-	      { echo "stress: $$t failed on run $$i"; MSGR_TEST_BIN=$(BUILD)/tests $(BUILD)/tests/$$t --jobs 1; exit 1; }; \
+	    MSGR_TEST_BIN=$(BUILD)/tests $(BUILD)/tests/$$t --jobs 1 >$(BUILD)/stress-$$t.log 2>&1 || \
+	      { echo "stress: $$t failed on run $$i; its output:"; cat $(BUILD)/stress-$$t.log; exit 1; }; \
 	  done; echo "stress run $$i/$(STRESS_RUNS) ok"; done
 
 # The main demo: two workers ping-ponging over the embedded default (anonymous memory).
