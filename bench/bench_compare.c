@@ -141,6 +141,11 @@ static void *m_setup(int kind, int zc, size_t size, int producers, char *err, si
             if (!(rc = msgr_ring_create(mem, msgr_ring_footprint(s->capacity), &o, &r)))
                 msgr_ring_close(r);
         }
+        /* page faults on first touch would otherwise land in the timed loop (a latency run
+         * wraps the ring a few times: its first pass would make the p99); the threads of one
+         * process share page tables, so once here serves every run of the case */
+        if (kind == K_THREAD && !rc)
+            rc = msgr_region_prefault(g);
         if (kind == K_THREAD)
             s->anon = g;
         else
@@ -181,11 +186,10 @@ static void *m_open(void *shared, int side, int index)
     } else {
         if (s->kind == K_THREAD)
             e->g = s->anon;
-        else
+        else /* page tables are per process: each process prefaults its own mapping */
             msgr_check("shm open", msgr_region_open_shm(s->name, &e->g));
-        /* page faults on first touch would otherwise land in the timed loop (a latency run
-         * wraps the ring a few times: its first pass would make the p99) */
-        msgr_check("prefault", msgr_region_prefault(e->g));
+        if (s->kind == K_PROCESS)
+            msgr_check("prefault", msgr_region_prefault(e->g));
         size_t fp = msgr_ring_footprint(s->capacity);
         char *base = msgr_region_base(e->g);
         msgr_check("ring attach", msgr_ring_attach(base + tx * fp, fp, NULL, &e->tx));
@@ -385,12 +389,22 @@ static void await_flag(_Atomic uint32_t *f)
         nanosleep(&ts, NULL);
 }
 
-static void run_producer(const role *r)
+/* A participant's start: its CPU, its side of the channel (tuned for latency runs), then the
+ * start line. Returns the endpoint. */
+static void *role_open(const role *r, int side, int index, int latency)
 {
     if (r->cpu >= 0)
         bench_pin_to(r->cpu);
-    void *ep = r->t->open(r->shared, 0, r->index);
+    void *ep = r->t->open(r->shared, side, index);
+    if (latency && r->t->tune_latency)
+        r->t->tune_latency(ep);
     bench_check_in(&r->ctl->start);
+    return ep;
+}
+
+static void run_producer(const role *r)
+{
+    void *ep = role_open(r, 0, r->index, 0);
     for (uint64_t seq = 0; seq < r->count; seq++)
         r->t->put(ep, (uint64_t)r->index << 56 | seq, r->size);
     /* Some peers drop what is still queued when a socket closes: close only after the consumer
@@ -401,12 +415,9 @@ static void run_producer(const role *r)
 
 static void run_consumer(const role *r)
 {
-    if (r->cpu >= 0)
-        bench_pin_to(r->cpu);
-    void *ep = r->t->open(r->shared, 1, 0);
+    void *ep = role_open(r, 1, 0, 0);
     uint64_t next[4] = {0}, got = 0, total = r->count * (uint64_t)r->producers, tags[256];
     uint32_t bad = 0;
-    bench_check_in(&r->ctl->start);
     while (got < total) {
         unsigned n = 1;
         if (r->t->drain)
@@ -431,12 +442,7 @@ static void run_consumer(const role *r)
 
 static void run_echo(const role *r)
 {
-    if (r->cpu >= 0)
-        bench_pin_to(r->cpu);
-    void *ep = r->t->open(r->shared, 1, 0);
-    if (r->t->tune_latency)
-        r->t->tune_latency(ep);
-    bench_check_in(&r->ctl->start);
+    void *ep = role_open(r, 1, 0, 1);
     for (;;) {
         uint64_t tag = r->t->get(ep, r->size);
         if (tag == TAG_STOP)
@@ -613,6 +619,18 @@ static const row *find(const char *bench, const char *tname, const char *mode, i
     return NULL;
 }
 
+/* Whether rows[i] is the first 1-producer throughput row of its transport and mode (tables
+ * and plots have one line per transport and mode, in run order). */
+static int first_of_kind(size_t i)
+{
+    const row *r = &rows[i];
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(rows[j].bench, "throughput") && rows[j].producers == 1 &&
+            !strcmp(rows[j].transport, r->transport) && !strcmp(rows[j].mode, r->mode))
+            return 0;
+    return 1;
+}
+
 /* The better mode's row (messenger and ck_ring have two). */
 static const row *best(const char *bench, const char *tname, size_t size)
 {
@@ -634,17 +652,12 @@ static int g_quick, g_repeat;
 static const char *g_filter;
 static double g_target_s; /* one timed run */
 
-static int selected(const char *bench, const transport *t, int producers, size_t size)
+static int selected(const char *bench, const char *tname, const char *mode, int producers,
+                    size_t size)
 {
     char name[160];
-    snprintf(name, sizeof name, "%s,%s,%s,%d,%zu", bench, t->name, t->mode, producers, size);
+    snprintf(name, sizeof name, "%s,%s,%s,%d,%zu", bench, tname, mode, producers, size);
     return !g_filter || strstr(name, g_filter);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* Median messages/s of g_repeat runs after calibration; -1 with `err` when the transport
@@ -688,14 +701,14 @@ static double throughput_rate(const transport *t, const char *bench, size_t size
     alarm(0);
     for (int p = 0; p < pairs; p++)
         t->teardown(shared[p]);
-    qsort(runs, (size_t)g_repeat, sizeof *runs, cmp_double);
+    qsort(runs, (size_t)g_repeat, sizeof *runs, bench_cmp_double);
     return runs[g_repeat / 2];
 }
 
 static void measure_throughput(const transport *t, const char *bench, size_t size, int producers,
                                int pairs)
 {
-    if (!selected(bench, t, producers, size))
+    if (!selected(bench, t->name, t->mode, producers, size))
         return;
     char err[200] = "";
     double r = throughput_rate(t, bench, size, producers, pairs, err, sizeof err);
@@ -708,12 +721,7 @@ static void measure_throughput(const transport *t, const char *bench, size_t siz
 
 static void run_pinger(const role *r)
 {
-    if (r->cpu >= 0)
-        bench_pin_to(r->cpu);
-    void *ep = r->t->open(r->shared, 0, 0);
-    if (r->t->tune_latency)
-        r->t->tune_latency(ep);
-    bench_check_in(&r->ctl->start);
+    void *ep = role_open(r, 0, 0, 1);
     bench_hist *h = &r->ctl->hist;
     uint64_t warm = 100, started = bench_now_ns();
     for (uint64_t i = 0; i < warm + r->count; i++) {
@@ -779,7 +787,7 @@ static row hist_row(const char *transport_name, const char *mode, size_t size, c
 
 static void measure_latency(const transport *t, size_t size)
 {
-    if (!selected("latency", t, 1, size))
+    if (!selected("latency", t->name, t->mode, 1, size))
         return;
     char err[200] = "";
     bench_hist *h = xmalloc(sizeof *h);
@@ -833,9 +841,7 @@ static void cacheline_hist(bench_hist *h)
 
 static void measure_cacheline(void)
 {
-    static const transport floor_t = {"cacheline", "floor", 0, 1, NULL, NULL, NULL, NULL, NULL,
-                                      NULL, NULL, NULL, NULL};
-    if (!selected("latency", &floor_t, 1, 64))
+    if (!selected("latency", "cacheline", "floor", 1, 64))
         return;
     bench_hist *h = xmalloc(sizeof *h);
     cacheline_hist(h);
@@ -843,11 +849,20 @@ static void measure_cacheline(void)
     free(h);
 }
 
+/* Seconds for n copies of size bytes. */
+static double copy_n(unsigned char *dst, const unsigned char *src, size_t size, uint64_t n)
+{
+    uint64_t t0 = bench_now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        memcpy(dst, src, size);
+        __asm__ volatile("" : : "r"(dst) : "memory"); /* the copy must happen every time */
+    }
+    return (double)(bench_now_ns() - t0) / 1e9;
+}
+
 static void measure_memcpy(size_t size)
 {
-    static const transport floor_t = {"memcpy", "floor", 0, 1, NULL, NULL, NULL, NULL, NULL,
-                                      NULL, NULL, NULL, NULL};
-    if (!selected("throughput", &floor_t, 1, size))
+    if (!selected("throughput", "memcpy", "floor", 1, size))
         return;
     /* page-aligned buffers: the best case a copy of this size gets on this machine */
     size_t span = (size + 4095) & ~(size_t)4095;
@@ -859,27 +874,16 @@ static void measure_memcpy(size_t size)
     double runs[16];
     uint64_t n = 1000;
     for (;;) { /* grow the count until one run takes long enough to time */
-        uint64_t t0 = bench_now_ns();
-        for (uint64_t i = 0; i < n; i++) {
-            memcpy(dst, src, size);
-            __asm__ volatile("" : : "r"(dst) : "memory"); /* the copy must happen every time */
-        }
-        double secs = (double)(bench_now_ns() - t0) / 1e9;
+        double secs = copy_n(dst, src, size, n);
         if (secs > g_target_s / 4 || n > (1ull << 40)) {
             n = (uint64_t)((double)n * g_target_s / (secs > 0 ? secs : 1e-9)) + 1;
             break;
         }
         n *= 4;
     }
-    for (int r = 0; r < g_repeat; r++) {
-        uint64_t t0 = bench_now_ns();
-        for (uint64_t i = 0; i < n; i++) {
-            memcpy(dst, src, size);
-            __asm__ volatile("" : : "r"(dst) : "memory");
-        }
-        runs[r] = (double)n / ((double)(bench_now_ns() - t0) / 1e9);
-    }
-    qsort(runs, (size_t)g_repeat, sizeof *runs, cmp_double);
+    for (int r = 0; r < g_repeat; r++)
+        runs[r] = (double)n / copy_n(dst, src, size, n);
+    qsort(runs, (size_t)g_repeat, sizeof *runs, bench_cmp_double);
     double rate = runs[g_repeat / 2];
     add_row((row){"throughput", "memcpy", "floor", 1, size, rate, rate * (double)size / 1e9, -1,
                   -1, -1, -1});
@@ -946,6 +950,11 @@ static double best_p50(const char *name, size_t size, char *err, size_t errlen)
     return best;
 }
 
+static int goal_holds(const goal *g, double median_ratio)
+{
+    return g->at_most ? median_ratio <= g->need : median_ratio >= g->need;
+}
+
 static void goal_add(goal *g, double mine, double theirs, const char *err)
 {
     if (mine < 0 || theirs < 0) {
@@ -957,14 +966,6 @@ static void goal_add(goal *g, double mine, double theirs, const char *err)
         g->theirs[g->n] = theirs;
         g->ratio[g->n++] = mine / theirs;
     }
-}
-
-static double median_of(const double *v, int n)
-{
-    double tmp[16];
-    memcpy(tmp, v, sizeof(double) * (size_t)n);
-    qsort(tmp, (size_t)n, sizeof *tmp, cmp_double);
-    return !n ? 0 : n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
 }
 
 static void measure_goals(int rounds)
@@ -991,8 +992,8 @@ static void measure_goals(int rounds)
             printf("goal: %s: not measured (%s)\n", g->text, g->skipped);
             continue;
         }
-        double m = median_of(g->ratio, g->n);
-        int holds = g->at_most ? m <= g->need : m >= g->need;
+        double m = bench_median(g->ratio, g->n);
+        int holds = goal_holds(g, m);
         printf("goal: %s: %.2fx (median of %d rounds) %s%s%s\n", g->text, m, g->n,
                holds ? "holds" : "MISSED", g->skipped[0] ? "; a round failed: " : "", g->skipped);
     }
@@ -1091,13 +1092,13 @@ static void md_goals(FILE *f)
             lo = g->ratio[k] < lo ? g->ratio[k] : lo;
             hi = g->ratio[k] > hi ? g->ratio[k] : hi;
         }
-        double m = median_of(g->ratio, g->n);
-        int holds = g->at_most ? m <= g->need : m >= g->need;
+        double m = bench_median(g->ratio, g->n);
+        int holds = goal_holds(g, m);
         const char *unit = g->at_most ? " ns" : " M/s";
         double scale = g->at_most ? 1 : 1e6;
         fprintf(f, "| %s | %.2fx | %.2f–%.2f | %.*f%s | %.*f%s | %s |\n", g->text, m, lo, hi,
-                g->at_most ? 0 : 2, median_of(g->mine, g->n) / scale, unit, g->at_most ? 0 : 2,
-                median_of(g->theirs, g->n) / scale, unit, holds ? "yes" : "**no**");
+                g->at_most ? 0 : 2, bench_median(g->mine, g->n) / scale, unit, g->at_most ? 0 : 2,
+                bench_median(g->theirs, g->n) / scale, unit, holds ? "yes" : "**no**");
     }
     fprintf(f, "\n");
 }
@@ -1149,11 +1150,7 @@ static void write_markdown(const char *dir, const char *machine, const char *com
         const row *r = &rows[i];
         if (strcmp(r->bench, "throughput") || r->producers != 1)
             continue;
-        int seen = 0;
-        for (size_t j = 0; j < i; j++)
-            seen |= !strcmp(rows[j].bench, "throughput") && rows[j].producers == 1 &&
-                    !strcmp(rows[j].transport, r->transport) && !strcmp(rows[j].mode, r->mode);
-        if (seen)
+        if (!first_of_kind(i))
             continue;
         fprintf(f, "| %s | %s |", r->transport, r->mode);
         for (size_t s = 0; s < NSIZES; s++)
@@ -1229,11 +1226,7 @@ static void write_plots(const char *dir)
         const row *r = &rows[i];
         if (strcmp(r->bench, "throughput") || r->producers != 1 || !strcmp(r->transport, "memcpy"))
             continue;
-        int seen = 0;
-        for (size_t j = 0; j < i; j++)
-            seen |= !strcmp(rows[j].bench, "throughput") && rows[j].producers == 1 &&
-                    !strcmp(rows[j].transport, r->transport) && !strcmp(rows[j].mode, r->mode);
-        if (seen)
+        if (!first_of_kind(i))
             continue;
         for (size_t s = 0; s < NSIZES; s++) {
             const row *x = find("throughput", r->transport, r->mode, 1, sizes[s]);

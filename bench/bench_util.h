@@ -128,26 +128,33 @@ static inline double bench_hist_quantile(const bench_hist *h, double q)
     return (double)h->max;
 }
 
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of n values (n <= 16; the mean of the middle two when n is even); v is not changed. */
+static inline double bench_median(const double *v, int n)
+{
+    double tmp[16];
+    memcpy(tmp, v, sizeof(double) * (size_t)n);
+    qsort(tmp, (size_t)n, sizeof *tmp, bench_cmp_double);
+    return !n ? 0 : n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+}
+
 /* One CSV row under BENCH_CSV_HEADER; a negative figure leaves its field empty. */
 static inline void bench_csv_row(FILE *f, const char *bench, const char *transport,
                                  const char *mode, int producers, size_t size, double msgs_s,
                                  double gb_s, double p50, double p99, double p999)
 {
-    fprintf(f, "%s,%s,%s,%d,%zu,", bench, transport, mode, producers, size);
-    if (msgs_s >= 0)
-        fprintf(f, "%.0f", msgs_s);
-    fputc(',', f);
-    if (gb_s >= 0)
-        fprintf(f, "%.3f", gb_s);
-    fputc(',', f);
-    if (p50 >= 0)
-        fprintf(f, "%.0f", p50);
-    fputc(',', f);
-    if (p99 >= 0)
-        fprintf(f, "%.0f", p99);
-    fputc(',', f);
-    if (p999 >= 0)
-        fprintf(f, "%.0f", p999);
+    const double v[5] = {msgs_s, gb_s, p50, p99, p999};
+    fprintf(f, "%s,%s,%s,%d,%zu", bench, transport, mode, producers, size);
+    for (int i = 0; i < 5; i++) {
+        fputc(',', f);
+        if (v[i] >= 0)
+            fprintf(f, "%.*f", i == 1 ? 3 : 0, v[i]);
+    }
     fputc('\n', f);
 }
 

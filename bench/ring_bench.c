@@ -410,12 +410,6 @@ static result run_latency(size_t size, uint64_t count)
     return res;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int cmp_rate(const void *a, const void *b)
 {
     double x = ((const result *)a)->msgs_s, y = ((const result *)b)->msgs_s;
@@ -449,9 +443,7 @@ static void file_vs_anonymous(int rounds, uint64_t count, int csv)
     fprintf(out, "\nfile (sync none) / thread, zero-copy, 64 B, %d paired rounds:", rounds);
     for (int i = 0; i < rounds; i++)
         fprintf(out, " %.2f (%.1f/%.1f M)", ratio[i], f[i] / 1e6, t[i] / 1e6);
-    qsort(ratio, (size_t)rounds, sizeof *ratio, cmp_double);
-    double med = rounds % 2 ? ratio[rounds / 2] : (ratio[rounds / 2 - 1] + ratio[rounds / 2]) / 2;
-    fprintf(out, "\nmedian ratio %.2f (goal: at least 0.50)\n", med);
+    fprintf(out, "\nmedian ratio %.2f (goal: at least 0.50)\n", bench_median(ratio, rounds));
 }
 
 static void print_row(const result *r, int csv)

@@ -154,10 +154,6 @@ __attribute__((constructor)) static void detect_hw(void)
 static inline int have_hw(void) { return hw_ok; }
 #else
 static int have_hw(void) { return 0; }
-static uint32_t crc_hw_rec(const uint64_t w[3], const unsigned char *p, size_t len)
-{
-    return msgr__crc32c(msgr__crc32c(0, w, 24), p, len);
-}
 static uint32_t crc_hw(uint32_t crc, const unsigned char *p, size_t len)
 {
     return crc_sw(crc, p, len);
@@ -173,7 +169,9 @@ uint32_t msgr__crc32c(uint32_t crc, const void *data, size_t len)
 
 uint32_t msgr__crc32c_rec(const uint64_t w[3], const void *data, size_t len)
 {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (have_hw())
         return crc_hw_rec(w, data, len);
+#endif
     return msgr__crc32c(msgr__crc32c(0, w, 24), data, len);
 }
