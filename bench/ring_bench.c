@@ -297,6 +297,7 @@ static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count
     msgr_log_reader *rd;
     if ((rc = msgr_log_reader_open(log, "bench", &rd)))
         die("log reader", rc);
+    msgr_log_reader_set_linger(rd, g_linger_min, g_linger_pauses); /* as the ring's consumer */
     control ctl = {0};
     file_job j = {log, size, count, zero_copy, &ctl};
     pthread_t th;

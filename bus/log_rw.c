@@ -371,13 +371,46 @@ static int read_once(void *self, void *arg)
     }
 }
 
+static int read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns);
+
 int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
 {
     if (!rd || !m)
         return MSGR_EINVAL;
     int rc = read_once(rd, m);
+    if (rc == 0)
+        rd->run++;
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
+    /* Linger (msgr_log_reader_set_linger): caught up after a short run, so the next record is
+     * being written in the line we would look at; each look would pull it across mid-write. */
+    uint32_t run = rd->run;
+    rd->run = 0;
+    if (run < rd->linger_min) {
+        for (uint32_t i = 0; i < rd->linger_pauses; i++)
+            msgr_os_cpu_relax();
+        if ((rc = read_once(rd, m)) != MSGR_EAGAIN) {
+            rd->run = rc == 0;
+            return rc;
+        }
+    }
+    rc = read_wait(rd, m, timeout_ns);
+    rd->run = rc == 0;
+    return rc;
+}
+
+void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_t pauses)
+{
+    if (rd) {
+        rd->linger_min = min_batch;
+        rd->linger_pauses = min_batch ? pauses : 0;
+    }
+}
+
+/* The blocking part of msgr_log_read(): the caller has just looked once. */
+static int read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
+{
+    int rc;
     /* While a claim is blocked, wake up at least every claim_timeout to check its owner. */
     msgr_log *log = rd->log;
     int64_t left = timeout_ns;
