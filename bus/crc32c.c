@@ -127,13 +127,14 @@ static uint32_t crc_hw(uint32_t crc, const unsigned char *p, size_t len)
 /* The record CRC in one pass: three header words, then the payload (no second call, no
  * second look at the CPU flag: callgrind counted 106 instructions for a 64-byte record as two
  * calls, 40 as one). */
-__attribute__((target("sse4.2"))) static uint32_t crc_hw_rec(const uint64_t w[3],
-                                                             const unsigned char *p, size_t len)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw_rec(uint64_t w0, uint64_t w1,
+                                                             uint64_t w2, const unsigned char *p,
+                                                             size_t len)
 {
     uint64_t c = 0xFFFFFFFFu;
-    c = __builtin_ia32_crc32di(c, w[0]);
-    c = __builtin_ia32_crc32di(c, w[1]);
-    c = __builtin_ia32_crc32di(c, w[2]);
+    c = __builtin_ia32_crc32di(c, w0);
+    c = __builtin_ia32_crc32di(c, w1);
+    c = __builtin_ia32_crc32di(c, w2);
     return ~crc_hw((uint32_t)c, p, len);
 }
 
@@ -145,7 +146,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw_rec(const uint64_t w[3]
  * join costs more than it saves; above REC3_MAX crc_hw3() takes the payload. */
 #define REC_KMAX 16 /* K(8k) for k = 1..REC_KMAX words */
 #define REC3_MIN 48
-#define REC3_MAX (8 * (REC_KMAX - 3) - 1)
+#define REC3_MAX 103 /* 12 payload words: runs of 2, 5 and 5 (with the header, 5 each) */
 _Static_assert(REC3_MAX >= 3 * 32, "crc_hw3() takes over where this ends");
 static uint32_t kword[REC_KMAX + 1];
 
@@ -156,35 +157,41 @@ static inline uint64_t ld64(const unsigned char *p)
     return v;
 }
 
-__attribute__((target("sse4.2,pclmul"))) static uint32_t crc_hw_rec3(const uint64_t w[3],
+/* crc32 over k <= 5 words at q, unrolled (a jump into the sequence): a loop's own add, compare
+ * and branch were three instructions per crc32. */
+__attribute__((target("sse4.2"))) static inline uint64_t crc_run5(uint64_t x,
+                                                                  const unsigned char *q, size_t k)
+{
+    const unsigned char *e = q + 8 * k;
+    switch (k) {
+    case 5: x = __builtin_ia32_crc32di(x, ld64(e - 40)); /* fall through */
+    case 4: x = __builtin_ia32_crc32di(x, ld64(e - 32)); /* fall through */
+    case 3: x = __builtin_ia32_crc32di(x, ld64(e - 24)); /* fall through */
+    case 2: x = __builtin_ia32_crc32di(x, ld64(e - 16)); /* fall through */
+    case 1: x = __builtin_ia32_crc32di(x, ld64(e - 8)); /* fall through */
+    default: break;
+    }
+    return x;
+}
+
+__attribute__((target("sse4.2,pclmul"))) static uint32_t crc_hw_rec3(uint64_t w0, uint64_t w1,
+                                                                     uint64_t w2,
                                                                      const unsigned char *p,
                                                                      size_t len)
 {
-    size_t words = 3 + len / 8, na = (words + 2) / 3, nb = (words - na + 1) / 2,
-           nc = words - na - nb;
-    const unsigned char *pb = p + 8 * (na - 3), *pc = pb + 8 * nb;
-    uint64_t a = 0xFFFFFFFFu, b = 0, c = 0;
-    a = __builtin_ia32_crc32di(a, w[0]);
-    a = __builtin_ia32_crc32di(a, w[1]);
-    a = __builtin_ia32_crc32di(a, w[2]);
-    size_t i = 0;
-    for (; i < nc; i++) {
-        if (i + 3 < na)
-            a = __builtin_ia32_crc32di(a, ld64(p + 8 * i));
-        b = __builtin_ia32_crc32di(b, ld64(pb + 8 * i));
-        c = __builtin_ia32_crc32di(c, ld64(pc + 8 * i));
-    }
-    for (; i < nb; i++) {
-        if (i + 3 < na)
-            a = __builtin_ia32_crc32di(a, ld64(p + 8 * i));
-        b = __builtin_ia32_crc32di(b, ld64(pb + 8 * i));
-    }
-    for (; i + 3 < na; i++)
-        a = __builtin_ia32_crc32di(a, ld64(p + 8 * i));
+    /* Words: 3 of header, then n of payload. A takes the header and the first na3 payload
+     * words, B the next nb, C the rest: three independent chains the CPU runs side by side. */
+    size_t n = len / 8, nb = (n + 5) / 3, nc = n + 3 - nb - nb, na3 = n - nb - nc;
+    uint64_t a = 0xFFFFFFFFu;
+    a = __builtin_ia32_crc32di(a, w0);
+    a = __builtin_ia32_crc32di(a, w1);
+    a = __builtin_ia32_crc32di(a, w2);
+    a = crc_run5(a, p, na3); /* REC3_MAX keeps every run at 5 words or fewer */
+    uint64_t b = crc_run5(0, p + 8 * na3, nb), c = crc_run5(0, p + 8 * (na3 + nb), nc);
     uint32_t x = (uint32_t)(crc_shift(a, kword[nb + nc]) ^ crc_shift(b, kword[nc]) ^ c);
-    const unsigned char *t = pc + 8 * nc;
+    const unsigned char *q = p + 8 * n;
     for (size_t r = len & 7; r; r--)
-        x = __builtin_ia32_crc32qi(x, *t++);
+        x = __builtin_ia32_crc32qi(x, *q++);
     return ~x;
 }
 
@@ -220,12 +227,14 @@ uint32_t msgr__crc32c(uint32_t crc, const void *data, size_t len)
     return ~crc;
 }
 
-uint32_t msgr__crc32c_rec(const uint64_t w[3], const void *data, size_t len)
+uint32_t msgr__crc32c_rec(uint64_t w0, uint64_t w1, uint64_t w2, const void *data, size_t len)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (have_hw())
-        return clmul_ok && len >= REC3_MIN && len <= REC3_MAX ? crc_hw_rec3(w, data, len)
-                                                              : crc_hw_rec(w, data, len);
+        return clmul_ok && len >= REC3_MIN && len <= REC3_MAX
+                   ? crc_hw_rec3(w0, w1, w2, data, len)
+                   : crc_hw_rec(w0, w1, w2, data, len);
 #endif
+    uint64_t w[3] = {w0, w1, w2};
     return msgr__crc32c(msgr__crc32c(0, w, 24), data, len);
 }

@@ -20,24 +20,6 @@ static uint64_t hdr_size_for(uint32_t groups, uint32_t prods)
 
 /* ---- records ---- */
 
-uint32_t msgr__lrec_crc_of(uint64_t pos, uint32_t len, uint16_t type, uint16_t source,
-                           uint64_t time_ns, const void *payload)
-{
-    /* Position, len/type/source (their bytes as laid out in the record) and time (the crc
-     * field itself skipped), then the payload. */
-    struct {
-        uint32_t len;
-        uint16_t type, source;
-    } f = {len, type, source};
-    _Static_assert(sizeof f == 8 && offsetof(msgr__lrec, source) - offsetof(msgr__lrec, len) == 6,
-                   "len, type and source are 8 contiguous bytes in the record");
-    uint64_t h[3];
-    h[0] = pos;
-    memcpy(&h[1], &f, 8);
-    h[2] = time_ns;
-    return msgr__crc32c_rec(h, payload, len);
-}
-
 uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload)
 {
     return msgr__lrec_crc_of(pos, r->len, r->type, r->source, r->time_ns, payload);

@@ -11,8 +11,15 @@
 /* The calling thread's slot for this handle, cached in thread-local storage; taken on first
  * use: a free one, or one whose owner is dead and holds no claim (a dead owner's claim is
  * evidence the repair needs; it is not overwritten). */
-static _Thread_local uint64_t tl_log_id;
-static _Thread_local int tl_slot = -1;
+#if defined(__GNUC__) || defined(__clang__)
+/* initial-exec: a plain %fs-relative load, not a __tls_get_addr call per record when this is
+ * built as a shared library (loaded at start-up, as libraries linked by name are). */
+#define MSGR_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define MSGR_TLS _Thread_local
+#endif
+static MSGR_TLS uint64_t tl_log_id;
+static MSGR_TLS int tl_slot = -1;
 
 int msgr__lprod_slot(msgr_log *log)
 {
@@ -64,15 +71,13 @@ typedef struct {
     msgr_claim *c;
 } claim_args;
 
-/* One attempt: MSGR_EAGAIN when the log is full. */
-static int claim_once(void *self, void *arg)
+/* One attempt: MSGR_EAGAIN when the log is full. Inline in msgr_log_claim(), the hot path. */
+static inline int claim_try(msgr_log *log, const claim_args *a)
 {
-    msgr_log *log = self;
-    claim_args *a = arg;
     msgr__log_hdr *h = log->hdr;
     if (atomic_load_explicit(&log->failed, memory_order_relaxed))
         return MSGR_EIO;
-    int s = msgr__lprod_slot(log);
+    int s = tl_log_id == log->id && tl_slot >= 0 ? tl_slot : msgr__lprod_slot(log);
     if (s < 0)
         return s;
     msgr__lprod *slot = &log->prods[s];
@@ -124,6 +129,8 @@ static int claim_once(void *self, void *arg)
     }
 }
 
+static int claim_once(void *self, void *arg) { return claim_try(self, arg); }
+
 int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns)
 {
     if (!log || !c)
@@ -131,7 +138,7 @@ int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns)
     if (len > log->max_payload)
         return MSGR_EMSGSIZE;
     claim_args a = {len, c};
-    int rc = claim_once(log, &a);
+    int rc = claim_try(log, &a);
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
     return msgr__wait_until(&log->wait, claim_once, log, &a, timeout_ns, &log->hdr->space_wait,
@@ -150,7 +157,7 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
     r->type = c->type;
     r->source = c->source;
     /* The coarse wall clock ticks every few ms: reading it for every record buys nothing. */
-    static _Thread_local uint64_t tl_time, tl_uses;
+    static MSGR_TLS uint64_t tl_time, tl_uses;
     if ((tl_uses++ & 63) == 0)
         tl_time = msgr_os_wall_ns();
     r->time_ns = tl_time;

@@ -49,7 +49,7 @@ Test(crc32c, record_form_equals_header_then_payload)
     uint64_t w[3];
     memcpy(w, buf, 24);
     for (size_t len = 0; len <= 300; len++)
-        cr_assert_eq(msgr__crc32c_rec(w, buf + 24, len), reference(buf, 24 + len),
+        cr_assert_eq(msgr__crc32c_rec(w[0], w[1], w[2], buf + 24, len), reference(buf, 24 + len),
                      "payload length %zu", len);
 }
 
@@ -69,7 +69,7 @@ Test(crc32c, long_buffers_match_the_reference)
     uint64_t w[3];
     memcpy(w, buf, 24);
     for (size_t len = 90; len <= MAX - 24; len += 37)
-        cr_assert_eq(msgr__crc32c_rec(w, buf + 24, len), reference(buf, 24 + len),
+        cr_assert_eq(msgr__crc32c_rec(w[0], w[1], w[2], buf + 24, len), reference(buf, 24 + len),
                      "record payload length %zu", len);
     /* a 1 MiB buffer, chained in two calls and in one */
     size_t big = 1u << 20;
