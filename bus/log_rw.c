@@ -142,7 +142,7 @@ int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns)
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
     return msgr__wait_until(&log->wait, claim_once, log, &a, timeout_ns, &log->hdr->space_wait,
-                            1);
+                            1, 0);
 }
 
 int msgr_log_commit(msgr_log *log, msgr_claim *c)
@@ -423,7 +423,8 @@ static int read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
     int64_t left = timeout_ns;
     for (;;) {
         int64_t slice = left < 0 || left > log->claim_timeout ? log->claim_timeout : left;
-        rc = msgr__wait_until(&log->wait, read_once, rd, m, slice, &log->hdr->data_wait, 1);
+        rc = msgr__wait_until(&log->wait, read_once, rd, m, slice, &log->hdr->data_wait, 1,
+                              rd->linger_pauses); /* sparser looks while lingering */
         if (rc != MSGR_ETIMEDOUT)
             return rc;
         if (left >= 0 && (left -= slice) <= 0)

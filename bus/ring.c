@@ -350,7 +350,7 @@ int msgr_ring_claim_wait(msgr_ring *r, size_t len, msgr_claim *c, int64_t timeou
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
     claim_args a = {len, c};
-    return msgr__wait_until(&r->wait, try_claim, r, &a, timeout_ns, &r->hdr->prod_wait, 1);
+    return msgr__wait_until(&r->wait, try_claim, r, &a, timeout_ns, &r->hdr->prod_wait, 1, 0);
 }
 
 int msgr_ring_send_wait(msgr_ring *r, uint16_t type, const void *data, size_t len,
@@ -449,7 +449,9 @@ int msgr_ring_peek_wait(msgr_ring *r, msgr_msg *m, int64_t timeout_ns)
     int rc = msgr_ring_peek(r, m);
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
-    return msgr__wait_until(&r->wait, try_peek, r, m, timeout_ns, &r->hdr->cons_wait, 0);
+    /* A lingering consumer also looks less often while it waits (msgr_ring_set_linger). */
+    return msgr__wait_until(&r->wait, try_peek, r, m, timeout_ns, &r->hdr->cons_wait, 0,
+                            r->linger_pauses);
 }
 
 int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max)

@@ -10,7 +10,7 @@ void msgr__wait_policy_init(msgr__wait_policy *p)
 }
 
 int msgr__wait_until(const msgr__wait_policy *p, msgr__try_fn try, void *self, void *arg,
-                     int64_t timeout_ns, msgr__waitq *q, int counter)
+                     int64_t timeout_ns, msgr__waitq *q, int counter, uint32_t look_pauses)
 {
     /* Callers have just tried once and seen MSGR_EAGAIN (and timeout_ns != 0): looking again
      * at once would only pull the line the other side is writing back into our cache. */
@@ -20,8 +20,12 @@ int msgr__wait_until(const msgr__wait_policy *p, msgr__try_fn try, void *self, v
      * into our cache, and taking it back costs the writer a transfer (measured: +25% records/s
      * for 64-byte messages between threads). A handle that never sleeps is asking for the
      * lowest latency instead, so it looks after every pause (backing off adds ~80 ns there). */
-    uint32_t backoff = p->spins == UINT32_MAX ? 1 : 8;
-    for (uint32_t i = 0; i < p->spins; i++) {
+    uint32_t backoff = p->spins == UINT32_MAX ? 1 : 8, spins = p->spins;
+    if (look_pauses > backoff && spins != UINT32_MAX) { /* fewer, sparser looks; same spin time */
+        spins = (uint32_t)((uint64_t)spins * backoff / look_pauses) + 1;
+        backoff = look_pauses;
+    }
+    for (uint32_t i = 0; i < spins; i++) {
         for (uint32_t k = 0; k < backoff; k++)
             msgr_os_cpu_relax();
         if ((rc = try(self, arg)) != MSGR_EAGAIN)

@@ -40,9 +40,10 @@ typedef int (*msgr__try_fn)(void *self, void *arg);
 
 /* Runs try(self, arg) until it stops returning MSGR_EAGAIN or timeout_ns passes (< 0: never;
  * MSGR_ETIMEDOUT). The caller has just tried once. `counter`: q->waiting counts waiters
- * instead of being a flag. */
+ * instead of being a flag. `look_pauses`: while spinning, pauses between looks when more than
+ * the default 8 (a lingering consumer: each look reads the line a producer is writing). */
 int msgr__wait_until(const msgr__wait_policy *p, msgr__try_fn try, void *self, void *arg,
-                     int64_t timeout_ns, msgr__waitq *q, int counter);
+                     int64_t timeout_ns, msgr__waitq *q, int counter, uint32_t look_pauses);
 
 /* Progress side, after publishing progress: barrier, then wake sleepers if any announced
  * themselves. D1: pairs with D2 in msgr__wait_until(): either we see the waiter's announcement

@@ -115,7 +115,8 @@ int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns);
 /* Throughput over latency, as msgr_ring_set_linger: when a waiting read finds nothing after
  * fewer than min_batch records since it last found nothing, it first pauses `pauses` CPU pause
  * instructions (~30 ns each here), so producers move ahead and the reader stops reading the
- * line they are writing. Off by default (0); not for a reader used from several threads. */
+ * line they are writing; while it waits it looks every `pauses` pauses instead of every 8.
+ * Off by default (0); not for a reader used from several threads. */
 void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_t pauses);
 
 /* The record's sequence number (its log position). */
