@@ -227,6 +227,14 @@ uint32_t msgr__crc32c(uint32_t crc, const void *data, size_t len)
     return ~crc;
 }
 
+/* The portable path, out of line: keeps the register saves it needs out of the hardware path. */
+static __attribute__((noinline)) uint32_t crc_rec_sw(uint64_t w0, uint64_t w1, uint64_t w2,
+                                                     const void *data, size_t len)
+{
+    uint64_t w[3] = {w0, w1, w2};
+    return msgr__crc32c(msgr__crc32c(0, w, 24), data, len);
+}
+
 uint32_t msgr__crc32c_rec(uint64_t w0, uint64_t w1, uint64_t w2, const void *data, size_t len)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -235,6 +243,5 @@ uint32_t msgr__crc32c_rec(uint64_t w0, uint64_t w1, uint64_t w2, const void *dat
                    ? crc_hw_rec3(w0, w1, w2, data, len)
                    : crc_hw_rec(w0, w1, w2, data, len);
 #endif
-    uint64_t w[3] = {w0, w1, w2};
-    return msgr__crc32c(msgr__crc32c(0, w, 24), data, len);
+    return crc_rec_sw(w0, w1, w2, data, len);
 }
