@@ -182,6 +182,7 @@ static void *m_open(void *shared, int side, int index)
             m_file_path(s, rx, path, sizeof path);
             msgr_check("log open", msgr_log_open(path, NULL, &e->lrx, NULL));
             msgr_check("log reader", msgr_log_reader_open(e->lrx, "bench", &e->rd));
+            msgr_log_reader_set_linger(e->rd, 32, 64); /* as the ring's batch consumer */
         }
     } else {
         if (s->kind == K_THREAD)
@@ -325,6 +326,8 @@ static void m_tune_latency(void *ep)
         msgr_ring_set_wait(e->tx, UINT32_MAX, 0);
         msgr_ring_set_wait(e->rx, UINT32_MAX, 0);
     }
+    if (e->rd) /* a ping-pong reader always follows a miss: the linger would be pure delay */
+        msgr_log_reader_set_linger(e->rd, 0, 0);
 }
 
 static void m_teardown(void *shared)
