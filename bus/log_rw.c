@@ -406,6 +406,29 @@ int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
     return rc;
 }
 
+int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg, unsigned max)
+{
+    if (!rd || !fn)
+        return MSGR_EINVAL;
+    /* Linger, as msgr_ring_poll: right behind the producers last time, so pause first. */
+    if (rd->last_batch < rd->linger_min)
+        for (uint32_t i = 0; i < rd->linger_pauses; i++)
+            msgr_os_cpu_relax();
+    unsigned n = 0;
+    int rc = 0;
+    msgr_msg m;
+    while (n < max && (rc = read_once(rd, &m)) == 0) {
+        n++;
+        if (fn(arg, &m))
+            break;
+    }
+    rd->last_batch = n;
+    rd->run = n; /* for msgr_log_read mixed in: records since a look found nothing, roughly */
+    if (rc && rc != MSGR_EAGAIN && n == 0)
+        return rc;
+    return (int)n;
+}
+
 void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_t pauses)
 {
     if (rd) {

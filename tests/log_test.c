@@ -441,3 +441,80 @@ Test(log, linger_between_threads_delivers_everything_in_order)
     msgr_log_reader_close(rd);
     msgr_log_close(log);
 }
+
+typedef struct {
+    uint64_t next, bad, stop_at;
+    msgr_msg last;
+} poll_check;
+
+static int poll_one(void *arg, const msgr_msg *m)
+{
+    poll_check *k = arg;
+    uint64_t v = UINT64_MAX;
+    if (m->len == sizeof v)
+        memcpy(&v, m->data, sizeof v);
+    k->bad += v != k->next;
+    k->next++;
+    k->last = *m;
+    return k->next == k->stop_at;
+}
+
+/* The batch read: order, max, a handler that stops early, acknowledgement of the batch, errors. */
+Test(log, poll_hands_over_batches_in_order)
+{
+    msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    poll_check k = {0};
+    cr_assert_eq(msgr_log_poll(NULL, poll_one, &k, 8), MSGR_EINVAL);
+    cr_assert_eq(msgr_log_poll(rd, NULL, &k, 8), MSGR_EINVAL);
+    cr_assert_eq(msgr_log_poll(rd, poll_one, &k, 8), 0, "empty");
+    for (uint64_t v = 0; v < 20; v++)
+        cr_assert_eq(msgr_log_append(log, 1, &v, sizeof v, 0), 0);
+    cr_assert_eq(msgr_log_poll(rd, poll_one, &k, 8), 8, "at most max");
+    k.stop_at = 11;
+    cr_assert_eq(msgr_log_poll(rd, poll_one, &k, 8), 3, "the handler stops after its record");
+    k.stop_at = 0;
+    cr_assert_eq(msgr_log_ack(rd, &k.last), 0);
+    cr_assert_eq(msgr_log_reader_acked(rd), msgr_log_seq(&k.last) + k.last.size_);
+    msgr_log_reader_set_linger(rd, 32, 16);
+    cr_assert_eq(msgr_log_poll(rd, poll_one, &k, 100), 9, "the rest");
+    msgr_msg m;
+    cr_assert_eq(msgr_log_read(rd, &m, 0), MSGR_EAGAIN, "poll moved the read position");
+    cr_assert_eq(k.next, 20);
+    cr_assert_eq(k.bad, 0);
+    cr_assert_eq(msgr_log_ack(rd, &k.last), 0);
+    cr_assert_eq(msgr_log_reader_acked(rd), msgr_log_end(log), "nothing pending");
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}
+
+Test(log, poll_between_threads_delivers_everything_in_order)
+{
+    msgr_log *log = create(1 << 14, MSGR_SYNC_NONE);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    msgr_log_reader_set_linger(rd, 16, 16);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, linger_appender, log), 0);
+    poll_check k = {0};
+    while (k.next < 200000) {
+        int n = msgr_log_poll(rd, poll_one, &k, 64);
+        cr_assert_geq(n, 0, "poll: %s", msgr_strerror(n));
+        if (n > 0) {
+            cr_assert_eq(msgr_log_ack(rd, &k.last), 0); /* the small log fills otherwise */
+            continue;
+        }
+        msgr_msg m;
+        int rc = msgr_log_read(rd, &m, 5000000000ll);
+        cr_assert_eq(rc, 0, "read after %lu: %s", (unsigned long)k.next, msgr_strerror(rc));
+        poll_one(&k, &m);
+        cr_assert_eq(msgr_log_ack(rd, &m), 0);
+    }
+    void *res;
+    pthread_join(th, &res);
+    cr_assert_null(res, "the appender failed");
+    cr_assert_eq(k.bad, 0, "%lu records out of order", (unsigned long)k.bad);
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}

@@ -112,10 +112,18 @@ int msgr_log_reader_open(msgr_log *log, const char *name, msgr_log_reader **out)
  * record's length is out of bounds: the log needs recovery). */
 int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns);
 
+/* Hands up to max records after the last one read to fn, in order, without waiting: the batch
+ * form of msgr_log_read (each record stays valid until acknowledged; acknowledge the batch's
+ * last with msgr_log_ack, from fn or after). fn returning non-zero stops after that record.
+ * Returns how many were handed over (0: nothing new), or MSGR_EINVAL / MSGR_ECORRUPT. A
+ * reader is used by one thread at a time. */
+int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg, unsigned max);
+
 /* Throughput over latency, as msgr_ring_set_linger: when a waiting read finds nothing after
  * fewer than min_batch records since it last found nothing, it first pauses `pauses` CPU pause
  * instructions (~30 ns each here), so producers move ahead and the reader stops reading the
- * line they are writing; while it waits it looks every `pauses` pauses instead of every 8.
+ * line they are writing; while it waits it looks every `pauses` pauses instead of every 8. A
+ * poll after one that handed over fewer than min_batch records pauses the same way.
  * Off by default (0); not for a reader used from several threads. */
 void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_t pauses);
 
