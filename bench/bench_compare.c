@@ -803,37 +803,18 @@ static void measure_latency(const transport *t, size_t size)
 
 /* ---- the floor ---- */
 
-static struct {
-    _Alignas(64) _Atomic uint64_t line;
-    uint64_t rounds;
-} g_ping;
-
-static void *ponger(void *arg)
-{
-    (void)arg;
-    bench_pin_to(1);
-    /* acquire/release: each side's store is the other side's signal; nothing else is shared */
-    for (uint64_t i = 0; i < g_ping.rounds; i++) {
-        while (atomic_load_explicit(&g_ping.line, memory_order_acquire) != 2 * i + 1)
-            __builtin_ia32_pause();
-        atomic_store_explicit(&g_ping.line, 2 * i + 2, memory_order_release);
-    }
-    return NULL;
-}
-
 static void cacheline_hist(bench_hist *h)
 {
-    g_ping.rounds = g_quick ? 50000 : 500000;
-    atomic_store(&g_ping.line, 0);
+    static bench_pingpong p;
+    p.rounds = g_quick ? 50000 : 500000;
+    atomic_store(&p.line, 0);
     pthread_t th;
-    pthread_create(&th, NULL, ponger, NULL);
+    pthread_create(&th, NULL, bench_pong, &p);
     bench_pin_to(0);
     memset(h, 0, sizeof *h);
-    for (uint64_t i = 0; i < g_ping.rounds; i++) {
+    for (uint64_t i = 0; i < p.rounds; i++) {
         uint64_t t0 = bench_now_ns();
-        atomic_store_explicit(&g_ping.line, 2 * i + 1, memory_order_release);
-        while (atomic_load_explicit(&g_ping.line, memory_order_acquire) != 2 * i + 2)
-            __builtin_ia32_pause();
+        bench_ping(&p, i);
         uint64_t t1 = bench_now_ns();
         if (i >= 1000)
             bench_hist_add(h, t1 - t0);
