@@ -433,7 +433,9 @@ void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_
 {
     if (rd) {
         rd->linger_min = min_batch;
-        rd->linger_pauses = min_batch ? pauses : 0;
+        rd->linger_pauses = !min_batch ? 0
+                            : pauses < MSGR__LINGER_MAX_PAUSES ? pauses
+                                                               : MSGR__LINGER_MAX_PAUSES;
     }
 }
 

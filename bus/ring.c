@@ -158,7 +158,9 @@ void msgr_ring_set_linger(msgr_ring *r, unsigned min_batch, uint32_t pauses)
 {
     if (r) {
         r->linger_min = min_batch;
-        r->linger_pauses = min_batch ? pauses : 0;
+        r->linger_pauses = !min_batch ? 0
+                           : pauses < MSGR__LINGER_MAX_PAUSES ? pauses
+                                                              : MSGR__LINGER_MAX_PAUSES;
         r->last_batch = 0;
     }
 }

@@ -30,7 +30,7 @@ int msgr__wait_until(const msgr__wait_policy *p, msgr__try_fn try, void *self, v
             msgr_os_cpu_relax();
         if ((rc = try(self, arg)) != MSGR_EAGAIN)
             return rc;
-        if ((i & 255) == 255 && msgr_os_now_ns() >= deadline)
+        if (((i & 255) == 255 || backoff > 8) && msgr_os_now_ns() >= deadline)
             return MSGR_ETIMEDOUT;
     }
     for (uint32_t i = 0; i < p->yields || p->spins == UINT32_MAX; i++) {

@@ -25,6 +25,10 @@ typedef struct msgr__waitq {
     _Atomic uint32_t futex;   /* eventcount: bumped by every wake */
 } msgr__waitq;
 
+/* Longest linger a handle accepts, in pause instructions (~2 ms here): a pause loop does not
+ * look at the clock, so this bounds how far a timed wait can overshoot. */
+#define MSGR__LINGER_MAX_PAUSES 65536u
+
 /* Process-local: how a handle waits. */
 typedef struct msgr__wait_policy {
     uint32_t spins;   /* looks before yielding; UINT32_MAX: never sleep, no back-off */

@@ -518,3 +518,20 @@ Test(log, poll_between_threads_delivers_everything_in_order)
     msgr_log_reader_close(rd);
     msgr_log_close(log);
 }
+
+Test(log, a_huge_linger_still_honours_timeouts)
+{
+    msgr_log *log = create(1 << 14, MSGR_SYNC_NONE);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    msgr_log_reader_set_linger(rd, 1, UINT32_MAX);
+    msgr_msg m;
+    poll_check k = {0};
+    uint64_t t0 = tu_now_ns();
+    cr_assert_eq(msgr_log_read(rd, &m, 10000000), MSGR_ETIMEDOUT);
+    cr_assert_eq(msgr_log_poll(rd, poll_one, &k, 8), 0);
+    uint64_t ms = (tu_now_ns() - t0) / 1000000;
+    cr_assert_lt(ms, 1000, "a 10 ms wait and an empty poll took %lu ms", (unsigned long)ms);
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}

@@ -397,3 +397,17 @@ Test(ring, linger_between_threads_delivers_everything_in_order)
     cr_assert_null(res);
     cr_assert_eq(k.bad, 0);
 }
+
+/* An absurd linger is capped, and a timed wait while lingering still ends near its timeout
+ * (a pause loop does not look at the clock: uncapped, 2^32 pauses would take minutes). */
+Test(ring, a_huge_linger_still_honours_timeouts)
+{
+    msgr_ring *r = make_ring(1 << 12, 0);
+    msgr_ring_set_linger(r, 1, UINT32_MAX);
+    msgr_msg m;
+    uint64_t t0 = tu_now_ns();
+    cr_assert_eq(msgr_ring_peek_wait(r, &m, 10000000), MSGR_ETIMEDOUT);
+    cr_assert_eq(msgr_ring_poll(r, check_order, &(order_check){0, 0}, 8), 0);
+    uint64_t ms = (tu_now_ns() - t0) / 1000000;
+    cr_assert_lt(ms, 1000, "a 10 ms wait and an empty poll took %lu ms", (unsigned long)ms);
+}

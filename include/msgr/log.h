@@ -124,7 +124,7 @@ int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg, unsigned
  * instructions (~30 ns each here), so producers move ahead and the reader stops reading the
  * line they are writing; while it waits it looks every `pauses` pauses instead of every 8. A
  * poll after one that handed over fewer than min_batch records pauses the same way.
- * Off by default (0); not for a reader used from several threads. */
+ * Off by default (0); `pauses` is capped at 65536. Not for a reader used from several threads. */
 void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_t pauses);
 
 /* The record's sequence number (its log position). */

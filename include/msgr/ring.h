@@ -168,7 +168,7 @@ int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max);
  * against off, median 25.5 against 13.8 M/s (11 of 15 faster); (32, 64) against (16, 16), 8 of
  * 10 faster, up to 55 M/s. msgr_ring_peek_wait then also looks every `pauses` pauses instead of
  * every 8 while it waits. Adds up to `pauses` pauses of latency per poll; min_batch 0 turns it
- * off (the default). Consumer side, set before concurrent use. */
+ * off (the default); `pauses` is capped at 65536. Consumer side, set before concurrent use. */
 void msgr_ring_set_linger(msgr_ring *r, unsigned min_batch, uint32_t pauses);
 
 /* Copies the oldest record into buf and consumes it. Returns its length (>= 0), MSGR_EAGAIN if
