@@ -174,25 +174,41 @@ __attribute__((target("sse4.2"))) static inline uint64_t crc_run5(uint64_t x,
     return x;
 }
 
+/* Words: 3 of header, then n of payload. A takes the header and the first na3 payload words,
+ * B the next nb, C the next nc: three independent chains the CPU runs side by side. Inlined
+ * with constant run lengths, so each case below is straight-line code. */
+__attribute__((target("sse4.2,pclmul"), always_inline)) static inline uint32_t
+rec3_runs(uint64_t w0, uint64_t w1, uint64_t w2, const unsigned char *p, size_t len, size_t na3,
+          size_t nb, size_t nc)
+{
+    uint64_t a = 0xFFFFFFFFu;
+    a = __builtin_ia32_crc32di(a, w0);
+    a = __builtin_ia32_crc32di(a, w1);
+    a = __builtin_ia32_crc32di(a, w2);
+    a = crc_run5(a, p, na3);
+    uint64_t b = crc_run5(0, p + 8 * na3, nb), c = crc_run5(0, p + 8 * (na3 + nb), nc);
+    uint32_t x = (uint32_t)(crc_shift(a, kword[nb + nc]) ^ crc_shift(b, kword[nc]) ^ c);
+    const unsigned char *q = p + 8 * (na3 + nb + nc);
+    for (size_t r = len & 7; r; r--)
+        x = __builtin_ia32_crc32qi(x, *q++);
+    return ~x;
+}
+
+/* Runs as even as they come: nb = (n + 5) / 3, nc = n + 3 - 2 nb, na3 = n - nb - nc. */
 __attribute__((target("sse4.2,pclmul"))) static uint32_t crc_hw_rec3(uint64_t w0, uint64_t w1,
                                                                      uint64_t w2,
                                                                      const unsigned char *p,
                                                                      size_t len)
 {
-    /* Words: 3 of header, then n of payload. A takes the header and the first na3 payload
-     * words, B the next nb, C the rest: three independent chains the CPU runs side by side. */
-    size_t n = len / 8, nb = (n + 5) / 3, nc = n + 3 - nb - nb, na3 = n - nb - nc;
-    uint64_t a = 0xFFFFFFFFu;
-    a = __builtin_ia32_crc32di(a, w0);
-    a = __builtin_ia32_crc32di(a, w1);
-    a = __builtin_ia32_crc32di(a, w2);
-    a = crc_run5(a, p, na3); /* REC3_MAX keeps every run at 5 words or fewer */
-    uint64_t b = crc_run5(0, p + 8 * na3, nb), c = crc_run5(0, p + 8 * (na3 + nb), nc);
-    uint32_t x = (uint32_t)(crc_shift(a, kword[nb + nc]) ^ crc_shift(b, kword[nc]) ^ c);
-    const unsigned char *q = p + 8 * n;
-    for (size_t r = len & 7; r; r--)
-        x = __builtin_ia32_crc32qi(x, *q++);
-    return ~x;
+    switch (len / 8) {
+    case 6: return rec3_runs(w0, w1, w2, p, len, 0, 3, 3);
+    case 7: return rec3_runs(w0, w1, w2, p, len, 1, 4, 2);
+    case 8: return rec3_runs(w0, w1, w2, p, len, 1, 4, 3);
+    case 9: return rec3_runs(w0, w1, w2, p, len, 1, 4, 4);
+    case 10: return rec3_runs(w0, w1, w2, p, len, 2, 5, 3);
+    case 11: return rec3_runs(w0, w1, w2, p, len, 2, 5, 4);
+    default: return rec3_runs(w0, w1, w2, p, len, 2, 5, 5); /* 12: REC3_MAX */
+    }
 }
 
 /* Decided once, before main (constructor): no atomic load on every call. */
