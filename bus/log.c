@@ -22,7 +22,8 @@ static uint64_t hdr_size_for(uint32_t groups, uint32_t prods)
 
 uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload)
 {
-    return msgr__lrec_crc_of(pos, r->len, r->type, r->source, r->time_ns, payload);
+    return msgr__lrec_crc_of(pos, msgr__lrec_word1(r->len, r->type, r->source), r->time_ns,
+                             payload, r->len);
 }
 
 static uint32_t skip_crc(uint64_t pos, uint32_t size)
@@ -185,6 +186,7 @@ static int handle_new(msgr_region *g, const msgr_log_opts *o, msgr_log **out)
     log->cap = h->capacity;
     log->mask = h->capacity - 1;
     log->salt = h->salt;
+    log->sync_none = h->sync == MSGR_SYNC_NONE; /* validated; fixed for the file's life */
     log->max_payload = h->capacity / 2 - MSGR__LREC_HDR;
     if (log->max_payload > MSGR_RING_MAX_PAYLOAD)
         log->max_payload = MSGR_RING_MAX_PAYLOAD;

@@ -130,6 +130,7 @@ struct msgr_log {
     _Atomic int failed;     /* a sync failed: refuse further commits (MSGR_EIO) */
     int32_t pid;
     uint64_t pid_start;
+    int sync_none; /* the header's policy is MSGR_SYNC_NONE (commit skips the sync step) */
 };
 
 struct msgr_log_reader {
@@ -175,11 +176,9 @@ static inline void msgr__lrec_msg(const msgr_log *log, uint64_t p, uint64_t size
 uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload);
 /* The same from the field values (commit: reading back the header just stored in three
  * narrower stores would stall on store forwarding, measured at ~20 ns per record). */
-static inline uint32_t msgr__lrec_crc_of(uint64_t pos, uint32_t len, uint16_t type,
-                                         uint16_t source, uint64_t time_ns, const void *payload)
+/* The record's len, type and source as the 8 bytes they occupy in its header. */
+static inline uint64_t msgr__lrec_word1(uint32_t len, uint16_t type, uint16_t source)
 {
-    /* Position, len/type/source (their bytes as laid out in the record) and time (the crc
-     * field itself skipped), then the payload; inline, so the words go in registers. */
     struct {
         uint32_t len;
         uint16_t type, source;
@@ -188,7 +187,15 @@ static inline uint32_t msgr__lrec_crc_of(uint64_t pos, uint32_t len, uint16_t ty
                    "len, type and source are 8 contiguous bytes in the record");
     uint64_t w1;
     memcpy(&w1, &f, 8);
-    return msgr__crc32c_rec(pos, w1, time_ns, payload, len);
+    return w1;
+}
+
+/* The record CRC: position, len/type/source (word1) and time (the crc field itself skipped),
+ * then the payload; inline, so the words go in registers. */
+static inline uint32_t msgr__lrec_crc_of(uint64_t pos, uint64_t word1, uint64_t time_ns,
+                                         const void *payload, uint32_t len)
+{
+    return msgr__crc32c_rec(pos, word1, time_ns, payload, len);
 }
 void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size);
 

@@ -89,13 +89,14 @@ static inline int claim_try(msgr_log *log, const claim_args *a)
         /* A5: acquire pairs with R5 in msgr__ladvance_start(): readers are done with the
          * space below start. */
         uint64_t start = atomic_load_explicit(&h->start, memory_order_acquire);
-        if (pos < start || pos - start > log->cap) {
+        uint64_t used = pos - start; /* from the file: pos < start wraps to a huge value */
+        if (used > log->cap) {
             pos = atomic_load_explicit(&h->tail, memory_order_acquire);
-            if (pos < start || pos - start > log->cap)
+            if (pos - start > log->cap)
                 return MSGR_ECORRUPT;
             continue;
         }
-        if (pos + need - start > log->cap) {
+        if (used + need > log->cap) {
             msgr__ladvance_start(log);
             start = atomic_load_explicit(&h->start, memory_order_acquire);
             if (pos + need - start > log->cap)
@@ -153,15 +154,16 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
     msgr__lrec *r = (msgr__lrec *)(log->data + (p & log->mask));
     if (asz < c->size_) /* committed shorter than claimed: the rest becomes padding */
         msgr__lwrite_skip(log, p + asz, c->size_ - asz);
-    r->len = c->len; /* readers read len only after the tag says committed */
-    r->type = c->type;
-    r->source = c->source;
+    /* len, type and source in one store (readers read them only after the tag says
+     * committed), the same word the CRC takes. */
+    uint64_t w1 = msgr__lrec_word1(c->len, c->type, c->source);
+    memcpy(&r->len, &w1, 8);
     /* The coarse wall clock ticks every few ms: reading it for every record buys nothing. */
     static MSGR_TLS uint64_t tl_time, tl_uses;
     if ((tl_uses++ & 63) == 0)
         tl_time = msgr_os_wall_ns();
     r->time_ns = tl_time;
-    r->crc = msgr__lrec_crc_of(p, c->len, c->type, c->source, tl_time, r + 1);
+    r->crc = msgr__lrec_crc_of(p, w1, tl_time, r + 1, c->len);
     /* R1: release publishes the payload and header written above; pairs with A1. */
     atomic_store_explicit(&r->tag, (p | MSGR__L_COMMITTED) ^ log->salt, memory_order_release);
     /* This thread's slot (it claimed): the claim is no longer outstanding. A thread holding
@@ -170,7 +172,7 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
         atomic_load_explicit(&log->prods[tl_slot].claimed, memory_order_relaxed) == p)
         atomic_store_explicit(&log->prods[tl_slot].claimed, MSGR__NONE, memory_order_relaxed);
     c->size_ = 0; /* commits once */
-    int rc = log->hdr->sync == MSGR_SYNC_NONE ? 0 : msgr__lsync_after(log, r, asz);
+    int rc = log->sync_none ? 0 : msgr__lsync_after(log, r, asz);
     msgr__wake_waiters(&log->wait, &log->hdr->data_wait, 1); /* D1 (wait.h), all groups */
     return rc;
 }
