@@ -254,6 +254,7 @@ static void mq_teardown(void *shared)
 typedef struct {
     void *ctx; /* inproc: the one context both threads share; ipc: NULL, each side makes its own */
     char url[96];
+    unsigned opens[2]; /* inproc: rounds each side has opened (each side writes its own) */
 } zmq_shared;
 
 typedef struct {
@@ -265,7 +266,7 @@ typedef struct {
 static void *zmq_setup_common(int inproc, char *err, size_t errlen)
 {
     zmq_shared *s = xmalloc(sizeof *s);
-    s->ctx = NULL;
+    memset(s, 0, sizeof *s);
     if (inproc) {
         snprintf(s->url, sizeof s->url, "inproc://msgr-bench");
         if (!(s->ctx = zmq_ctx_new())) {
@@ -301,7 +302,16 @@ static void *zmq_open_side(void *shared, int side, int index)
     e->sock = e->ctx ? zmq_socket(e->ctx, ZMQ_PAIR) : NULL;
     if (!e->sock)
         compare_fail("zmq_socket", zmq_strerror(zmq_errno()));
-    int rc = side ? zmq_bind(e->sock, s->url) : zmq_connect(e->sock, s->url);
+    /* inproc: a fresh name every round. Closing a socket releases its inproc name later, in
+     * the context's own thread, so binding the same name again at once can fail with
+     * EADDRINUSE (seen once in CI). Each side opens once per round, so the two counters
+     * agree; a connect before the bind waits for it. */
+    char url[128];
+    if (s->ctx)
+        snprintf(url, sizeof url, "%s-%u", s->url, s->opens[side ? 1 : 0]++);
+    else
+        snprintf(url, sizeof url, "%s", s->url);
+    int rc = side ? zmq_bind(e->sock, url) : zmq_connect(e->sock, url);
     if (rc)
         compare_fail(side ? "zmq_bind" : "zmq_connect", zmq_strerror(zmq_errno()));
     e->buf = NULL;
