@@ -21,7 +21,7 @@ int msgr__wait_until(const msgr__wait_policy *p, msgr__try_fn try, void *self, v
      * for 64-byte messages between threads). A handle that never sleeps is asking for the
      * lowest latency instead, so it looks after every pause (backing off adds ~80 ns there). */
     uint32_t backoff = p->spins == UINT32_MAX ? 1 : 8, spins = p->spins;
-    if (look_pauses > backoff && spins != UINT32_MAX) { /* fewer, sparser looks; same spin time */
+    if (look_pauses > backoff && spins && spins != UINT32_MAX) { /* sparser looks, same time */
         spins = (uint32_t)((uint64_t)spins * backoff / look_pauses) + 1;
         backoff = look_pauses;
     }
