@@ -21,10 +21,27 @@
 static MSGR_TLS uint64_t tl_log_id;
 static MSGR_TLS int tl_slot = -1;
 
+/* This thread's cached slot for this handle, or -1. */
+static inline int cached_slot(const msgr_log *log)
+{
+    return tl_log_id == log->id ? tl_slot : -1;
+}
+
+/* The claim at p is committed or aborted: if it is this thread's latest, its slot no longer
+ * holds a claim. A thread holding several claims at once names only its latest; all die
+ * together with the process. */
+static inline void claim_done(msgr_log *log, uint64_t p)
+{
+    int s = cached_slot(log);
+    if (s >= 0 && atomic_load_explicit(&log->prods[s].claimed, memory_order_relaxed) == p)
+        atomic_store_explicit(&log->prods[s].claimed, MSGR__NONE, memory_order_relaxed);
+}
+
 int msgr__lprod_slot(msgr_log *log)
 {
-    if (tl_log_id == log->id && tl_slot >= 0)
-        return tl_slot;
+    int s = cached_slot(log);
+    if (s >= 0)
+        return s;
     for (uint32_t i = 0; i < log->hdr->max_producers; i++) {
         msgr__lprod *p = &log->prods[i];
         int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
@@ -77,7 +94,9 @@ static inline int claim_try(msgr_log *log, const claim_args *a)
     msgr__log_hdr *h = log->hdr;
     if (atomic_load_explicit(&log->failed, memory_order_relaxed))
         return MSGR_EIO;
-    int s = tl_log_id == log->id && tl_slot >= 0 ? tl_slot : msgr__lprod_slot(log);
+    int s = cached_slot(log);
+    if (s < 0)
+        s = msgr__lprod_slot(log);
     if (s < 0)
         return s;
     msgr__lprod *slot = &log->prods[s];
@@ -166,11 +185,7 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
     r->crc = msgr__lrec_crc_of(p, w1, tl_time, r + 1, c->len);
     /* R1: release publishes the payload and header written above; pairs with A1. */
     atomic_store_explicit(&r->tag, (p | MSGR__L_COMMITTED) ^ log->salt, memory_order_release);
-    /* This thread's slot (it claimed): the claim is no longer outstanding. A thread holding
-     * several claims at once names only its latest; all die together with the process. */
-    if (tl_log_id == log->id && tl_slot >= 0 &&
-        atomic_load_explicit(&log->prods[tl_slot].claimed, memory_order_relaxed) == p)
-        atomic_store_explicit(&log->prods[tl_slot].claimed, MSGR__NONE, memory_order_relaxed);
+    claim_done(log, p);
     c->size_ = 0; /* commits once */
     int rc = log->sync_none ? 0 : msgr__lsync_after(log, r, asz);
     msgr__wake_waiters(&log->wait, &log->hdr->data_wait, 1); /* D1 (wait.h), all groups */
@@ -182,9 +197,7 @@ int msgr_log_abort(msgr_log *log, msgr_claim *c)
     if (!log || !c || c->size_ < MSGR__LREC_HDR)
         return MSGR_EINVAL;
     msgr__lwrite_skip(log, c->pos_, c->size_);
-    if (tl_log_id == log->id && tl_slot >= 0 &&
-        atomic_load_explicit(&log->prods[tl_slot].claimed, memory_order_relaxed) == c->pos_)
-        atomic_store_explicit(&log->prods[tl_slot].claimed, MSGR__NONE, memory_order_relaxed);
+    claim_done(log, c->pos_);
     c->size_ = 0;
     msgr__wake_waiters(&log->wait, &log->hdr->data_wait, 1); /* a reader may wait right here */
     return 0;
@@ -396,8 +409,7 @@ int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
     uint32_t run = rd->run;
     rd->run = 0;
     if (run < rd->linger_min) {
-        for (uint32_t i = 0; i < rd->linger_pauses; i++)
-            msgr_os_cpu_relax();
+        msgr__pause_n(rd->linger_pauses);
         if ((rc = read_once(rd, m)) != MSGR_EAGAIN) {
             rd->run = rc == 0;
             return rc;
@@ -414,8 +426,7 @@ int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg, unsigned
         return MSGR_EINVAL;
     /* Linger, as msgr_ring_poll: right behind the producers last time, so pause first. */
     if (rd->last_batch < rd->linger_min)
-        for (uint32_t i = 0; i < rd->linger_pauses; i++)
-            msgr_os_cpu_relax();
+        msgr__pause_n(rd->linger_pauses);
     unsigned n = 0;
     int rc = 0;
     msgr_msg m;
@@ -435,9 +446,7 @@ void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_
 {
     if (rd) {
         rd->linger_min = min_batch;
-        rd->linger_pauses = !min_batch ? 0
-                            : pauses < MSGR__LINGER_MAX_PAUSES ? pauses
-                                                               : MSGR__LINGER_MAX_PAUSES;
+        rd->linger_pauses = msgr__linger_pauses(min_batch, pauses);
     }
 }
 

@@ -158,9 +158,7 @@ void msgr_ring_set_linger(msgr_ring *r, unsigned min_batch, uint32_t pauses)
 {
     if (r) {
         r->linger_min = min_batch;
-        r->linger_pauses = !min_batch ? 0
-                           : pauses < MSGR__LINGER_MAX_PAUSES ? pauses
-                                                              : MSGR__LINGER_MAX_PAUSES;
+        r->linger_pauses = msgr__linger_pauses(min_batch, pauses);
         r->last_batch = 0;
     }
 }
@@ -463,9 +461,8 @@ int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max)
     /* Linger: the last poll found the consumer right behind the producers. Looking again at
      * once would read the line they are writing and make it cross between the cores once per
      * record; a pause lets them move ahead, so this poll takes a batch that spans whole lines. */
-    if (r->linger_pauses && r->last_batch < r->linger_min)
-        for (uint32_t i = 0; i < r->linger_pauses; i++)
-            msgr_os_cpu_relax();
+    if (r->last_batch < r->linger_min)
+        msgr__pause_n(r->linger_pauses);
     unsigned n = 0;
     int rc = 0;
     msgr_msg m;

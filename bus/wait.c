@@ -26,8 +26,7 @@ int msgr__wait_until(const msgr__wait_policy *p, msgr__try_fn try, void *self, v
         backoff = look_pauses;
     }
     for (uint32_t i = 0; i < spins; i++) {
-        for (uint32_t k = 0; k < backoff; k++)
-            msgr_os_cpu_relax();
+        msgr__pause_n(backoff);
         if ((rc = try(self, arg)) != MSGR_EAGAIN)
             return rc;
         if (((i & 255) == 255 || backoff > 8) && msgr_os_now_ns() >= deadline)

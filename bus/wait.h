@@ -29,6 +29,22 @@ typedef struct msgr__waitq {
  * look at the clock, so this bounds how far a timed wait can overshoot. */
 #define MSGR__LINGER_MAX_PAUSES 65536u
 
+/* The pauses a linger setting (msgr_ring_set_linger, msgr_log_reader_set_linger) keeps:
+ * none when min_batch is 0 (off), at most MSGR__LINGER_MAX_PAUSES. */
+static inline uint32_t msgr__linger_pauses(unsigned min_batch, uint32_t pauses)
+{
+    if (!min_batch)
+        return 0;
+    return pauses < MSGR__LINGER_MAX_PAUSES ? pauses : MSGR__LINGER_MAX_PAUSES;
+}
+
+/* n CPU pause instructions: backing off without looking at shared memory. */
+static inline void msgr__pause_n(uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        msgr_os_cpu_relax();
+}
+
 /* Process-local: how a handle waits. */
 typedef struct msgr__wait_policy {
     uint32_t spins;   /* looks before yielding; UINT32_MAX: never sleep, no back-off */
