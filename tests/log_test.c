@@ -384,14 +384,21 @@ Test(log, file_size_limit_is_a_clear_error_and_loses_nothing)
     cr_assert_eq(WEXITSTATUS(st), 0, "child step %d failed", WEXITSTATUS(st));
 }
 
+/* Group "g" on log, lingering as asked (0: off). */
+static msgr_log_reader *lingering_reader(msgr_log *log, unsigned min_batch, uint32_t pauses)
+{
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    msgr_log_reader_set_linger(rd, min_batch, pauses);
+    return rd;
+}
+
 /* Linger only delays a waiting read that follows a short run: nothing is lost, reordered or
  * held past its timeout, one thread or two. */
 Test(log, linger_keeps_every_record_in_order)
 {
     msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
-    msgr_log_reader *rd;
-    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
-    msgr_log_reader_set_linger(rd, 16, 64);
+    msgr_log_reader *rd = lingering_reader(log, 16, 64);
     msgr_log_reader_set_linger(NULL, 16, 64); /* accepted, does nothing */
     append_n(log, 0, 1);
     expect_n(rd, 0, 1, 1); /* a lone record is handed over */
@@ -416,14 +423,26 @@ static void *linger_appender(void *arg)
     return NULL;
 }
 
+/* Another thread appends the numbers 0..199999, 8 bytes each. */
+static pthread_t start_appender(msgr_log *log)
+{
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, linger_appender, log), 0);
+    return th;
+}
+
+static void join_appender(pthread_t th)
+{
+    void *res;
+    pthread_join(th, &res);
+    cr_assert_null(res, "the appender failed");
+}
+
 Test(log, linger_between_threads_delivers_everything_in_order)
 {
     msgr_log *log = create(1 << 14, MSGR_SYNC_NONE);
-    msgr_log_reader *rd;
-    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
-    msgr_log_reader_set_linger(rd, 16, 16);
-    pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, linger_appender, log), 0);
+    msgr_log_reader *rd = lingering_reader(log, 16, 16);
+    pthread_t th = start_appender(log);
     for (uint64_t want = 0; want < 200000; want++) {
         msgr_msg m;
         uint64_t v = UINT64_MAX;
@@ -435,9 +454,7 @@ Test(log, linger_between_threads_delivers_everything_in_order)
         if ((want & 31) == 31) /* the small log fills unless space is handed back */
             cr_assert_eq(msgr_log_ack(rd, &m), 0);
     }
-    void *res;
-    pthread_join(th, &res);
-    cr_assert_null(res, "the appender failed");
+    join_appender(th);
     msgr_log_reader_close(rd);
     msgr_log_close(log);
 }
@@ -463,8 +480,7 @@ static int poll_one(void *arg, const msgr_msg *m)
 Test(log, poll_hands_over_batches_in_order)
 {
     msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
-    msgr_log_reader *rd;
-    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    msgr_log_reader *rd = lingering_reader(log, 0, 0);
     poll_check k = {0};
     cr_assert_eq(msgr_log_poll(NULL, poll_one, &k, 8), MSGR_EINVAL);
     cr_assert_eq(msgr_log_poll(rd, NULL, &k, 8), MSGR_EINVAL);
@@ -492,11 +508,8 @@ Test(log, poll_hands_over_batches_in_order)
 Test(log, poll_between_threads_delivers_everything_in_order)
 {
     msgr_log *log = create(1 << 14, MSGR_SYNC_NONE);
-    msgr_log_reader *rd;
-    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
-    msgr_log_reader_set_linger(rd, 16, 16);
-    pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, linger_appender, log), 0);
+    msgr_log_reader *rd = lingering_reader(log, 16, 16);
+    pthread_t th = start_appender(log);
     poll_check k = {0};
     while (k.next < 200000) {
         int n = msgr_log_poll(rd, poll_one, &k, 64);
@@ -511,9 +524,7 @@ Test(log, poll_between_threads_delivers_everything_in_order)
         poll_one(&k, &m);
         cr_assert_eq(msgr_log_ack(rd, &m), 0);
     }
-    void *res;
-    pthread_join(th, &res);
-    cr_assert_null(res, "the appender failed");
+    join_appender(th);
     cr_assert_eq(k.bad, 0, "%lu records out of order", (unsigned long)k.bad);
     msgr_log_reader_close(rd);
     msgr_log_close(log);
@@ -522,9 +533,7 @@ Test(log, poll_between_threads_delivers_everything_in_order)
 Test(log, a_huge_linger_still_honours_timeouts)
 {
     msgr_log *log = create(1 << 14, MSGR_SYNC_NONE);
-    msgr_log_reader *rd;
-    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
-    msgr_log_reader_set_linger(rd, 1, UINT32_MAX);
+    msgr_log_reader *rd = lingering_reader(log, 1, UINT32_MAX);
     msgr_msg m;
     poll_check k = {0};
     uint64_t t0 = tu_now_ns();
