@@ -805,22 +805,9 @@ static void measure_latency(const transport *t, size_t size)
 
 static void cacheline_hist(bench_hist *h)
 {
-    static bench_pingpong p;
-    p.rounds = g_quick ? 50000 : 500000;
-    atomic_store(&p.line, 0);
-    pthread_t th;
-    pthread_create(&th, NULL, bench_pong, &p);
-    bench_pin_to(0);
     memset(h, 0, sizeof *h);
-    for (uint64_t i = 0; i < p.rounds; i++) {
-        uint64_t t0 = bench_now_ns();
-        bench_ping(&p, i);
-        uint64_t t1 = bench_now_ns();
-        if (i >= 1000)
-            bench_hist_add(h, t1 - t0);
-    }
-    pthread_join(th, NULL);
-    bench_unpin();
+    if (bench_line_pingpong(g_quick ? 50000 : 500000, h) < 0)
+        compare_fail("cacheline", "cannot start the echo thread");
 }
 
 static void measure_cacheline(void)

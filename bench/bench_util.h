@@ -48,55 +48,6 @@ static inline void bench_unpin(void)
     sched_setaffinity(0, sizeof set, &set);
 }
 
-/* ---- the floor: one cache line bounced between CPU 0 and CPU 1 ---- */
-
-typedef struct {
-    _Alignas(128) _Atomic uint64_t line;
-    uint64_t rounds;
-} bench_pingpong;
-
-/* The echo side, on CPU 1: answers each odd value with the next even one. acquire/release:
- * each side's store is the other side's signal; nothing else is shared. */
-static inline void *bench_pong(void *arg)
-{
-    bench_pingpong *p = arg;
-    bench_pin_to(1);
-    for (uint64_t i = 0; i < p->rounds; i++) {
-        while (atomic_load_explicit(&p->line, memory_order_acquire) != 2 * i + 1)
-            __builtin_ia32_pause();
-        atomic_store_explicit(&p->line, 2 * i + 2, memory_order_release);
-    }
-    return NULL;
-}
-
-/* One round trip from CPU 0 (the caller); returns when the echo has come back. */
-static inline void bench_ping(bench_pingpong *p, uint64_t i)
-{
-    atomic_store_explicit(&p->line, 2 * i + 1, memory_order_release);
-    while (atomic_load_explicit(&p->line, memory_order_acquire) != 2 * i + 2)
-        __builtin_ia32_pause();
-}
-
-/* Mean cache-line round trip in ns over `rounds`: where the host has put the two vCPUs right
- * now (this VM's flips between ~100 and ~500 ns within a second). Leaves the caller unpinned. */
-static inline double bench_line_rtt_ns(uint64_t rounds)
-{
-    static bench_pingpong p;
-    p.rounds = rounds;
-    atomic_store(&p.line, 0);
-    pthread_t th;
-    if (pthread_create(&th, NULL, bench_pong, &p))
-        return -1;
-    bench_pin_to(0);
-    uint64_t t0 = bench_now_ns();
-    for (uint64_t i = 0; i < rounds; i++)
-        bench_ping(&p, i);
-    uint64_t dt = bench_now_ns() - t0;
-    pthread_join(th, NULL);
-    bench_unpin();
-    return (double)dt / (double)rounds;
-}
-
 /* Prints "prog: what: why" and exits 1: a benchmark that cannot do its job stops loudly. */
 static inline void bench_fail(const char *what, const char *why)
 {
@@ -177,6 +128,58 @@ static inline double bench_hist_quantile(const bench_hist *h, double q)
         return mid > (double)h->max ? (double)h->max : mid;
     }
     return (double)h->max;
+}
+
+/* ---- the floor: one cache line bounced between CPU 0 and CPU 1 ---- */
+
+typedef struct {
+    _Alignas(128) _Atomic uint64_t line;
+    uint64_t rounds;
+} bench_pingpong;
+
+/* The echo side, on CPU 1: answers each odd value with the next even one. acquire/release:
+ * each side's store is the other side's signal; nothing else is shared. */
+static inline void *bench_pong(void *arg)
+{
+    bench_pingpong *p = arg;
+    bench_pin_to(1);
+    for (uint64_t i = 0; i < p->rounds; i++) {
+        while (atomic_load_explicit(&p->line, memory_order_acquire) != 2 * i + 1)
+            __builtin_ia32_pause();
+        atomic_store_explicit(&p->line, 2 * i + 2, memory_order_release);
+    }
+    return NULL;
+}
+
+/* Bounces a cache line `rounds` times between CPU 0 (the caller) and CPU 1: where the host has
+ * put the two vCPUs right now (this VM's flips between ~100 and ~500 ns within a second).
+ * Returns the mean round trip in ns, -1 if the echo thread cannot start. With h, also records
+ * each round trip after the first 1000 (warm-up) in it. Leaves the caller unpinned. */
+static inline double bench_line_pingpong(uint64_t rounds, bench_hist *h)
+{
+    static bench_pingpong p;
+    p.rounds = rounds;
+    atomic_store(&p.line, 0);
+    pthread_t th;
+    if (pthread_create(&th, NULL, bench_pong, &p))
+        return -1;
+    bench_pin_to(0);
+    uint64_t t0 = bench_now_ns(), last = t0;
+    for (uint64_t i = 0; i < rounds; i++) {
+        atomic_store_explicit(&p.line, 2 * i + 1, memory_order_release);
+        while (atomic_load_explicit(&p.line, memory_order_acquire) != 2 * i + 2)
+            __builtin_ia32_pause();
+        if (h) {
+            uint64_t now = bench_now_ns();
+            if (i >= 1000)
+                bench_hist_add(h, now - last);
+            last = now;
+        }
+    }
+    uint64_t dt = bench_now_ns() - t0;
+    pthread_join(th, NULL);
+    bench_unpin();
+    return (double)dt / (double)rounds;
 }
 
 static inline int bench_cmp_double(const void *a, const void *b)

@@ -478,11 +478,11 @@ static void paired_rounds(int rounds, uint64_t count, int csv)
     FILE *out = csv ? stderr : stdout; /* the CSV keeps its one header */
     rounds = rounds > MAXR ? MAXR : rounds;
     for (int i = 0; i < rounds; i++) {
-        double r0 = bench_line_rtt_ns(20000);
+        double r0 = bench_line_pingpong(20000, NULL);
         t[i] = run_throughput("thread", 1, 1, 64, count).msgs_s;
-        double r1 = bench_line_rtt_ns(20000);
+        double r1 = bench_line_pingpong(20000, NULL);
         f[i] = run_file(MSGR_SYNC_NONE, 1, 64, count).msgs_s;
-        double r2 = bench_line_rtt_ns(20000);
+        double r2 = bench_line_pingpong(20000, NULL);
         double mn = r0 < r1 ? (r0 < r2 ? r0 : r2) : (r1 < r2 ? r1 : r2);
         double mx = r0 > r1 ? (r0 > r2 ? r0 : r2) : (r1 > r2 ? r1 : r2);
         ok[i] = mx <= 1.5 * mn;
