@@ -9,7 +9,8 @@
  * Every message carries (producer, sequence); the consumer checks per-producer order and the
  * total, so a broken ring fails the benchmark instead of producing a number.
  * File: the same through a persistent log file (msgr_log) with sync `none` or `batch`, one
- * producer thread, one consumer thread reading as a group and acknowledging every 16 records.
+ * producer thread, one consumer thread reading as a group: zero-copy takes batches
+ * (msgr_log_poll) and acknowledges each once, copy reads one at a time and acknowledges every 16.
  * The log file goes in $BENCH_DIR (default /tmp).
  * Latency: 64-byte ping-pong between two processes over two rings, both sides spinning;
  * round-trip percentiles from every sample (sorted, not averaged).
@@ -142,9 +143,9 @@ static int on_msg(void *arg, const msgr_msg *m)
     return 0;
 }
 
-/* Consumes producers * count messages; returns elapsed ns from the start signal. */
 static unsigned g_linger_min = 32, g_linger_pauses = 64; /* --linger MIN,PAUSES */
 
+/* Consumes producers * count messages; returns elapsed ns from the start signal. */
 static uint64_t consume(job *j, int producers)
 {
     msgr_ring_set_linger(j->ring, g_linger_min, g_linger_pauses); /* used by poll (zero-copy) */
@@ -324,7 +325,7 @@ static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count
     pthread_t th;
     pthread_create(&th, NULL, file_producer, &j);
     bench_pin_to(1);
-    uint64_t t0 = bench_go(&ctl.start, 1), bad = 0;
+    uint64_t t0 = bench_go(&ctl.start, 1);
     unsigned char *buf = malloc(size + 8);
     file_check k = {.size = size};
     for (uint64_t i = 0; i < count && zero_copy;) {
@@ -352,7 +353,6 @@ static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count
         if ((i & 15) == 15 || i + 1 == count)
             msgr_log_ack(rd, &m); /* acknowledges everything read so far */
     }
-    bad = k.bad;
     uint64_t dt = bench_now_ns() - t0;
     bench_unpin();
     pthread_join(th, NULL);
@@ -360,7 +360,7 @@ static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count
     msgr_log_reader_close(rd);
     msgr_log_close(log);
     remove(path);
-    if (bad)
+    if (k.bad)
         die("file: records out of order or damaged", MSGR_EIO);
     double secs = (double)dt / 1e9;
     result res = {"throughput", "file", zero_copy ? "zero-copy" : "copy", 1, size,
