@@ -5,7 +5,6 @@
 #include "msgr/error.h"
 
 #include <stdlib.h>
-#include <stddef.h>
 #include <string.h>
 
 #define DEFAULT_CAPACITY (16u << 20)
@@ -22,8 +21,8 @@ static uint64_t hdr_size_for(uint32_t groups, uint32_t prods)
 
 uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload)
 {
-    return msgr__lrec_crc_of(pos, msgr__lrec_word1(r->len, r->type, r->source), r->time_ns,
-                             payload, r->len);
+    return msgr__crc32c_rec(pos, msgr__lrec_word1(r->len, r->type, r->source), r->time_ns,
+                            payload, r->len);
 }
 
 static uint32_t skip_crc(uint64_t pos, uint32_t size)

@@ -173,9 +173,11 @@ static inline void msgr__lrec_msg(const msgr_log *log, uint64_t p, uint64_t size
     m->size_ = (uint32_t)size;
 }
 
+/* The record's CRC32C: position, len/type/source (msgr__lrec_word1) and time (the crc field
+ * itself skipped), then the payload. Commit computes the same from the values it stores
+ * (msgr__crc32c_rec): reading back a header just stored would stall on store forwarding. */
 uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload);
-/* The same from the field values (commit: reading back the header just stored in three
- * narrower stores would stall on store forwarding, measured at ~20 ns per record). */
+
 /* The record's len, type and source as the 8 bytes they occupy in its header. */
 static inline uint64_t msgr__lrec_word1(uint32_t len, uint16_t type, uint16_t source)
 {
@@ -190,13 +192,6 @@ static inline uint64_t msgr__lrec_word1(uint32_t len, uint16_t type, uint16_t so
     return w1;
 }
 
-/* The record CRC: position, len/type/source (word1) and time (the crc field itself skipped),
- * then the payload; inline, so the words go in registers. */
-static inline uint32_t msgr__lrec_crc_of(uint64_t pos, uint64_t word1, uint64_t time_ns,
-                                         const void *payload, uint32_t len)
-{
-    return msgr__crc32c_rec(pos, word1, time_ns, payload, len);
-}
 void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size);
 
 /* Classifies the record at pos: returns its size and sets *state (COMMITTED or

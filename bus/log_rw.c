@@ -182,7 +182,7 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
     if ((tl_uses++ & 63) == 0)
         tl_time = msgr_os_wall_ns();
     r->time_ns = tl_time;
-    r->crc = msgr__lrec_crc_of(p, w1, tl_time, r + 1, c->len);
+    r->crc = msgr__crc32c_rec(p, w1, tl_time, r + 1, c->len); /* as msgr__lrec_crc() */
     /* R1: release publishes the payload and header written above; pairs with A1. */
     atomic_store_explicit(&r->tag, (p | MSGR__L_COMMITTED) ^ log->salt, memory_order_release);
     claim_done(log, p);
