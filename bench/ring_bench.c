@@ -19,8 +19,9 @@
  * median run is reported: this machine is shared and a single run can be off by 3x.
  * With one producer, producer and consumer are pinned to CPUs 0 and 1 (--no-pin to disable).
  *
- * Last, paired rounds of thread and file (sync none), zero-copy, 64 bytes, each between cache-line
- * round trips that say where the host placed the two vCPUs (see paired_rounds()).
+ * Last, interleaved slices: ring and file (sync none), zero-copy, 64 bytes, in turn every few
+ * milliseconds in the same two threads, so that each ratio compares like with like (see
+ * interleaved()).
  *
  * The zero-copy consumer polls with msgr_ring_set_linger(32, 64) (--linger 0 turns it off).
  *
@@ -306,17 +307,24 @@ static int file_check_one(void *arg, const msgr_msg *m)
     return 0;
 }
 
+/* The log file's path: $BENCH_DIR (default /tmp), one name per benchmark process. */
+static void log_path(char *buf, size_t n)
+{
+    const char *dir = getenv("BENCH_DIR");
+    snprintf(buf, n, "%s/ring_bench-%d.log", dir ? dir : "/tmp", (int)getpid());
+}
+
 static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count)
 {
     char path[64];
-    snprintf(path, sizeof path, "%s/ring_bench-%d.log", getenv("BENCH_DIR") ? getenv("BENCH_DIR") : "/tmp", (int)getpid());
+    log_path(path, sizeof path);
     remove(path);
     msgr_log_opts o = {.capacity = CAPACITY, .sync = sync};
     msgr_log *log;
     int rc = msgr_log_create(path, &o, &log);
     if (rc)
         die("log create", rc);
-    msgr_log_reader *rd;
+    msgr_log_reader *rd = NULL;
     if ((rc = msgr_log_reader_open(log, "bench", &rd)))
         die("log reader", rc);
     msgr_log_reader_set_linger(rd, g_linger_min, g_linger_pauses); /* as the ring's consumer */
@@ -462,56 +470,167 @@ static result median_throughput(const char *transport, int zc, int producers, si
     return runs[repeat / 2];
 }
 
-/* Paired rounds, for the two figures this machine's drift makes hard to read from the table:
- * the issue-4 goal (file, sync none, at least half the anonymous figure) and the thread SPSC
- * 64-byte figure itself (issue 2). The host moves the two vCPUs between a near placement
- * (cache-line round trip ~100 ns) and a far one (~500 ns) several times a second, and every
- * figure follows (measured: 25 rounds, thread 28-48 M near, 17-20 M far). So each round
- * measures the round trip before, between and after its two runs: a round whose three round
- * trips agree within 1.5x ran in one placement throughout and its ratio compares like with
- * like; rounds that straddle a move are shown (marked *) and left out of the median. */
-static void paired_rounds(int rounds, uint64_t count, int csv)
+/* Interleaved slices, for the two figures this machine's drift makes hard to read from the
+ * table: the issue-4 goal (file, sync none, at least half the anonymous figure) and the thread
+ * SPSC 64-byte figure itself (issue 2). The host moves the two vCPUs between placements and
+ * speeds several times a second and every figure follows, so two runs a second apart do not
+ * compare like with like. Here one producer thread and one consumer thread (pinned as in the
+ * table) alternate between the ring (anonymous memory) and the log (file, sync none) every
+ * slice of a few milliseconds, zero-copy, 64 bytes, checking every message as the table does;
+ * each file slice is compared with the mean of the thread slices just before and after it, so
+ * both sides of a ratio ran in the same host state. */
+typedef struct {
+    msgr_ring *ring;
+    msgr_log *log;
+    uint64_t per_slice;
+    int slices;
+    _Alignas(128) _Atomic uint32_t go; /* slice number + 1, set by the consumer as it starts one */
+} slices_job;
+
+/* Odd slices go to the log, even ones to the ring; each numbers its messages on from the last
+ * slice of its kind. */
+static void *slices_producer(void *arg)
 {
-    enum { MAXR = 32 };
-    double t[MAXR], f[MAXR], rtt[MAXR], ratio[MAXR], same[MAXR], near_t[MAXR], lo;
-    int ok[MAXR], nsame = 0, nnear = 0;
-    FILE *out = csv ? stderr : stdout; /* the CSV keeps its one header */
-    rounds = rounds > MAXR ? MAXR : rounds;
-    for (int i = 0; i < rounds; i++) {
-        double r0 = bench_line_pingpong(20000, NULL);
-        t[i] = run_throughput("thread", 1, 1, 64, count).msgs_s;
-        double r1 = bench_line_pingpong(20000, NULL);
-        f[i] = run_file(MSGR_SYNC_NONE, 1, 64, count).msgs_s;
-        double r2 = bench_line_pingpong(20000, NULL);
-        double mn = r0 < r1 ? (r0 < r2 ? r0 : r2) : (r1 < r2 ? r1 : r2);
-        double mx = r0 > r1 ? (r0 > r2 ? r0 : r2) : (r1 > r2 ? r1 : r2);
-        ok[i] = mx <= 1.5 * mn;
-        rtt[i] = mx;
-        ratio[i] = f[i] / t[i];
-        if (ok[i])
-            same[nsame++] = ratio[i];
+    slices_job *j = arg;
+    msgr_ring *ring = j->ring;
+    msgr_log *log = j->log;
+    uint64_t per = j->per_slice, seq[2] = {0, 0};
+    int slices = j->slices;
+    bench_pin_to(0);
+    for (int k = 0; k < slices; k++) {
+        /* acquire: pairs with the consumer's release; spins only between slices */
+        while (atomic_load_explicit(&j->go, memory_order_acquire) != (uint32_t)k + 1)
+            sched_yield();
+        int file = k & 1;
+        for (uint64_t i = 0; i < per; i++, seq[file]++) {
+            msgr_claim c;
+            int rc = file ? msgr_log_claim(log, 64, &c, -1)
+                          : msgr_ring_claim_wait(ring, 64, &c, -1);
+            if (rc)
+                die("slices: claim", rc);
+            memset((char *)c.data + 8, (int)seq[file], 56);
+            memcpy(c.data, &seq[file], 8);
+            if ((rc = file ? msgr_log_commit(log, &c) : msgr_ring_commit(ring, &c)))
+                die("slices: commit", rc);
+        }
     }
-    /* Near: within 2x of the 20th-percentile round trip (robust to a lone outlier; with every
-     * round in one placement, all of them). */
-    double sorted[MAXR];
-    memcpy(sorted, rtt, sizeof(double) * (size_t)rounds);
-    qsort(sorted, (size_t)rounds, sizeof *sorted, bench_cmp_double);
-    lo = sorted[rounds / 5];
-    for (int i = 0; i < rounds; i++)
-        if (ok[i] && rtt[i] <= 2 * lo)
-            near_t[nnear++] = t[i];
-    fprintf(out, "\npaired rounds, zero-copy, 64 B: file (sync none) / thread, M msgs/s, cache-line "
-                 "round trip (* = placement moved during the round):\n");
-    for (int i = 0; i < rounds; i++)
-        fprintf(out, "  %.2f (%.1f/%.1f M, %.0f ns)%s", ratio[i], f[i] / 1e6, t[i] / 1e6, rtt[i],
-                ok[i] ? "" : "*");
-    fprintf(out, "\nfile / thread: median %.2f over %d rounds in one placement (all %d: %.2f); "
-                 "goal: at least 0.50\n",
-            nsame ? bench_median(same, nsame) : 0, nsame, rounds, bench_median(ratio, rounds));
-    fprintf(out, "thread, zero-copy, 64 B: median %.1f M msgs/s over %d rounds in the near "
-                 "placement (round trip up to %.0f ns); all rounds %.1f M\n",
-            nnear ? bench_median(near_t, nnear) / 1e6 : 0, nnear, 2 * lo,
-            bench_median(t, rounds) / 1e6);
+    return NULL;
+}
+
+/* q-quantile (0..1) of n values; v is sorted in place. */
+static double quantile(double *v, int n, double q)
+{
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    return n ? v[(int)(q * (n - 1) + 0.5)] : 0;
+}
+
+static void interleaved(int slices, uint64_t per_slice, int csv)
+{
+    enum { MAXS = 512 };
+    /* odd: every file slice has a thread slice after it */
+    slices = slices > MAXS ? MAXS : slices | 1;
+    msgr_region *g = region_for(1);
+    msgr_ring_opts ro = {.capacity = CAPACITY};
+    slices_job *j = aligned_alloc(128, (sizeof *j + 127) / 128 * 128); /* go on its own line */
+    if (!j)
+        die("slices", MSGR_ENOMEM);
+    memset(j, 0, sizeof *j);
+    int rc = msgr_ring_create(ring_mem(g, 0), msgr_region_size(g), &ro, &j->ring);
+    if (rc)
+        die("ring_create", rc);
+    msgr_ring_set_linger(j->ring, g_linger_min, g_linger_pauses);
+    char path[64];
+    log_path(path, sizeof path);
+    remove(path);
+    msgr_log_opts lo = {.capacity = CAPACITY, .sync = MSGR_SYNC_NONE};
+    msgr_log_reader *rd = NULL;
+    if ((rc = msgr_log_create(path, &lo, &j->log)) ||
+        (rc = msgr_log_reader_open(j->log, "bench", &rd)))
+        die("log", rc);
+    msgr_log_reader_set_linger(rd, g_linger_min, g_linger_pauses);
+    j->per_slice = per_slice;
+    j->slices = slices;
+    pthread_t th;
+    pthread_create(&th, NULL, slices_producer, j);
+    bench_pin_to(1);
+    static double rate[MAXS];
+    check k = {.size = 64};
+    file_check fk = {.size = 64};
+    for (int s = 0; s < slices; s++) {
+        uint64_t t0 = bench_now_ns(), got = 0;
+        /* release: the slice starts after everything the consumer did for the last one */
+        atomic_store_explicit(&j->go, (uint32_t)s + 1, memory_order_release);
+        while (got < per_slice) {
+            int n;
+            if (s & 1) { /* as run_file's zero-copy consumer */
+                if ((n = msgr_log_poll(rd, file_check_one, &fk, 256)) < 0)
+                    die("slices: log poll", n);
+                if (n == 0) {
+                    if ((rc = msgr_log_read(rd, &fk.last, 5000000000ll)))
+                        die("slices: log read", rc);
+                    file_check_one(&fk, &fk.last);
+                    n = 1;
+                }
+                if ((rc = msgr_log_ack(rd, &fk.last)))
+                    die("slices: log ack", rc);
+            } else { /* as consume()'s zero-copy consumer */
+                if ((n = msgr_ring_poll(j->ring, on_msg, &k, 256)) < 0)
+                    die("slices: poll", n);
+                msgr_msg m;
+                if (n == 0 && (rc = msgr_ring_peek_wait(j->ring, &m, 5000000000ll)))
+                    die("slices: peek_wait", rc);
+            }
+            got += (uint64_t)n;
+        }
+        rate[s] = (double)per_slice * 1e9 / (double)(bench_now_ns() - t0);
+    }
+    pthread_join(th, NULL);
+    bench_unpin();
+    msgr_log_reader_close(rd);
+    msgr_log_close(j->log);
+    remove(path);
+    msgr_ring_close(j->ring);
+    msgr_region_close(g);
+    if (k.errors || fk.bad)
+        die("slices: messages out of order or damaged", MSGR_EIO);
+    /* Pairs: file slice s against the mean of thread slices s-1 and s+1 (slice 0 and 1 warm
+     * up and are left out). The fast third: pairs whose thread mean is in the top third. */
+    static double ratio[MAXS], tmean[MAXS], th_all[MAXS], cut[MAXS], fast[MAXS], rest[MAXS];
+    int np = 0, nt = 0, nf = 0, nr = 0;
+    for (int s = 3; s + 1 < slices; s += 2) {
+        tmean[np] = (rate[s - 1] + rate[s + 1]) / 2;
+        ratio[np] = rate[s] / tmean[np];
+        np++;
+    }
+    for (int s = 2; s < slices; s += 2)
+        th_all[nt++] = rate[s];
+    memcpy(cut, tmean, sizeof(double) * (size_t)np);
+    double third = quantile(cut, np, 2.0 / 3);
+    for (int i = 0; i < np; i++) {
+        if (tmean[i] >= third)
+            fast[nf++] = ratio[i];
+        else
+            rest[nr++] = ratio[i];
+    }
+    double tfast[MAXS];
+    int ntf = 0;
+    memcpy(cut, th_all, sizeof(double) * (size_t)nt);
+    double tthird = quantile(cut, nt, 2.0 / 3);
+    for (int i = 0; i < nt; i++)
+        if (th_all[i] >= tthird)
+            tfast[ntf++] = th_all[i];
+    FILE *out = csv ? stderr : stdout; /* the CSV keeps its one header */
+    fprintf(out, "\ninterleaved slices, zero-copy, 64 B, %d slices of %" PRIu64 " messages, "
+                 "ring and file (sync none) in turn:\n", slices, per_slice);
+    fprintf(out, "file / thread (same host state): median %.2f over %d pairs (p25 %.2f, p75 %.2f);"
+                 " when the ring ran fastest (top third) %.2f, otherwise %.2f; goal: at least "
+                 "0.50\n", quantile(ratio, np, 0.5), np, quantile(ratio, np, 0.25),
+            quantile(ratio, np, 0.75), quantile(fast, nf, 0.5), quantile(rest, nr, 0.5));
+    fprintf(out, "thread, zero-copy, 64 B: median %.1f M msgs/s over %d slices (p25 %.1f, p75 %.1f);"
+                 " top third %.1f M\n", quantile(th_all, nt, 0.5) / 1e6, nt,
+            quantile(th_all, nt, 0.25) / 1e6, quantile(th_all, nt, 0.75) / 1e6,
+            quantile(tfast, ntf, 0.5) / 1e6);
+    free(j);
 }
 
 static void print_row(const result *r, int csv)
@@ -632,7 +751,7 @@ int main(int argc, char **argv)
         result r = run_latency(64, smoke ? 100000 : 1000000);
         print_row(&r, csv);
     }
-    if (!filter || strstr("paired-rounds file-vs-anonymous", filter))
-        paired_rounds(smoke ? 2 : 15, smoke ? 500000 : 2000000, csv);
+    if (!filter || strstr("interleaved file-vs-anonymous", filter))
+        interleaved(smoke ? 21 : 201, smoke ? 50000 : 200000, csv);
     return 0;
 }
