@@ -154,7 +154,8 @@ static int opts_ok(const msgr_log_opts *o)
         return 1;
     if (o->size_of && o->size_of < sizeof(msgr_log_opts))
         return 0;
-    if (o->sync > MSGR_SYNC_ALWAYS || o->max_groups > 4096 || o->max_producers > 4096)
+    if (o->sync > MSGR_SYNC_ALWAYS || o->max_groups > 4096 || o->max_producers > 4096 ||
+        (o->flags & ~MSGR_LOG_SINGLE_PRODUCER))
         return 0;
     if (o->capacity && (!is_pow2(o->capacity) || o->capacity < 4096 ||
                         o->capacity > MSGR_RING_MAX_CAPACITY))
@@ -186,6 +187,8 @@ static int handle_new(msgr_region *g, const msgr_log_opts *o, msgr_log **out)
     log->mask = h->capacity - 1;
     log->salt = h->salt;
     log->sync_none = h->sync == MSGR_SYNC_NONE; /* validated; fixed for the file's life */
+    log->single = (h->flags & MSGR_LOG_SINGLE_PRODUCER) != 0;
+    log->sp_claim = MSGR__NONE;
     log->max_payload = h->capacity / 2 - MSGR__LREC_HDR;
     if (log->max_payload > MSGR_RING_MAX_PAYLOAD)
         log->max_payload = MSGR_RING_MAX_PAYLOAD;
@@ -227,6 +230,7 @@ int msgr_log_create(const char *path, const msgr_log_opts *o, msgr_log **out)
     h->sync = o ? o->sync : MSGR_SYNC_NONE;
     h->batch_ms = o && o->batch_ms ? o->batch_ms : 10;
     h->batch_records = o && o->batch_records ? o->batch_records : 1000;
+    h->flags = o ? o->flags : 0;
     h->created_ns = msgr_os_now_ns();
     /* Release: the identity is complete for whoever sees the magic (acquire in validate()). */
     atomic_store_explicit(&h->magic, MSGR__LOG_MAGIC, memory_order_release);
@@ -249,7 +253,7 @@ static int validate(const msgr__log_hdr *h, uint64_t size)
         h->max_groups == 0 || h->max_groups > 4096 || h->max_producers == 0 ||
         h->max_producers > 4096 || h->hdr_size != hdr_size_for(h->max_groups, h->max_producers) ||
         h->hdr_size + h->capacity > size || h->sync > MSGR_SYNC_ALWAYS || (h->salt & 15) ||
-        h->batch_records == 0)
+        h->batch_records == 0 || (h->flags & ~MSGR_LOG_SINGLE_PRODUCER))
         return MSGR_ECORRUPT;
     uint64_t start = atomic_load_explicit(&h->start, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
@@ -343,6 +347,14 @@ static int recover(msgr_log *log, msgr_log_recovery *rep)
                 msgr__durable_set(&g->ack, a > p ? p : start);
         }
     }
+    /* The append lock: free, unless another handle of this process holds it (no other
+     * process is alive; this one is). */
+    if (atomic_load_explicit(&h->app_pid, memory_order_relaxed) != log->pid ||
+        atomic_load_explicit(&h->app_start, memory_order_relaxed) != log->pid_start) {
+        atomic_store_explicit(&h->app_handle, 0, memory_order_relaxed);
+        atomic_store_explicit(&h->app_start, 0, memory_order_relaxed);
+        atomic_store_explicit(&h->app_pid, 0, memory_order_relaxed);
+    }
     for (uint32_t i = 0; i < h->max_producers; i++) {
         msgr__lprod *s = &log->prods[i];
         if (atomic_load_explicit(&s->pid, memory_order_relaxed) != log->pid)
@@ -431,6 +443,7 @@ void msgr_log_close(msgr_log *log)
         return;
     if (log->hdr->sync != MSGR_SYNC_NONE && !atomic_load(&log->failed))
         msgr_log_sync(log);
+    msgr__lrelease_append(log);
     msgr__lrelease_slots(log);
     msgr__ladvance_start(log); /* reclaim what was acknowledged (producers do it lazily) */
     msgr_region_close(log->region);
@@ -466,6 +479,9 @@ int msgr_log_stat_get(msgr_log *log, msgr_log_stat *st)
     st->sync = h->sync;
     st->max_groups = h->max_groups;
     st->max_producers = h->max_producers;
+    st->flags = h->flags;
+    if (log->single)
+        st->appender = msgr__lapp_holder(log, NULL);
     st->start = atomic_load_explicit(&h->start, memory_order_acquire);
     st->end = atomic_load_explicit(&h->tail, memory_order_acquire);
     st->records = count_records(log, st->start, st->end);

@@ -3,8 +3,10 @@
  * File: region header (256 bytes, mmap/) | log header (hdr_size) | data (capacity bytes)
  *
  * Log header:
- *      0  identity: magic, version, sizes, salt, policy (read-only after creation)
- *    128  tail: next position to claim (producers CAS it)
+ *      0  identity: magic, version, sizes, salt, policy, flags (read-only after creation)
+ *    128  tail: next position to claim (producers CAS it; a single-producer log's appender
+ *         stores it), and the single-producer append lock: holder pid, start time, handle,
+ *         and the tail when it took the lock
  *    256  start: oldest retained position (moves forward when every group has acknowledged)
  *    384  data_wait: readers sleeping for new records
  *    512  space_wait: producers sleeping for space
@@ -94,11 +96,18 @@ typedef struct msgr__log_hdr {
     uint32_t sync;
     uint32_t batch_ms;
     uint32_t batch_records;
-    uint32_t reserved0;
+    uint32_t flags; /* MSGR_LOG_SINGLE_PRODUCER (0 in files made before it existed) */
     uint64_t created_ns;
     uint8_t pad0[128 - 64];
     _Atomic uint64_t tail;
-    uint8_t pad1[120];
+    /* The append lock of a single-producer log (0 pid: free). Written only when it changes
+     * hands; read by appenders taking it and by readers judging an unfinished claim. */
+    _Atomic int32_t app_pid;
+    uint32_t app_pad;
+    _Atomic uint64_t app_start; /* holder's start time (pid reuse); 0 while being taken */
+    _Atomic uint64_t app_handle; /* holder's handle id (two handles in one process) */
+    _Atomic uint64_t app_from;   /* tail when the holder took the lock */
+    uint8_t pad1[128 - 40];
     _Atomic uint64_t start;
     uint8_t pad2[120];
     msgr__waitq data_wait;
@@ -115,6 +124,7 @@ _Static_assert(sizeof(msgr__log_hdr) == 1024, "log header (fixed part) is 1024 b
 _Static_assert(offsetof(msgr__log_hdr, tail) == 128, "tail line");
 _Static_assert(offsetof(msgr__log_hdr, start) == 256, "start line");
 _Static_assert(offsetof(msgr__log_hdr, data_wait) == 384, "data_wait line");
+_Static_assert(offsetof(msgr__log_hdr, app_from) + 8 <= 256, "append lock in the tail line");
 
 struct msgr_log {
     msgr_region *region;
@@ -131,6 +141,13 @@ struct msgr_log {
     int32_t pid;
     uint64_t pid_start;
     int sync_none; /* the header's policy is MSGR_SYNC_NONE (commit skips the sync step) */
+    int single;    /* MSGR_LOG_SINGLE_PRODUCER: appends go through the append lock */
+    /* The single-producer appender's own state, on a line of its own: the reader threads of
+     * this handle read the fields above on every record. */
+    _Alignas(128) int sp_held; /* this handle holds the append lock */
+    uint64_t sp_tail;          /* the tail as this appender last stored it */
+    uint64_t sp_claim;         /* its latest claim not yet committed or aborted, or NONE */
+    uint32_t sp_claim_size;
 };
 
 struct msgr_log_reader {
@@ -193,6 +210,14 @@ static inline uint64_t msgr__lrec_word1(uint32_t len, uint16_t type, uint16_t so
 }
 
 void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size);
+
+/* The single-producer append lock's live holder: its pid, or 0 when the lock is free or its
+ * holder is dead (pid and start time; a start time of 0 means the holder is between taking
+ * the lock and recording it, judged by its pid alone). *from: the tail when it took it. */
+int32_t msgr__lapp_holder(const msgr_log *log, uint64_t *from);
+
+/* Gives the append lock up if this handle holds it; its unfinished claim becomes padding. */
+void msgr__lrelease_append(msgr_log *log);
 
 /* Classifies the record at pos: returns its size and sets *state (COMMITTED or
  * COMMITTED|SKIP) if a committed record is there; 0 if none is; MSGR_ECORRUPT (negative) if

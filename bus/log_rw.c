@@ -27,11 +27,16 @@ static inline int cached_slot(const msgr_log *log)
     return tl_log_id == log->id ? tl_slot : -1;
 }
 
-/* The claim at p is committed or aborted: if it is this thread's latest, its slot no longer
- * holds a claim. A thread holding several claims at once names only its latest; all die
- * together with the process. */
+/* The claim at p is committed or aborted: if it is this thread's latest, its slot (in a
+ * single-producer log, this handle) no longer holds a claim. A thread holding several claims
+ * at once names only its latest; all die together with the process. */
 static inline void claim_done(msgr_log *log, uint64_t p)
 {
+    if (log->single) {
+        if (log->sp_claim == p)
+            log->sp_claim = MSGR__NONE;
+        return;
+    }
     int s = cached_slot(log);
     if (s >= 0 && atomic_load_explicit(&log->prods[s].claimed, memory_order_relaxed) == p)
         atomic_store_explicit(&log->prods[s].claimed, MSGR__NONE, memory_order_relaxed);
@@ -81,6 +86,73 @@ void msgr__lrelease_slots(msgr_log *log)
         tl_slot = -1;
 }
 
+/* ---- the single-producer append lock ---- */
+
+int32_t msgr__lapp_holder(const msgr_log *log, uint64_t *from)
+{
+    const msgr__log_hdr *h = log->hdr;
+    /* A6: acquire pairs with R6 in take_append(): the holder's start, handle and from are
+     * read after its pid, so they are its own or newer. */
+    int32_t pid = atomic_load_explicit(&h->app_pid, memory_order_acquire);
+    uint64_t start = atomic_load_explicit(&h->app_start, memory_order_acquire);
+    if (from)
+        *from = atomic_load_explicit(&h->app_from, memory_order_acquire);
+    if (!pid || !(start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid)))
+        return 0;
+    return pid;
+}
+
+/* Takes the append lock for this handle: free, or held by a dead process. MSGR_EBUSY if a
+ * live handle (another process, or another handle of this one) holds it. */
+static int take_append(msgr_log *log)
+{
+    msgr__log_hdr *h = log->hdr;
+    for (;;) {
+        int32_t pid = atomic_load_explicit(&h->app_pid, memory_order_acquire);
+        if (pid == log->pid) {
+            /* Another handle of this process (ours would have sp_held), unless an earlier
+             * process that had our pid died holding the lock (its start time differs). */
+            uint64_t st = atomic_load_explicit(&h->app_start, memory_order_acquire);
+            if (st == 0 || st == log->pid_start)
+                return MSGR_EBUSY;
+        } else if (pid && msgr__lapp_holder(log, NULL) == pid) {
+            return MSGR_EBUSY;
+        }
+        /* acq_rel: the previous holder's last tail store (released with its pid, or final
+         * at its death) happens before our reads of the tail below. */
+        if (!atomic_compare_exchange_strong_explicit(&h->app_pid, &pid, log->pid,
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire))
+            continue;
+        atomic_store_explicit(&h->app_start, log->pid_start, memory_order_relaxed);
+        atomic_store_explicit(&h->app_handle, log->id, memory_order_relaxed);
+        uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+        /* R6: release: start and handle are visible to whoever reads from (A6). A reader
+         * that sees our pid with the previous holder's from only waits longer. */
+        atomic_store_explicit(&h->app_from, t, memory_order_release);
+        log->sp_tail = t;
+        log->sp_held = 1;
+        return 0;
+    }
+}
+
+void msgr__lrelease_append(msgr_log *log)
+{
+    if (!log->sp_held)
+        return;
+    msgr__log_hdr *h = log->hdr;
+    uint32_t st;
+    /* Closed with a claim never committed: it becomes padding, so no reader waits on it. */
+    if (log->sp_claim != MSGR__NONE && msgr__lrec_at(log, log->sp_claim, &st, 0) == 0)
+        msgr__lwrite_skip(log, log->sp_claim, log->sp_claim_size);
+    log->sp_claim = MSGR__NONE;
+    atomic_store_explicit(&h->app_handle, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->app_start, 0, memory_order_relaxed);
+    /* Release: our tail stores and padding happen before the next holder's claims. */
+    atomic_store_explicit(&h->app_pid, 0, memory_order_release);
+    log->sp_held = 0;
+}
+
 /* ---- appending ---- */
 
 typedef struct {
@@ -88,12 +160,64 @@ typedef struct {
     msgr_claim *c;
 } claim_args;
 
+/* Fills the claim for the record at p (size bytes, len of payload). */
+static inline void claim_fill(msgr_log *log, uint64_t p, uint64_t size, size_t len,
+                              msgr_claim *c)
+{
+    c->data = (msgr__lrec *)(log->data + (p & log->mask)) + 1;
+    c->len = (uint32_t)len;
+    c->type = 0;
+    c->source = 0;
+    c->pos_ = p;
+    c->size_ = (uint32_t)size;
+    c->claimed_ = (uint32_t)len;
+}
+
+/* A single-producer log's claim: the tail is ours alone while we hold the append lock, so it
+ * moves with a plain store, and the claim is recorded in this handle, not in shared memory:
+ * a reader blocked by it judges it by the lock's holder (repair()). */
+static inline int claim_single(msgr_log *log, const claim_args *a)
+{
+    msgr__log_hdr *h = log->hdr;
+    if (!log->sp_held) {
+        int rc = take_append(log);
+        if (rc)
+            return rc;
+    }
+    uint64_t size = msgr__lrec_size(a->len), pos = log->sp_tail;
+    uint64_t contig = log->cap - (pos & log->mask);
+    uint64_t pad = size > contig ? contig : 0, need = pad + size;
+    /* A5: acquire pairs with R5 in msgr__ladvance_start(): readers are done with the space
+     * below start. */
+    uint64_t start = atomic_load_explicit(&h->start, memory_order_acquire);
+    if (pos - start > log->cap) /* from the file: start beyond our tail */
+        return MSGR_ECORRUPT;
+    if (pos + need - start > log->cap) {
+        msgr__ladvance_start(log);
+        start = atomic_load_explicit(&h->start, memory_order_acquire);
+        if (pos + need - start > log->cap)
+            return MSGR_EAGAIN;
+    }
+    log->sp_tail = pos + need;
+    /* Release: the padding and records of our earlier claims, then this reservation, for
+     * whoever acquires the tail (a reader's repair, the next holder of the lock). */
+    atomic_store_explicit(&h->tail, pos + need, memory_order_release);
+    if (pad)
+        msgr__lwrite_skip(log, pos, pad);
+    log->sp_claim = pos + pad;
+    log->sp_claim_size = (uint32_t)size;
+    claim_fill(log, pos + pad, size, a->len, a->c);
+    return 0;
+}
+
 /* One attempt: MSGR_EAGAIN when the log is full. Inline in msgr_log_claim(), the hot path. */
 static inline int claim_try(msgr_log *log, const claim_args *a)
 {
     msgr__log_hdr *h = log->hdr;
     if (atomic_load_explicit(&log->failed, memory_order_relaxed))
         return MSGR_EIO;
+    if (log->single)
+        return claim_single(log, a);
     int s = cached_slot(log);
     if (s < 0)
         s = msgr__lprod_slot(log);
@@ -130,21 +254,13 @@ static inline int claim_try(msgr_log *log, const claim_args *a)
         if (pad)
             msgr__lwrite_skip(log, pos, pad);
         uint64_t p = pos + pad;
-        msgr__lrec *r = (msgr__lrec *)(log->data + (p & log->mask));
         /* The claim's extent goes into our slot, not into the record (not even its length,
          * which commit writes): a reader waiting for this record keeps reading its line, and
          * a store there now would make the line cross between the cores twice per record. */
         atomic_store_explicit(&slot->claimed_size, (uint32_t)size, memory_order_relaxed);
         atomic_store_explicit(&slot->claimed, p, memory_order_release);
         atomic_store_explicit(&slot->intent, MSGR__NONE, memory_order_relaxed);
-        msgr_claim *c = a->c;
-        c->data = r + 1;
-        c->len = (uint32_t)a->len;
-        c->type = 0;
-        c->source = 0;
-        c->pos_ = p;
-        c->size_ = (uint32_t)size;
-        c->claimed_ = (uint32_t)a->len;
+        claim_fill(log, p, size, a->len, a->c);
         return 0;
     }
 }
@@ -297,9 +413,31 @@ uint64_t msgr_log_end(const msgr_log *log)
 /* The claim at pos has been unfinished for claim_timeout. If the process that made it is dead
  * (pid and start time) and no live producer could own pos, turn [pos, next record) into
  * padding. Returns 1 if repaired. */
+static int repair_single(msgr_log *log, uint64_t pos)
+{
+    /* The tail first (acquire: the loads below stay after it): a holder that takes the lock
+     * after this load starts at or beyond it, so [pos, tail) can only hold earlier claims. */
+    uint64_t tail = atomic_load_explicit(&log->hdr->tail, memory_order_acquire), from;
+    int32_t holder = msgr__lapp_holder(log, &from);
+    if (holder && pos >= from)
+        return 0; /* the live holder's own claim: it commits or aborts it, or dies */
+    /* An earlier holder's claim (dead, or closed with several claims open): padding up to the
+     * next valid record, and never into the live holder's claims. */
+    uint64_t limit = holder && from < tail ? from : tail;
+    uint64_t end = msgr__lscan_next(log, pos, limit);
+    if (!end)
+        end = limit;
+    if (end <= pos || end - pos < MSGR__LSKIP_MIN)
+        return 0;
+    msgr__lwrite_skip(log, pos, end - pos);
+    return 1;
+}
+
 static int repair(msgr_log *log, uint64_t pos)
 {
     msgr__log_hdr *h = log->hdr;
+    if (log->single)
+        return repair_single(log, pos);
     uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
     int dead = 0;
     uint64_t dead_size = 0;

@@ -54,8 +54,17 @@ typedef struct msgr_log_opts {
     uint32_t max_producers;   /* processes-or-threads appending at once (create); 0 means 64 */
     int64_t claim_timeout_ns; /* when to check an unfinished claim's owner; 0 means 1 s */
     uint32_t mode;            /* file permissions (create); 0 means 0600 */
-    uint32_t reserved_;
+    uint32_t flags;           /* MSGR_LOG_SINGLE_PRODUCER (create; stored in the file) */
 } msgr_log_opts;
+
+/* A single-producer log (the file's counterpart of an SPSC ring): one handle at a time appends,
+ * from one thread at a time, and it advances the tail with a plain store instead of a
+ * compare-and-swap and keeps no per-claim record in shared memory (~10% faster appends between
+ * two threads, measured). The handle takes the file's append lock at its first claim and keeps
+ * it until closed; a claim through any other handle, in any process, fails with MSGR_EBUSY
+ * meanwhile. A holder that dies leaves the lock to the next appender, and its unfinished
+ * claims are skipped as in any log. Handles do not survive fork(): open the log again. */
+#define MSGR_LOG_SINGLE_PRODUCER 0x1u
 
 /* What opening found and repaired. */
 typedef struct msgr_log_recovery {
@@ -81,11 +90,13 @@ int msgr_log_open(const char *path, const msgr_log_opts *opts, msgr_log **out,
 /* Syncs (per policy), releases this process's producer slot and group ownerships, unmaps. */
 void msgr_log_close(msgr_log *log);
 
-/* ---- appending (thread-safe; any number of threads and processes) ---- */
+/* ---- appending (thread-safe; any number of threads and processes, except in a
+ * single-producer log: see MSGR_LOG_SINGLE_PRODUCER) ---- */
 
 /* Claims space for a record of len bytes; waits up to timeout_ns for space (0: fail at once
  * with MSGR_EAGAIN; < 0: no limit). Errors: MSGR_EMSGSIZE, MSGR_ETIMEDOUT, MSGR_EIO (an earlier
- * sync failed: reopen the log), MSGR_ENOSPC (too many producers at once), MSGR_ECORRUPT. */
+ * sync failed: reopen the log), MSGR_ENOSPC (too many producers at once), MSGR_EBUSY (a
+ * single-producer log another live handle appends to), MSGR_ECORRUPT. */
 int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns);
 
 /* Commits a claimed record (c->len may be lowered); syncs per policy. Errors: MSGR_EINVAL,
@@ -161,6 +172,8 @@ typedef struct msgr_log_stat {
     uint64_t pending;     /* records not yet acknowledged by the slowest group */
     uint32_t producers;   /* live producer slots */
     uint32_t max_groups, max_producers;
+    uint32_t flags;       /* MSGR_LOG_SINGLE_PRODUCER */
+    int32_t appender;     /* single-producer log: pid of the live append-lock holder, or 0 */
 } msgr_log_stat;
 
 /* Header, positions and counts. Reads only; safe while others run (a snapshot). */
