@@ -175,10 +175,12 @@ expand:
 	  (command -v clang-format >/dev/null && clang-format || cat); done
 
 # Producers and consumers of one bus file killed at random instants; then every number must
-# be there, in order, without a gap, and nothing pending.
+# be there, in order, without a gap, and nothing pending. Then the same with one producer at a
+# time on a single-producer log.
 KILLS ?= 1000
 crash-test: all $(BUILD)/tests/crash_test
 	$(BUILD)/tests/crash_test --kills $(KILLS) --msgr $(BUILD)/bin/msgr
+	$(BUILD)/tests/crash_test --kills $(KILLS) --msgr $(BUILD)/bin/msgr --single-producer
 
 # libFuzzer over opening and recovering log files (clang with libclang-rt). FUZZ_SECONDS=60.
 FUZZ_SECONDS ?= 60

@@ -9,7 +9,8 @@
  * Every message carries (producer, sequence); the consumer checks per-producer order and the
  * total, so a broken ring fails the benchmark instead of producing a number.
  * File: the same through a persistent log file (msgr_log) with sync `none` or `batch`, one
- * producer thread, one consumer thread reading as a group: zero-copy takes batches
+ * producer thread (a single-producer log, as the thread rows' ring is SPSC), one consumer thread
+ * reading as a group: zero-copy takes batches
  * (msgr_log_poll) and acknowledges each once, copy reads one at a time and acknowledges every 16.
  * The log file goes in $BENCH_DIR (default /tmp).
  * Latency: 64-byte ping-pong between two processes over two rings, both sides spinning;
@@ -19,9 +20,9 @@
  * median run is reported: this machine is shared and a single run can be off by 3x.
  * With one producer, producer and consumer are pinned to CPUs 0 and 1 (--no-pin to disable).
  *
- * Last, interleaved slices: ring and file (sync none), zero-copy, 64 bytes, in turn every few
- * milliseconds in the same two threads, so that each ratio compares like with like (see
- * interleaved()).
+ * Last, interleaved slices: ring, single-producer log and multi-producer log (sync none),
+ * zero-copy, 64 bytes, in turn every few milliseconds in the same two threads, so that each
+ * ratio compares like with like (see interleaved()).
  *
  * The zero-copy consumer polls with msgr_ring_set_linger(32, 64) (--linger 0 turns it off).
  *
@@ -319,7 +320,8 @@ static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count
     char path[64];
     log_path(path, sizeof path);
     remove(path);
-    msgr_log_opts o = {.capacity = CAPACITY, .sync = sync};
+    /* single-producer: the file's counterpart of the SPSC ring in the thread rows */
+    msgr_log_opts o = {.capacity = CAPACITY, .sync = sync, .flags = MSGR_LOG_SINGLE_PRODUCER};
     msgr_log *log;
     int rc = msgr_log_create(path, &o, &log);
     if (rc)
@@ -475,42 +477,50 @@ static result median_throughput(const char *transport, int zc, int producers, si
  * SPSC 64-byte figure itself (issue 2). The host moves the two vCPUs between placements and
  * speeds several times a second and every figure follows, so two runs a second apart do not
  * compare like with like. Here one producer thread and one consumer thread (pinned as in the
- * table) alternate between the ring (anonymous memory) and the log (file, sync none) every
- * slice of a few milliseconds, zero-copy, 64 bytes, checking every message as the table does;
- * each file slice is compared with the mean of the thread slices just before and after it, so
- * both sides of a ratio ran in the same host state. */
+ * table) take turns every slice of a few milliseconds, zero-copy, 64 bytes, checking every
+ * message as the table does: ring (anonymous memory), single-producer log, ring, log as any
+ * number of producers may append (sync none, both), and again. Each file slice is compared
+ * with the mean of the thread slices just before and after it, so both sides of a ratio ran in
+ * the same host state. */
+enum { SLICE_KINDS = 4 }; /* ring, single-producer log, ring, multi-producer log */
+
 typedef struct {
     msgr_ring *ring;
-    msgr_log *log;
+    msgr_log *log[2]; /* [0] single-producer, [1] multi-producer */
     uint64_t per_slice;
     int slices;
     _Alignas(128) _Atomic uint32_t go; /* slice number + 1, set by the consumer as it starts one */
 } slices_job;
 
-/* Odd slices go to the log, even ones to the ring; each numbers its messages on from the last
- * slice of its kind. */
+/* Which log slice s goes to (-1: the ring). */
+static int slice_log(int s)
+{
+    return (s & 1) ? (s % SLICE_KINDS) / 2 : -1;
+}
+
+/* Each transport numbers its messages on from its last slice. */
 static void *slices_producer(void *arg)
 {
     slices_job *j = arg;
-    msgr_ring *ring = j->ring;
-    msgr_log *log = j->log;
-    uint64_t per = j->per_slice, seq[2] = {0, 0};
+    uint64_t per = j->per_slice, seq[3] = {0, 0, 0};
     int slices = j->slices;
     bench_pin_to(0);
     for (int k = 0; k < slices; k++) {
         /* acquire: pairs with the consumer's release; spins only between slices */
         while (atomic_load_explicit(&j->go, memory_order_acquire) != (uint32_t)k + 1)
             sched_yield();
-        int file = k & 1;
-        for (uint64_t i = 0; i < per; i++, seq[file]++) {
+        int lg = slice_log(k);
+        msgr_log *log = lg >= 0 ? j->log[lg] : NULL;
+        uint64_t *n = &seq[lg + 1];
+        for (uint64_t i = 0; i < per; i++, (*n)++) {
             msgr_claim c;
-            int rc = file ? msgr_log_claim(log, 64, &c, -1)
-                          : msgr_ring_claim_wait(ring, 64, &c, -1);
+            int rc = log ? msgr_log_claim(log, 64, &c, -1)
+                         : msgr_ring_claim_wait(j->ring, 64, &c, -1);
             if (rc)
                 die("slices: claim", rc);
-            memset((char *)c.data + 8, (int)seq[file], 56);
-            memcpy(c.data, &seq[file], 8);
-            if ((rc = file ? msgr_log_commit(log, &c) : msgr_ring_commit(ring, &c)))
+            memset((char *)c.data + 8, (int)*n, 56);
+            memcpy(c.data, n, 8);
+            if ((rc = log ? msgr_log_commit(log, &c) : msgr_ring_commit(j->ring, &c)))
                 die("slices: commit", rc);
         }
     }
@@ -524,11 +534,72 @@ static double quantile(double *v, int n, double q)
     return n ? v[(int)(q * (n - 1) + 0.5)] : 0;
 }
 
+/* Consumes one slice from log reader rd, as run_file's zero-copy consumer does. */
+static void slice_from_log(msgr_log_reader *rd, file_check *fk, uint64_t count)
+{
+    int rc;
+    for (uint64_t got = 0; got < count;) {
+        int n = msgr_log_poll(rd, file_check_one, fk, 256);
+        if (n < 0)
+            die("slices: log poll", n);
+        if (n == 0) {
+            if ((rc = msgr_log_read(rd, &fk->last, 5000000000ll)))
+                die("slices: log read", rc);
+            file_check_one(fk, &fk->last);
+            n = 1;
+        }
+        if ((rc = msgr_log_ack(rd, &fk->last)))
+            die("slices: log ack", rc);
+        got += (uint64_t)n;
+    }
+}
+
+/* Consumes one slice from the ring, as consume()'s zero-copy consumer does. */
+static void slice_from_ring(msgr_ring *ring, check *k, uint64_t count)
+{
+    for (uint64_t target = k->got + count; k->got < target;) {
+        int n = msgr_ring_poll(ring, on_msg, k, 256);
+        if (n < 0)
+            die("slices: poll", n);
+        msgr_msg m;
+        int rc;
+        if (n == 0 && (rc = msgr_ring_peek_wait(ring, &m, 5000000000ll)))
+            die("slices: peek_wait", rc);
+    }
+}
+
+/* Prints the file/thread ratios of one log's slices (kind 1 or 3) and returns their median. */
+static double slice_ratios(FILE *out, const char *what, const double *rate, int slices, int kind)
+{
+    static double ratio[512], tmean[512], cut[512], fast[512], rest[512];
+    int np = 0, nf = 0, nr = 0;
+    /* slices 0..3 warm up and are left out */
+    for (int s = SLICE_KINDS + kind; s + 1 < slices; s += SLICE_KINDS) {
+        tmean[np] = (rate[s - 1] + rate[s + 1]) / 2;
+        ratio[np] = rate[s] / tmean[np];
+        np++;
+    }
+    memcpy(cut, tmean, sizeof(double) * (size_t)np);
+    double third = quantile(cut, np, 2.0 / 3);
+    for (int i = 0; i < np; i++) {
+        if (tmean[i] >= third)
+            fast[nf++] = ratio[i];
+        else
+            rest[nr++] = ratio[i];
+    }
+    double med = quantile(ratio, np, 0.5);
+    fprintf(out, "%s / thread (same host state): median %.2f over %d pairs (p25 %.2f, p75 %.2f); "
+                 "when the ring ran fastest (top third) %.2f, otherwise %.2f\n",
+            what, med, np, quantile(ratio, np, 0.25), quantile(ratio, np, 0.75),
+            quantile(fast, nf, 0.5), quantile(rest, nr, 0.5));
+    return med;
+}
+
 static void interleaved(int slices, uint64_t per_slice, int csv)
 {
     enum { MAXS = 512 };
-    /* odd: every file slice has a thread slice after it */
-    slices = slices > MAXS ? MAXS : slices | 1;
+    /* a multiple of SLICE_KINDS, plus one: every file slice has a thread slice after it */
+    slices = (slices > MAXS - 1 ? MAXS - 1 : slices) / SLICE_KINDS * SLICE_KINDS + 1;
     msgr_region *g = region_for(1);
     msgr_ring_opts ro = {.capacity = CAPACITY};
     slices_job *j = aligned_alloc(128, (sizeof *j + 127) / 128 * 128); /* go on its own line */
@@ -539,15 +610,19 @@ static void interleaved(int slices, uint64_t per_slice, int csv)
     if (rc)
         die("ring_create", rc);
     msgr_ring_set_linger(j->ring, g_linger_min, g_linger_pauses);
-    char path[64];
-    log_path(path, sizeof path);
-    remove(path);
-    msgr_log_opts lo = {.capacity = CAPACITY, .sync = MSGR_SYNC_NONE};
-    msgr_log_reader *rd = NULL;
-    if ((rc = msgr_log_create(path, &lo, &j->log)) ||
-        (rc = msgr_log_reader_open(j->log, "bench", &rd)))
-        die("log", rc);
-    msgr_log_reader_set_linger(rd, g_linger_min, g_linger_pauses);
+    char path[2][80];
+    msgr_log_reader *rd[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        log_path(path[i], sizeof path[i]);
+        strcat(path[i], i ? ".mp" : ".sp");
+        remove(path[i]);
+        msgr_log_opts lo = {.capacity = CAPACITY, .sync = MSGR_SYNC_NONE,
+                            .flags = i ? 0 : MSGR_LOG_SINGLE_PRODUCER};
+        if ((rc = msgr_log_create(path[i], &lo, &j->log[i])) ||
+            (rc = msgr_log_reader_open(j->log[i], "bench", &rd[i])))
+            die("log", rc);
+        msgr_log_reader_set_linger(rd[i], g_linger_min, g_linger_pauses);
+    }
     j->per_slice = per_slice;
     j->slices = slices;
     pthread_t th;
@@ -555,82 +630,49 @@ static void interleaved(int slices, uint64_t per_slice, int csv)
     bench_pin_to(1);
     static double rate[MAXS];
     check k = {.size = 64};
-    file_check fk = {.size = 64};
+    file_check fk[2] = {{.size = 64}, {.size = 64}};
     for (int s = 0; s < slices; s++) {
-        uint64_t t0 = bench_now_ns(), got = 0;
+        uint64_t t0 = bench_now_ns();
         /* release: the slice starts after everything the consumer did for the last one */
         atomic_store_explicit(&j->go, (uint32_t)s + 1, memory_order_release);
-        while (got < per_slice) {
-            int n;
-            if (s & 1) { /* as run_file's zero-copy consumer */
-                if ((n = msgr_log_poll(rd, file_check_one, &fk, 256)) < 0)
-                    die("slices: log poll", n);
-                if (n == 0) {
-                    if ((rc = msgr_log_read(rd, &fk.last, 5000000000ll)))
-                        die("slices: log read", rc);
-                    file_check_one(&fk, &fk.last);
-                    n = 1;
-                }
-                if ((rc = msgr_log_ack(rd, &fk.last)))
-                    die("slices: log ack", rc);
-            } else { /* as consume()'s zero-copy consumer */
-                if ((n = msgr_ring_poll(j->ring, on_msg, &k, 256)) < 0)
-                    die("slices: poll", n);
-                msgr_msg m;
-                if (n == 0 && (rc = msgr_ring_peek_wait(j->ring, &m, 5000000000ll)))
-                    die("slices: peek_wait", rc);
-            }
-            got += (uint64_t)n;
-        }
+        int lg = slice_log(s);
+        if (lg >= 0)
+            slice_from_log(rd[lg], &fk[lg], per_slice);
+        else
+            slice_from_ring(j->ring, &k, per_slice);
         rate[s] = (double)per_slice * 1e9 / (double)(bench_now_ns() - t0);
     }
     pthread_join(th, NULL);
     bench_unpin();
-    msgr_log_reader_close(rd);
-    msgr_log_close(j->log);
-    remove(path);
+    for (int i = 0; i < 2; i++) {
+        msgr_log_reader_close(rd[i]);
+        msgr_log_close(j->log[i]);
+        remove(path[i]);
+    }
     msgr_ring_close(j->ring);
     msgr_region_close(g);
-    if (k.errors || fk.bad)
+    free(j);
+    if (k.errors || fk[0].bad || fk[1].bad)
         die("slices: messages out of order or damaged", MSGR_EIO);
-    /* Pairs: file slice s against the mean of thread slices s-1 and s+1 (slice 0 and 1 warm
-     * up and are left out). The fast third: pairs whose thread mean is in the top third. */
-    static double ratio[MAXS], tmean[MAXS], th_all[MAXS], cut[MAXS], fast[MAXS], rest[MAXS];
-    int np = 0, nt = 0, nf = 0, nr = 0;
-    for (int s = 3; s + 1 < slices; s += 2) {
-        tmean[np] = (rate[s - 1] + rate[s + 1]) / 2;
-        ratio[np] = rate[s] / tmean[np];
-        np++;
-    }
-    for (int s = 2; s < slices; s += 2)
+    FILE *out = csv ? stderr : stdout; /* the CSV keeps its one header */
+    fprintf(out, "\ninterleaved slices, zero-copy, 64 B, %d slices of %" PRIu64 " messages: ring, "
+                 "file (single-producer log), ring, file (multi-producer log), in turn; sync none; "
+                 "goal: file at least 0.50 of thread\n", slices, per_slice);
+    slice_ratios(out, "file, single-producer", rate, slices, 1);
+    slice_ratios(out, "file, multi-producer ", rate, slices, 3);
+    static double th_all[MAXS], tfast[MAXS], cut[MAXS];
+    int nt = 0, ntf = 0;
+    for (int s = SLICE_KINDS; s < slices; s += 2)
         th_all[nt++] = rate[s];
-    memcpy(cut, tmean, sizeof(double) * (size_t)np);
-    double third = quantile(cut, np, 2.0 / 3);
-    for (int i = 0; i < np; i++) {
-        if (tmean[i] >= third)
-            fast[nf++] = ratio[i];
-        else
-            rest[nr++] = ratio[i];
-    }
-    double tfast[MAXS];
-    int ntf = 0;
     memcpy(cut, th_all, sizeof(double) * (size_t)nt);
     double tthird = quantile(cut, nt, 2.0 / 3);
     for (int i = 0; i < nt; i++)
         if (th_all[i] >= tthird)
             tfast[ntf++] = th_all[i];
-    FILE *out = csv ? stderr : stdout; /* the CSV keeps its one header */
-    fprintf(out, "\ninterleaved slices, zero-copy, 64 B, %d slices of %" PRIu64 " messages, "
-                 "ring and file (sync none) in turn:\n", slices, per_slice);
-    fprintf(out, "file / thread (same host state): median %.2f over %d pairs (p25 %.2f, p75 %.2f);"
-                 " when the ring ran fastest (top third) %.2f, otherwise %.2f; goal: at least "
-                 "0.50\n", quantile(ratio, np, 0.5), np, quantile(ratio, np, 0.25),
-            quantile(ratio, np, 0.75), quantile(fast, nf, 0.5), quantile(rest, nr, 0.5));
-    fprintf(out, "thread, zero-copy, 64 B: median %.1f M msgs/s over %d slices (p25 %.1f, p75 %.1f);"
-                 " top third %.1f M\n", quantile(th_all, nt, 0.5) / 1e6, nt,
+    fprintf(out, "thread, zero-copy, 64 B: median %.1f M msgs/s over %d slices "
+                 "(p25 %.1f, p75 %.1f); top third %.1f M\n", quantile(th_all, nt, 0.5) / 1e6, nt,
             quantile(th_all, nt, 0.25) / 1e6, quantile(th_all, nt, 0.75) / 1e6,
             quantile(tfast, ntf, 0.5) / 1e6);
-    free(j);
 }
 
 static void print_row(const result *r, int csv)
@@ -752,6 +794,6 @@ int main(int argc, char **argv)
         print_row(&r, csv);
     }
     if (!filter || strstr("interleaved file-vs-anonymous", filter))
-        interleaved(smoke ? 21 : 201, smoke ? 50000 : 200000, csv);
+        interleaved(smoke ? 25 : 301, smoke ? 50000 : 200000, csv);
     return 0;
 }

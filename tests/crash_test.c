@@ -3,7 +3,10 @@
  * the last it committed, each first delivery in order, no payload failing verification, and
  * nothing pending. Drives the real `msgr` tool, as a user would.
  *
- *   crash_test [--kills N] [--msgr PATH] [--seed S]      (make crash-test)
+ *   crash_test [--kills N] [--msgr PATH] [--seed S] [--single-producer]   (make crash-test)
+ *
+ * Two producers run at once, or with --single-producer one at a time on a single-producer log
+ * (each new one takes the append lock its killed predecessor held).
  *
  * Producer incarnation j publishes numbers j*10^9, j*10^9+1, ...; every consumer incarnation
  * reads as the same group and prints into its own file (a SIGKILL can cut a write short where
@@ -27,6 +30,7 @@
 
 static const char *msgr = "build/bin/msgr";
 static char bus[128], out[128];
+static int nprod = 2; /* producers at once: 1 on a single-producer log */
 
 static pid_t spawn(char *const argv[], int out_fd)
 {
@@ -123,8 +127,11 @@ int main(int argc, char **argv)
             msgr = argv[++i];
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
             seed = (unsigned)atol(argv[++i]);
+        else if (!strcmp(argv[i], "--single-producer"))
+            nprod = 1;
         else {
-            fprintf(stderr, "usage: crash_test [--kills N] [--msgr PATH] [--seed S]\n");
+            fprintf(stderr, "usage: crash_test [--kills N] [--msgr PATH] [--seed S] "
+                            "[--single-producer]\n");
             return 2;
         }
     }
@@ -132,31 +139,33 @@ int main(int argc, char **argv)
     snprintf(bus, sizeof bus, "/tmp/msgr-crash-%d.bus", (int)getpid());
     snprintf(out, sizeof out, "/tmp/msgr-crash-%d.out", (int)getpid());
     unlink(bus);
-    char *create[] = {(char *)msgr, "create", bus, "--capacity", "1048576", NULL};
+    char *create[] = {(char *)msgr, "create", bus, "--capacity", "1048576",
+                      nprod == 1 ? "--single-producer" : NULL, NULL};
     int st;
     waitpid(spawn(create, -1), &st, 0);
     if (!WIFEXITED(st) || WEXITSTATUS(st)) {
         fprintf(stderr, "crash_test: cannot create %s with %s\n", bus, msgr);
         return 1;
     }
-    pid_t prod[2] = {start_producer(), start_producer()}, cons = start_consumer(NULL);
+    pid_t prod[2] = {start_producer(), nprod > 1 ? start_producer() : 0};
+    pid_t cons = start_consumer(NULL);
     int bad = 0;
     long done = 0, prod_kills = 0, cons_kills = 0;
     while (done < kills && !bad) {
         struct timespec ts = {0, (long)(1 + rand() % 15) * 1000000L}; /* a random instant */
         nanosleep(&ts, NULL);
-        int victim = rand() % 3;
-        pid_t *p = victim < 2 ? &prod[victim] : &cons;
+        int victim = rand() % (nprod + 1);
+        pid_t *p = victim < nprod ? &prod[victim] : &cons;
         /* Children that ended on their own (a producer done with its count) are replaced. */
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < nprod; i++)
             if (waitpid(prod[i], &st, WNOHANG) == prod[i]) {
                 bad |= check_exit(prod[i], st, 0, "producer");
                 prod[i] = start_producer();
             }
         kill(*p, SIGKILL);
         waitpid(*p, &st, 0);
-        bad |= check_exit(*p, st, 1, victim < 2 ? "producer" : "consumer");
-        if (victim < 2) {
+        bad |= check_exit(*p, st, 1, victim < nprod ? "producer" : "consumer");
+        if (victim < nprod) {
             *p = start_producer();
             prod_kills++;
         } else {
@@ -165,7 +174,7 @@ int main(int argc, char **argv)
         }
         done++;
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < nprod; i++) {
         kill(prod[i], SIGKILL);
         waitpid(prod[i], &st, 0);
     }
