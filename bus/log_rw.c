@@ -116,7 +116,11 @@ static int take_append(msgr_log *log)
             if (st == 0 || st == log->pid_start)
                 return MSGR_EBUSY;
         } else if (pid && msgr__lapp_holder(log, NULL) == pid) {
-            return MSGR_EBUSY;
+            /* Busy, unless the lock changed hands while we looked (a release clears start
+             * before pid, and a start of 0 is judged by pid alone): then look again. */
+            if (atomic_load_explicit(&h->app_pid, memory_order_acquire) == pid)
+                return MSGR_EBUSY;
+            continue;
         }
         /* acq_rel: the previous holder's last tail store (released with its pid, or final
          * at its death) happens before our reads of the tail below. */
