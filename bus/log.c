@@ -221,7 +221,7 @@ int msgr_log_create(const char *path, const msgr_log_opts *o, msgr_log **out)
     if (rc)
         return rc;
     msgr__log_hdr *h = msgr_region_base(g);
-    h->version = MSGR__LOG_VERSION;
+    h->version = o && o->flags ? MSGR__LOG_VERSION_FLAGS : MSGR__LOG_VERSION;
     h->hdr_size = (uint32_t)hs;
     h->capacity = cap;
     h->salt = msgr_os_random64() & ~MSGR__L_FLAGS;
@@ -247,8 +247,10 @@ static int validate(const msgr__log_hdr *h, uint64_t size)
     if (size < sizeof *h || atomic_load_explicit(&h->magic, memory_order_acquire) !=
                                 MSGR__LOG_MAGIC)
         return MSGR_ENOTMSGR;
-    if (h->version != MSGR__LOG_VERSION)
+    if (h->version != MSGR__LOG_VERSION && h->version != MSGR__LOG_VERSION_FLAGS)
         return MSGR_EVERSION;
+    if ((h->version == MSGR__LOG_VERSION) != (h->flags == 0))
+        return MSGR_ECORRUPT; /* flags in a version-1 file, or a version-2 file without them */
     if (!is_pow2(h->capacity) || h->capacity < 4096 || h->capacity > MSGR_RING_MAX_CAPACITY ||
         h->max_groups == 0 || h->max_groups > 4096 || h->max_producers == 0 ||
         h->max_producers > 4096 || h->hdr_size != hdr_size_for(h->max_groups, h->max_producers) ||

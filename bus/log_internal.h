@@ -37,7 +37,11 @@
 #include "wait.h"
 
 #define MSGR__LOG_MAGIC 0x31474f4c52534d4dull /* "MMSRLOG1" little-endian */
+/* Version 1: every file made before flags existed (flags 0). Version 2: a file whose flags say
+ * something (MSGR_LOG_SINGLE_PRODUCER), so that a reader that knows only version 1, and would
+ * append with a compare-and-swap beside the single producer's plain stores, refuses it. */
 #define MSGR__LOG_VERSION 1u
+#define MSGR__LOG_VERSION_FLAGS 2u
 #define MSGR__LREC_HDR 32u
 #define MSGR__LSKIP_MIN 16u
 #define MSGR__L_COMMITTED 0x1u

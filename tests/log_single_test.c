@@ -255,7 +255,7 @@ Test(log_single, between_threads_every_record_arrives_once_in_order)
     msgr_log_close(log);
 }
 
-Test(log_single, unknown_flags_are_refused_at_create_and_in_a_file)
+Test(log_single, flags_and_version_are_checked_at_create_and_open)
 {
     msgr_log_opts o = {.flags = 0x2};
     msgr_log *log;
@@ -268,8 +268,20 @@ Test(log_single, unknown_flags_are_refused_at_create_and_in_a_file)
     uint32_t flags = 0;
     cr_assert_eq(pread(fd, &flags, sizeof flags, 256 + 52), (ssize_t)sizeof flags);
     cr_assert_eq(flags, MSGR_LOG_SINGLE_PRODUCER, "the flags word is where the test looks");
-    flags |= 0x80;
+    uint32_t version = 0;
+    cr_assert_eq(pread(fd, &version, sizeof version, 256 + 8), (ssize_t)sizeof version);
+    cr_assert_eq(version, 2, "a file with flags is version 2: version-1 readers refuse it");
+    uint32_t bad = flags | 0x80;
+    cr_assert_eq(pwrite(fd, &bad, sizeof bad, 256 + 52), (ssize_t)sizeof bad);
+    cr_assert_eq(msgr_log_open(path, NULL, &log, NULL), MSGR_ECORRUPT, "an unknown flag");
+    version = 1;
     cr_assert_eq(pwrite(fd, &flags, sizeof flags, 256 + 52), (ssize_t)sizeof flags);
+    cr_assert_eq(pwrite(fd, &version, sizeof version, 256 + 8), (ssize_t)sizeof version);
+    cr_assert_eq(msgr_log_open(path, NULL, &log, NULL), MSGR_ECORRUPT, "flags in version 1");
+    version = 2;
+    flags = 0;
+    cr_assert_eq(pwrite(fd, &flags, sizeof flags, 256 + 52), (ssize_t)sizeof flags);
+    cr_assert_eq(pwrite(fd, &version, sizeof version, 256 + 8), (ssize_t)sizeof version);
+    cr_assert_eq(msgr_log_open(path, NULL, &log, NULL), MSGR_ECORRUPT, "version 2, no flags");
     close(fd);
-    cr_assert_eq(msgr_log_open(path, NULL, &log, NULL), MSGR_ECORRUPT);
 }
