@@ -353,7 +353,6 @@ static int recover(msgr_log *log, msgr_log_recovery *rep)
      * process is alive; this one is). */
     if (atomic_load_explicit(&h->app_pid, memory_order_relaxed) != log->pid ||
         atomic_load_explicit(&h->app_start, memory_order_relaxed) != log->pid_start) {
-        atomic_store_explicit(&h->app_handle, 0, memory_order_relaxed);
         atomic_store_explicit(&h->app_start, 0, memory_order_relaxed);
         atomic_store_explicit(&h->app_pid, 0, memory_order_relaxed);
     }

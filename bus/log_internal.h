@@ -5,8 +5,8 @@
  * Log header:
  *      0  identity: magic, version, sizes, salt, policy, flags (read-only after creation)
  *    128  tail: next position to claim (producers CAS it; a single-producer log's appender
- *         stores it), and the single-producer append lock: holder pid, start time, handle,
- *         and the tail when it took the lock
+ *         stores it), and the single-producer append lock: holder pid and start time, and
+ *         the tail when it took the lock
  *    256  start: oldest retained position (moves forward when every group has acknowledged)
  *    384  data_wait: readers sleeping for new records
  *    512  space_wait: producers sleeping for space
@@ -109,9 +109,8 @@ typedef struct msgr__log_hdr {
     _Atomic int32_t app_pid;
     uint32_t app_pad;
     _Atomic uint64_t app_start; /* holder's start time (pid reuse); 0 while being taken */
-    _Atomic uint64_t app_handle; /* holder's handle id (two handles in one process) */
-    _Atomic uint64_t app_from;   /* tail when the holder took the lock */
-    uint8_t pad1[128 - 40];
+    _Atomic uint64_t app_from;  /* tail when the holder took the lock */
+    uint8_t pad1[128 - 32];
     _Atomic uint64_t start;
     uint8_t pad2[120];
     msgr__waitq data_wait;

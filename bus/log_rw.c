@@ -91,8 +91,8 @@ void msgr__lrelease_slots(msgr_log *log)
 int32_t msgr__lapp_holder(const msgr_log *log, uint64_t *from)
 {
     const msgr__log_hdr *h = log->hdr;
-    /* A6: acquire pairs with R6 in take_append(): the holder's start, handle and from are
-     * read after its pid, so they are its own or newer. */
+    /* A6: acquire pairs with R6 in take_append(): the holder's start and from are read after
+     * its pid, so they are its own or newer. */
     int32_t pid = atomic_load_explicit(&h->app_pid, memory_order_acquire);
     uint64_t start = atomic_load_explicit(&h->app_start, memory_order_acquire);
     if (from)
@@ -129,9 +129,8 @@ static int take_append(msgr_log *log)
                                                      memory_order_acquire))
             continue;
         atomic_store_explicit(&h->app_start, log->pid_start, memory_order_relaxed);
-        atomic_store_explicit(&h->app_handle, log->id, memory_order_relaxed);
         uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
-        /* R6: release: start and handle are visible to whoever reads from (A6). A reader
+        /* R6: release: start is visible to whoever reads from (A6). A reader
          * that sees our pid with the previous holder's from only waits longer. */
         atomic_store_explicit(&h->app_from, t, memory_order_release);
         log->sp_tail = t;
@@ -150,7 +149,6 @@ void msgr__lrelease_append(msgr_log *log)
     if (log->sp_claim != MSGR__NONE && msgr__lrec_at(log, log->sp_claim, &st, 0) == 0)
         msgr__lwrite_skip(log, log->sp_claim, log->sp_claim_size);
     log->sp_claim = MSGR__NONE;
-    atomic_store_explicit(&h->app_handle, 0, memory_order_relaxed);
     atomic_store_explicit(&h->app_start, 0, memory_order_relaxed);
     /* Release: our tail stores and padding happen before the next holder's claims. */
     atomic_store_explicit(&h->app_pid, 0, memory_order_release);
@@ -414,9 +412,7 @@ uint64_t msgr_log_end(const msgr_log *log)
     return log ? atomic_load_explicit(&log->hdr->tail, memory_order_acquire) : 0;
 }
 
-/* The claim at pos has been unfinished for claim_timeout. If the process that made it is dead
- * (pid and start time) and no live producer could own pos, turn [pos, next record) into
- * padding. Returns 1 if repaired. */
+/* repair() in a single-producer log: the append lock's holder says whose claim pos is. */
 static int repair_single(msgr_log *log, uint64_t pos)
 {
     /* The tail first (acquire: the loads below stay after it): a holder that takes the lock
@@ -437,6 +433,9 @@ static int repair_single(msgr_log *log, uint64_t pos)
     return 1;
 }
 
+/* The claim at pos has been unfinished for claim_timeout. If the process that made it is dead
+ * (pid and start time) and no live producer could own pos, turn [pos, next record) into
+ * padding. Returns 1 if repaired. */
 static int repair(msgr_log *log, uint64_t pos)
 {
     msgr__log_hdr *h = log->hdr;
