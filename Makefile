@@ -189,9 +189,10 @@ fuzz:
 	@printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return (int)(d && n) * 0; }\n' | \
 	  $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null || \
 	  { echo "make fuzz needs clang with libFuzzer: apt-get install clang libclang-rt-14-dev"; exit 1; }
-	$(MAKE) CC=$(FUZZ_CC) BUILD=build/fuzz SAN=address,undefined OPT=-O1 lib build/fuzz/tests/fuzz_seed
+	$(MAKE) CC=$(FUZZ_CC) BUILD=build/fuzz SAN=address,undefined,fuzzer-no-link OPT=-O1 lib build/fuzz/tests/fuzz_seed
 	@mkdir -p build/fuzz/corpus
 	build/fuzz/tests/fuzz_seed build/fuzz/corpus/seed.log
+	build/fuzz/tests/fuzz_seed build/fuzz/corpus/seed-single.log single
 	$(FUZZ_CC) -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined tests/fuzz_log.c \
 	  build/fuzz/lib/libmessenger.a -pthread -o build/fuzz/fuzz_log
 	build/fuzz/fuzz_log -max_total_time=$(FUZZ_SECONDS) -max_len=20000 -timeout=10 \

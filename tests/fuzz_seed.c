@@ -1,4 +1,6 @@
-/* Writes a small valid log (with records, a group and a wrapped ring) as the fuzzer's seed. */
+/* Writes a small valid log (with records, a group and a wrapped ring) as the fuzzer's seed;
+ * with a second argument `single`, a single-producer log (version 2, flags set).
+ *   fuzz_seed PATH [single] */
 #include <messenger.h>
 
 #include <stdio.h>
@@ -6,9 +8,10 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 2)
+    if (argc != 2 && (argc != 3 || strcmp(argv[2], "single")))
         return 2;
-    msgr_log_opts o = {.capacity = 4096, .max_groups = 2, .max_producers = 2};
+    msgr_log_opts o = {.capacity = 4096, .max_groups = 2, .max_producers = 2,
+                       .flags = argc == 3 ? MSGR_LOG_SINGLE_PRODUCER : 0};
     msgr_log *log;
     remove(argv[1]);
     if (msgr_log_create(argv[1], &o, &log))
