@@ -43,8 +43,10 @@ typedef struct meta_hdr {
     _Atomic uint64_t retain_bytes, retain_ns;
     _Atomic uint64_t next_seq;  /* next sequence number to append */
     _Atomic uint64_t active;    /* first sequence number of the segment being appended to */
-    _Atomic int32_t lock;       /* pid appending now, or 0 */
-    uint32_t pad;
+    /* Who appends now: pid in the low 32 bits, the low 32 bits of its start time above (0:
+     * unknown, judged by pid alone; files before this had 0 there); 0 when free. One word, so
+     * a holder's pid and start time change together. */
+    _Atomic uint64_t lock;
     uint8_t reserved[128 - 64];
 } meta_hdr;
 _Static_assert(sizeof(meta_hdr) == 128, "journal meta header is 128 bytes");
@@ -79,6 +81,8 @@ struct msgr_journal {
     uint32_t n_segs;
     int32_t pid;
     uint64_t pid_start;
+    uint64_t lock_id;      /* this process in meta->lock */
+    int64_t lock_timeout;  /* msgr_journal_opts.lock_timeout_ns */
 };
 
 struct msgr_journal_reader {
@@ -176,14 +180,39 @@ static int64_t rec_check(seg_hdr *h, uint64_t room, uint64_t off, uint64_t seq, 
 
 /* ---- meta ---- */
 
-static void lock(msgr_journal *j)
+/* Whether the process a lock word names still runs (pid, and start time when recorded). */
+static int lock_holder_alive(uint64_t word)
 {
+    int32_t pid = (int32_t)(uint32_t)word;
+    uint32_t start = (uint32_t)(word >> 32);
+    uint64_t now_start;
+    if (pid <= 0 || msgr_os_proc_start(pid, &now_start))
+        return 0;
+    return !start || (uint32_t)now_start == start;
+}
+
+/* Takes the append lock: free, or held by a dead process (taken over). Waits while a live
+ * process (or another thread of this one) holds it, up to lock_timeout: then MSGR_EBUSY. A
+ * lock word from a damaged file that names a live process ends the same way, not in a hang. */
+static int lock(msgr_journal *j)
+{
+    uint64_t deadline = 0;
     for (;;) {
-        int32_t cur = 0;
-        if (atomic_compare_exchange_weak(&j->meta->lock, &cur, j->pid))
-            return;
-        if (cur && !msgr_os_pid_alive(cur)) /* the holder died while appending */
+        uint64_t cur = 0;
+        /* acq_rel: what the previous holder wrote under the lock is visible to us; the
+         * release in unlock() pairs with it. */
+        if (atomic_compare_exchange_weak_explicit(&j->meta->lock, &cur, j->lock_id,
+                                                  memory_order_acq_rel, memory_order_acquire))
+            return 0;
+        if (cur && !lock_holder_alive(cur)) { /* the holder died while appending */
             atomic_compare_exchange_strong(&j->meta->lock, &cur, 0);
+            continue;
+        }
+        uint64_t now = msgr_os_now_ns();
+        if (!deadline)
+            deadline = now + (uint64_t)j->lock_timeout;
+        else if (now >= deadline)
+            return MSGR_EBUSY;
         msgr_os_yield();
     }
 }
@@ -249,6 +278,8 @@ int msgr_journal_open(const char *dir, const msgr_journal_opts *o, msgr_journal 
     snprintf(j->dir, sizeof j->dir, "%s", dir);
     j->pid = msgr_os_pid();
     msgr_os_proc_start(j->pid, &j->pid_start);
+    j->lock_id = (uint32_t)j->pid | (uint64_t)(uint32_t)j->pid_start << 32;
+    j->lock_timeout = o && o->lock_timeout_ns > 0 ? o->lock_timeout_ns : 10000000000ll;
     char p[3200];
     snprintf(p, sizeof p, "%s/meta", dir);
     uint32_t max_readers = o && o->max_readers ? o->max_readers : 16;
@@ -285,11 +316,12 @@ int msgr_journal_open(const char *dir, const msgr_journal_opts *o, msgr_journal 
             atomic_store(&m->retain_bytes, o->retain_bytes);
         if (o && o->retain_ns)
             atomic_store(&m->retain_ns, o->retain_ns);
-        lock(j);
-        rc = scan_dir(j);
-        if (rc == 0)
-            rc = recover_active(j);
-        unlock(j);
+        if ((rc = lock(j)) == 0) {
+            rc = scan_dir(j);
+            if (rc == 0)
+                rc = recover_active(j);
+            unlock(j);
+        }
     }
     if (rc) {
         msgr_journal_close(j);
@@ -333,8 +365,10 @@ int msgr_journal_append(msgr_journal *j, uint16_t type, const void *data, size_t
     uint64_t need = rec_size(len);
     if (need + SEG_HDR > j->meta->segment_bytes)
         return MSGR_EMSGSIZE;
-    lock(j);
-    int rc = 0, rolled = 0;
+    int rc = lock(j);
+    if (rc)
+        return rc;
+    int rolled = 0;
     uint64_t seq = atomic_load(&j->meta->next_seq);
     for (;;) {
         if (atomic_load(&j->meta->active) != (j->n_segs ? j->segs[j->n_segs - 1].first : ~0ull))
@@ -573,8 +607,10 @@ int msgr_journal_gc(msgr_journal *j, uint32_t *deleted)
     if (!j)
         return MSGR_EINVAL;
     uint32_t n = 0;
-    lock(j);
-    int rc = scan_dir(j);
+    int rc = lock(j);
+    if (rc)
+        return rc;
+    rc = scan_dir(j);
     uint64_t slowest = atomic_load(&j->meta->next_seq);
     for (uint32_t i = 0; i < j->meta->max_readers; i++)
         if (atomic_load(&j->readers[i].state) == 2) {

@@ -33,18 +33,21 @@ typedef struct msgr_journal_opts {
     uint64_t segment_bytes; /* creation: largest segment file; 0 means 64 MiB (min 64 KiB) */
     uint64_t retain_bytes;  /* keep at least this much history; 0 means no size limit */
     uint64_t retain_ns;     /* keep history at least this long; 0 means no age limit */
+    int64_t lock_timeout_ns; /* longest wait for another appender's lock; 0 means 10 s */
 } msgr_journal_opts;
 
 /* Opens the journal in directory `dir`, creating both if missing (mode 0700/0600). Retention
  * settings given here replace the stored ones when nonzero. Errors: MSGR_EINVAL, MSGR_EACCES,
- * MSGR_ENOTMSGR (a directory holding something else), MSGR_ECORRUPT, MSGR_ENOSPC. */
+ * MSGR_ENOTMSGR (a directory holding something else), MSGR_ECORRUPT, MSGR_ENOSPC, MSGR_EBUSY
+ * (another live process held the append lock for lock_timeout_ns). */
 int msgr_journal_open(const char *dir, const msgr_journal_opts *opts, msgr_journal **out);
 
 /* Unmaps and frees (readers must be closed first). NULL is accepted. */
 void msgr_journal_close(msgr_journal *j);
 
 /* Appends a record; *seq (may be NULL) receives its sequence number. Thread-safe and
- * process-safe. Errors: MSGR_EMSGSIZE (larger than a segment), MSGR_ENOSPC, MSGR_EFBIG, MSGR_EIO. */
+ * process-safe. Errors: MSGR_EMSGSIZE (larger than a segment), MSGR_ENOSPC, MSGR_EFBIG, MSGR_EIO,
+ * MSGR_EBUSY (another appender held the lock for lock_timeout_ns). */
 int msgr_journal_append(msgr_journal *j, uint16_t type, const void *data, size_t len,
                         uint64_t *seq);
 
