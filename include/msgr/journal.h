@@ -78,7 +78,9 @@ int msgr_journal_commit(msgr_journal_reader *rd, const msgr_msg *m);
 void msgr_journal_reader_close(msgr_journal_reader *rd);
 
 /* Deletes whole segments that every reader has passed and that retention no longer needs (also
- * done when a segment fills). *deleted (may be NULL) receives how many. */
+ * done when a segment fills). *deleted (may be NULL) receives how many. Errors: MSGR_EBUSY
+ * (another appender held the lock for lock_timeout_ns), MSGR_ENOMEM, or the directory
+ * listing's error. */
 int msgr_journal_gc(msgr_journal *j, uint32_t *deleted);
 
 #ifdef __cplusplus
