@@ -182,8 +182,8 @@ crash-test: all $(BUILD)/tests/crash_test
 	$(BUILD)/tests/crash_test --kills $(KILLS) --msgr $(BUILD)/bin/msgr
 	$(BUILD)/tests/crash_test --kills $(KILLS) --msgr $(BUILD)/bin/msgr --single-producer
 
-# libFuzzer over opening and recovering log files, then over journal files (clang with
-# libclang-rt). FUZZ_SECONDS=60 each.
+# libFuzzer over opening and recovering log files, over journal files and over a ring's shared
+# memory (clang with libclang-rt). FUZZ_SECONDS=60 each.
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 fuzz:
@@ -203,6 +203,11 @@ fuzz:
 	  build/fuzz/lib/libmessenger.a -pthread -o build/fuzz/fuzz_journal
 	build/fuzz/fuzz_journal -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
 	  -rss_limit_mb=2048 build/fuzz/corpus-journal
+	@mkdir -p build/fuzz/corpus-ring
+	$(FUZZ_CC) -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined tests/fuzz_ring.c \
+	  build/fuzz/lib/libmessenger.a -pthread -o build/fuzz/fuzz_ring
+	build/fuzz/fuzz_ring -max_total_time=$(FUZZ_SECONDS) -max_len=512 -timeout=10 \
+	  -rss_limit_mb=2048 build/fuzz/corpus-ring
 
 bench: all
 	$(BUILD)/bin/ring_bench
