@@ -412,6 +412,16 @@ uint64_t msgr_log_end(const msgr_log *log)
     return log ? atomic_load_explicit(&log->hdr->tail, memory_order_acquire) : 0;
 }
 
+/* Turns the abandoned claim [pos, end) into padding, if it is one (at least a skip record).
+ * Returns 1 if it did. */
+static int pad_abandoned(msgr_log *log, uint64_t pos, uint64_t end)
+{
+    if (end <= pos || end - pos < MSGR__LSKIP_MIN)
+        return 0;
+    msgr__lwrite_skip(log, pos, end - pos);
+    return 1;
+}
+
 /* repair() in a single-producer log: the append lock's holder says whose claim pos is. */
 static int repair_single(msgr_log *log, uint64_t pos)
 {
@@ -425,12 +435,7 @@ static int repair_single(msgr_log *log, uint64_t pos)
      * next valid record, and never into the live holder's claims. */
     uint64_t limit = holder && from < tail ? from : tail;
     uint64_t end = msgr__lscan_next(log, pos, limit);
-    if (!end)
-        end = limit;
-    if (end <= pos || end - pos < MSGR__LSKIP_MIN)
-        return 0;
-    msgr__lwrite_skip(log, pos, end - pos);
-    return 1;
+    return pad_abandoned(log, pos, end ? end : limit);
 }
 
 /* The claim at pos has been unfinished for claim_timeout. If the process that made it is dead
@@ -471,10 +476,7 @@ static int repair(msgr_log *log, uint64_t pos)
         if (!end)
             end = tail;
     }
-    if (end <= pos || end - pos < MSGR__LSKIP_MIN)
-        return 0;
-    msgr__lwrite_skip(log, pos, end - pos);
-    return 1;
+    return pad_abandoned(log, pos, end);
 }
 
 static int read_once(void *self, void *arg)
