@@ -5,7 +5,7 @@
  * written there. Opening, reading every record, seeking by sequence and by time, appending
  * and garbage collection must never crash, hang or misbehave under ASan/UBSan (make fuzz). */
 #define _GNU_SOURCE
-#include <messenger.h>
+#include "test_util.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -48,19 +48,7 @@ static void spill(const char *path, const uint8_t *b, size_t n)
 }
 
 /* Removes every file of the journal directory (segments come and go with gc). */
-static void empty_dir(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[384];
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.') {
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    if (d)
-        closedir(d);
-}
+static void empty_dir(void) { tu_empty_dir(dir); }
 
 static void remove_dir(void)
 {

@@ -17,16 +17,7 @@ static char dir[128];
 
 static void rm_dir(void)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.') {
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    if (d)
-        closedir(d);
+    tu_empty_dir(dir);
     rmdir(dir);
 }
 

@@ -143,6 +143,21 @@ Test(log_single, a_dead_holders_claim_is_skipped_below_the_next_holders_records)
     msgr_log_close(log);
 }
 
+/* Commits the open claim c as the 8-byte number v, then reads it at once from rd (it was what
+ * held the reader) and acknowledges it. */
+static void commit_number_and_read_it(msgr_log *log, msgr_claim *c, msgr_log_reader *rd,
+                                      uint64_t v)
+{
+    memcpy(c->data, &v, sizeof v);
+    c->len = sizeof v;
+    cr_assert_eq(msgr_log_commit(log, c), 0);
+    msgr_msg m;
+    cr_assert_eq(msgr_log_read(rd, &m, 0), 0, "the committed claim is next");
+    cr_assert_eq(m.len, sizeof v);
+    cr_assert_eq(*(const uint64_t *)m.data, v);
+    cr_assert_eq(msgr_log_ack(rd, &m), 0);
+}
+
 Test(log_single, skipping_a_dead_claim_stops_at_the_next_holders_open_claim)
 {
     msgr_log_reader *rd;
@@ -155,13 +170,7 @@ Test(log_single, skipping_a_dead_claim_stops_at_the_next_holders_open_claim)
     msgr_msg m;
     cr_assert_eq(msgr_log_read(rd, &m, 200000000), MSGR_ETIMEDOUT,
                  "the dead claim is skipped up to our open claim, not past it");
-    uint64_t v = 2;
-    memcpy(c.data, &v, sizeof v);
-    c.len = sizeof v;
-    cr_assert_eq(msgr_log_commit(log, &c), 0);
-    cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
-    cr_assert_eq(*(const uint64_t *)m.data, 2);
-    cr_assert_eq(msgr_log_ack(rd, &m), 0);
+    commit_number_and_read_it(log, &c, rd, 2);
     expect_n(rd, 3, 1, 1);
     msgr_log_reader_close(rd);
     msgr_log_close(log);
@@ -182,14 +191,7 @@ Test(log_single, a_live_holders_open_claim_is_waited_for_not_skipped)
     cr_assert_eq(msgr_log_read(rd, &m, 200000000), MSGR_ETIMEDOUT,
                  "four claim timeouts later the live claim still holds the reader");
     cr_assert_geq(tu_now_ns() - t0, 200000000ull);
-    uint64_t v = 1;
-    memcpy(c.data, &v, sizeof v);
-    c.len = sizeof v;
-    cr_assert_eq(msgr_log_commit(log, &c), 0);
-    cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
-    cr_assert_eq(m.len, sizeof v);
-    cr_assert_eq(*(const uint64_t *)m.data, 1);
-    cr_assert_eq(msgr_log_ack(rd, &m), 0);
+    commit_number_and_read_it(log, &c, rd, 1);
     expect_n(rd, 2, 1, 1);
     msgr_log_reader_close(rd);
     msgr_log_close(log);
@@ -212,11 +214,7 @@ Test(log_single, recovery_frees_a_dead_holders_lock_and_skips_its_claim)
     cr_assert_eq(st.appender, 0);
     cr_assert_eq(st.flags, MSGR_LOG_SINGLE_PRODUCER, "the flag is the file's");
     append_n(log, 3, 1);
-    msgr_log_reader *rd;
-    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
-    expect_n(rd, 0, 4, 1);
-    expect_empty(rd);
-    msgr_log_reader_close(rd);
+    expect_whole_log(log, 4);
     msgr_log_close(log);
 }
 

@@ -166,11 +166,7 @@ Test(log, recovery_keeps_records_after_an_abandoned_claim)
     cr_assert_eq(rep.claims_skipped, 1);
     cr_assert_eq(rep.records, 4);
     cr_assert_eq(rep.bytes_discarded, 0);
-    msgr_log_reader *rd;
-    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
-    expect_n(rd, 0, 4, 1);
-    expect_empty(rd);
-    msgr_log_reader_close(rd);
+    expect_whole_log(log, 4);
     msgr_log_close(log);
 }
 

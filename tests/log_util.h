@@ -77,4 +77,14 @@ static inline void expect_empty(msgr_log_reader *rd)
     cr_assert_eq(msgr_log_read(rd, &m, 0), MSGR_EAGAIN);
 }
 
+/* A new group reads exactly records 0..n-1 from the log, acknowledging them, then nothing. */
+static inline void expect_whole_log(msgr_log *log, uint64_t n)
+{
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    expect_n(rd, 0, n, 1);
+    expect_empty(rd);
+    msgr_log_reader_close(rd);
+}
+
 #endif

@@ -1,14 +1,18 @@
-/* Helpers shared by the tests: deterministic payloads, scaling, a start barrier. */
+/* Helpers shared by the tests (and the fuzz targets): deterministic payloads, scaling, a start
+ * barrier, emptying a directory. */
 #ifndef MSGR_TEST_UTIL_H
 #define MSGR_TEST_UTIL_H
 
 #include <messenger.h>
 
+#include <dirent.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline uint64_t tu_now_ns(void)
 {
@@ -72,6 +76,21 @@ static inline const char *tu_bin_dir(void)
 {
     const char *d = getenv("MSGR_TEST_BIN");
     return d ? d : "build/tests";
+}
+
+/* Removes every entry of directory `dir` (files only; a missing directory is fine). */
+static inline void tu_empty_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[512];
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    if (d)
+        closedir(d);
 }
 
 #endif
