@@ -147,6 +147,21 @@ static int on_msg(void *arg, const msgr_msg *m)
 
 static unsigned g_linger_min = 32, g_linger_pauses = 64; /* --linger MIN,PAUSES */
 
+/* The zero-copy consumer: polls batches until k has taken `count` more messages; when there
+ * is none, waits for one. */
+static void take_from_ring(msgr_ring *ring, check *k, uint64_t count)
+{
+    for (uint64_t target = k->got + count; k->got < target;) {
+        int n = msgr_ring_poll(ring, on_msg, k, 256);
+        if (n < 0)
+            die("poll", n);
+        msgr_msg m;
+        int rc;
+        if (n == 0 && (rc = msgr_ring_peek_wait(ring, &m, 5000000000ll)))
+            die("peek_wait", rc);
+    }
+}
+
 /* Consumes producers * count messages; returns elapsed ns from the start signal. */
 static uint64_t consume(job *j, int producers)
 {
@@ -155,24 +170,14 @@ static uint64_t consume(job *j, int producers)
     uint64_t total = (uint64_t)producers * j->count;
     unsigned char *buf = malloc(j->size + 8);
     uint64_t t0 = bench_go(&j->ctl->start, (uint32_t)producers);
+    if (j->zero_copy)
+        take_from_ring(j->ring, &k, total);
     while (k.got < total) {
-        if (j->zero_copy) {
-            int n = msgr_ring_poll(j->ring, on_msg, &k, 256);
-            if (n < 0)
-                die("poll", n);
-            if (n == 0) {
-                msgr_msg m;
-                int rc = msgr_ring_peek_wait(j->ring, &m, 5000000000ll);
-                if (rc)
-                    die("peek_wait", rc);
-            }
-        } else {
-            msgr_msg info;
-            int rc = msgr_ring_recv_wait(j->ring, buf, j->size + 8, &info, 5000000000ll);
-            if (rc < 0)
-                die("recv", rc);
-            check_one(&k, buf, (size_t)rc, info.type);
-        }
+        msgr_msg info;
+        int rc = msgr_ring_recv_wait(j->ring, buf, j->size + 8, &info, 5000000000ll);
+        if (rc < 0)
+            die("recv", rc);
+        check_one(&k, buf, (size_t)rc, info.type);
     }
     uint64_t dt = bench_now_ns() - t0;
     free(buf);
@@ -308,6 +313,27 @@ static int file_check_one(void *arg, const msgr_msg *m)
     return 0;
 }
 
+/* The zero-copy consumer, as the ring's: a batch, then one acknowledgement for all of it (the
+ * log's release); when there is none, waits for one record. Until `count` records. */
+static void take_from_log(msgr_log_reader *rd, file_check *k, uint64_t count)
+{
+    int rc;
+    for (uint64_t got = 0; got < count;) {
+        int n = msgr_log_poll(rd, file_check_one, k, 256);
+        if (n < 0)
+            die("log poll", n);
+        if (n == 0) {
+            if ((rc = msgr_log_read(rd, &k->last, 5000000000ll)))
+                die("log read", rc);
+            file_check_one(k, &k->last);
+            n = 1;
+        }
+        if ((rc = msgr_log_ack(rd, &k->last)))
+            die("log ack", rc);
+        got += (uint64_t)n;
+    }
+}
+
 /* The log file's path: $BENCH_DIR (default /tmp), one name per benchmark process. */
 static void log_path(char *buf, size_t n)
 {
@@ -338,22 +364,8 @@ static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count
     uint64_t t0 = bench_go(&ctl.start, 1);
     unsigned char *buf = malloc(size + 8);
     file_check k = {.size = size};
-    for (uint64_t i = 0; i < count && zero_copy;) {
-        /* As the ring's zero-copy consumer: a batch, then one acknowledgement for all of it
-         * (the log's release); when there is none, wait for one record. */
-        int n = msgr_log_poll(rd, file_check_one, &k, 256);
-        if (n < 0)
-            die("log poll", n);
-        if (n == 0) {
-            if ((rc = msgr_log_read(rd, &k.last, 5000000000ll)))
-                die("log read", rc);
-            file_check_one(&k, &k.last);
-            n = 1;
-        }
-        if ((rc = msgr_log_ack(rd, &k.last)))
-            die("log ack", rc);
-        i += (uint64_t)n;
-    }
+    if (zero_copy)
+        take_from_log(rd, &k, count);
     for (uint64_t i = 0; i < count && !zero_copy; i++) {
         msgr_msg m;
         if ((rc = msgr_log_read(rd, &m, 5000000000ll)))
@@ -483,6 +495,7 @@ static result median_throughput(const char *transport, int zc, int producers, si
  * with the mean of the thread slices just before and after it, so both sides of a ratio ran in
  * the same host state. */
 enum { SLICE_KINDS = 4 }; /* ring, single-producer log, ring, multi-producer log */
+enum { MAX_SLICES = 512 };
 
 typedef struct {
     msgr_ring *ring;
@@ -534,44 +547,11 @@ static double quantile(double *v, int n, double q)
     return n ? v[(int)(q * (n - 1) + 0.5)] : 0;
 }
 
-/* Consumes one slice from log reader rd, as run_file's zero-copy consumer does. */
-static void slice_from_log(msgr_log_reader *rd, file_check *fk, uint64_t count)
+/* Prints the file/thread ratios of one log's slices (kind 1 or 3). */
+static void slice_ratios(FILE *out, const char *what, const double *rate, int slices, int kind)
 {
-    int rc;
-    for (uint64_t got = 0; got < count;) {
-        int n = msgr_log_poll(rd, file_check_one, fk, 256);
-        if (n < 0)
-            die("slices: log poll", n);
-        if (n == 0) {
-            if ((rc = msgr_log_read(rd, &fk->last, 5000000000ll)))
-                die("slices: log read", rc);
-            file_check_one(fk, &fk->last);
-            n = 1;
-        }
-        if ((rc = msgr_log_ack(rd, &fk->last)))
-            die("slices: log ack", rc);
-        got += (uint64_t)n;
-    }
-}
-
-/* Consumes one slice from the ring, as consume()'s zero-copy consumer does. */
-static void slice_from_ring(msgr_ring *ring, check *k, uint64_t count)
-{
-    for (uint64_t target = k->got + count; k->got < target;) {
-        int n = msgr_ring_poll(ring, on_msg, k, 256);
-        if (n < 0)
-            die("slices: poll", n);
-        msgr_msg m;
-        int rc;
-        if (n == 0 && (rc = msgr_ring_peek_wait(ring, &m, 5000000000ll)))
-            die("slices: peek_wait", rc);
-    }
-}
-
-/* Prints the file/thread ratios of one log's slices (kind 1 or 3) and returns their median. */
-static double slice_ratios(FILE *out, const char *what, const double *rate, int slices, int kind)
-{
-    static double ratio[512], tmean[512], cut[512], fast[512], rest[512];
+    static double ratio[MAX_SLICES], tmean[MAX_SLICES], cut[MAX_SLICES], fast[MAX_SLICES],
+        rest[MAX_SLICES];
     int np = 0, nf = 0, nr = 0;
     /* slices 0..3 warm up and are left out */
     for (int s = SLICE_KINDS + kind; s + 1 < slices; s += SLICE_KINDS) {
@@ -587,19 +567,16 @@ static double slice_ratios(FILE *out, const char *what, const double *rate, int 
         else
             rest[nr++] = ratio[i];
     }
-    double med = quantile(ratio, np, 0.5);
     fprintf(out, "%s / thread (same host state): median %.2f over %d pairs (p25 %.2f, p75 %.2f); "
                  "when the ring ran fastest (top third) %.2f, otherwise %.2f\n",
-            what, med, np, quantile(ratio, np, 0.25), quantile(ratio, np, 0.75),
-            quantile(fast, nf, 0.5), quantile(rest, nr, 0.5));
-    return med;
+            what, quantile(ratio, np, 0.5), np, quantile(ratio, np, 0.25),
+            quantile(ratio, np, 0.75), quantile(fast, nf, 0.5), quantile(rest, nr, 0.5));
 }
 
 static void interleaved(int slices, uint64_t per_slice, int csv)
 {
-    enum { MAXS = 512 };
     /* a multiple of SLICE_KINDS, plus one: every file slice has a thread slice after it */
-    slices = (slices > MAXS - 1 ? MAXS - 1 : slices) / SLICE_KINDS * SLICE_KINDS + 1;
+    slices = (slices > MAX_SLICES - 1 ? MAX_SLICES - 1 : slices) / SLICE_KINDS * SLICE_KINDS + 1;
     msgr_region *g = region_for(1);
     msgr_ring_opts ro = {.capacity = CAPACITY};
     slices_job *j = aligned_alloc(128, (sizeof *j + 127) / 128 * 128); /* go on its own line */
@@ -628,7 +605,7 @@ static void interleaved(int slices, uint64_t per_slice, int csv)
     pthread_t th;
     pthread_create(&th, NULL, slices_producer, j);
     bench_pin_to(1);
-    static double rate[MAXS];
+    static double rate[MAX_SLICES];
     check k = {.size = 64};
     file_check fk[2] = {{.size = 64}, {.size = 64}};
     for (int s = 0; s < slices; s++) {
@@ -637,9 +614,9 @@ static void interleaved(int slices, uint64_t per_slice, int csv)
         atomic_store_explicit(&j->go, (uint32_t)s + 1, memory_order_release);
         int lg = slice_log(s);
         if (lg >= 0)
-            slice_from_log(rd[lg], &fk[lg], per_slice);
+            take_from_log(rd[lg], &fk[lg], per_slice);
         else
-            slice_from_ring(j->ring, &k, per_slice);
+            take_from_ring(j->ring, &k, per_slice);
         rate[s] = (double)per_slice * 1e9 / (double)(bench_now_ns() - t0);
     }
     pthread_join(th, NULL);
@@ -660,7 +637,7 @@ static void interleaved(int slices, uint64_t per_slice, int csv)
                  "goal: file at least 0.50 of thread\n", slices, per_slice);
     slice_ratios(out, "file, single-producer", rate, slices, 1);
     slice_ratios(out, "file, multi-producer ", rate, slices, 3);
-    static double th_all[MAXS], tfast[MAXS], cut[MAXS];
+    static double th_all[MAX_SLICES], tfast[MAX_SLICES], cut[MAX_SLICES];
     int nt = 0, ntf = 0;
     for (int s = SLICE_KINDS; s < slices; s += 2)
         th_all[nt++] = rate[s];
