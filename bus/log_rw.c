@@ -175,6 +175,27 @@ static inline void claim_fill(msgr_log *log, uint64_t p, uint64_t size, size_t l
     c->claimed_ = (uint32_t)len;
 }
 
+/* Bytes a claim of `size` at pos takes: the record, plus padding to the end of the data area
+ * (*pad) when it would straddle it. */
+static inline uint64_t claim_need(const msgr_log *log, uint64_t pos, uint64_t size,
+                                  uint64_t *pad)
+{
+    uint64_t contig = log->cap - (pos & log->mask);
+    *pad = size > contig ? contig : 0;
+    return *pad + size;
+}
+
+/* [pos, pos + need) looked full: reclaims what every group has acknowledged and looks again.
+ * 0, or MSGR_EAGAIN if it is still full. */
+static int reclaim_for(msgr_log *log, uint64_t pos, uint64_t need)
+{
+    msgr__ladvance_start(log);
+    /* A5: acquire pairs with R5 in msgr__ladvance_start(): readers are done with the space
+     * below start. */
+    uint64_t start = atomic_load_explicit(&log->hdr->start, memory_order_acquire);
+    return pos + need - start > log->cap ? MSGR_EAGAIN : 0;
+}
+
 /* A single-producer log's claim: the tail is ours alone while we hold the append lock, so it
  * moves with a plain store, and the claim is recorded in this handle, not in shared memory:
  * a reader blocked by it judges it by the lock's holder (repair()). */
@@ -186,19 +207,16 @@ static inline int claim_single(msgr_log *log, const claim_args *a)
         if (rc)
             return rc;
     }
-    uint64_t size = msgr__lrec_size(a->len), pos = log->sp_tail;
-    uint64_t contig = log->cap - (pos & log->mask);
-    uint64_t pad = size > contig ? contig : 0, need = pad + size;
-    /* A5: acquire pairs with R5 in msgr__ladvance_start(): readers are done with the space
-     * below start. */
+    uint64_t size = msgr__lrec_size(a->len), pos = log->sp_tail, pad;
+    uint64_t need = claim_need(log, pos, size, &pad);
+    /* A5: as in reclaim_for(). */
     uint64_t start = atomic_load_explicit(&h->start, memory_order_acquire);
     if (pos - start > log->cap) /* from the file: start beyond our tail */
         return MSGR_ECORRUPT;
     if (pos + need - start > log->cap) {
-        msgr__ladvance_start(log);
-        start = atomic_load_explicit(&h->start, memory_order_acquire);
-        if (pos + need - start > log->cap)
-            return MSGR_EAGAIN;
+        int rc = reclaim_for(log, pos, need);
+        if (rc)
+            return rc;
     }
     log->sp_tail = pos + need;
     /* Release: the padding and records of our earlier claims, then this reservation, for
@@ -229,10 +247,8 @@ static inline int claim_try(msgr_log *log, const claim_args *a)
     uint64_t size = msgr__lrec_size(a->len);
     uint64_t pos = atomic_load_explicit(&h->tail, memory_order_acquire);
     for (;;) {
-        uint64_t contig = log->cap - (pos & log->mask);
-        uint64_t pad = size > contig ? contig : 0, need = pad + size;
-        /* A5: acquire pairs with R5 in msgr__ladvance_start(): readers are done with the
-         * space below start. */
+        uint64_t pad, need = claim_need(log, pos, size, &pad);
+        /* A5: as in reclaim_for(). */
         uint64_t start = atomic_load_explicit(&h->start, memory_order_acquire);
         uint64_t used = pos - start; /* from the file: pos < start wraps to a huge value */
         if (used > log->cap) {
@@ -242,10 +258,9 @@ static inline int claim_try(msgr_log *log, const claim_args *a)
             continue;
         }
         if (used + need > log->cap) {
-            msgr__ladvance_start(log);
-            start = atomic_load_explicit(&h->start, memory_order_acquire);
-            if (pos + need - start > log->cap)
-                return MSGR_EAGAIN;
+            int rc = reclaim_for(log, pos, need);
+            if (rc)
+                return rc;
         }
         atomic_store_explicit(&slot->intent, pos, memory_order_relaxed);
         /* acq_rel: the intent above is visible to anyone who acquires the new tail (the
