@@ -406,12 +406,8 @@ int msgr_log_open(const char *path, const msgr_log_opts *o, msgr_log **out,
     uint64_t deadline = msgr_os_now_ns() + wait_ns;
     while (rc == 0) {
         int32_t holder = atomic_load_explicit(&h->recovering, memory_order_acquire);
-        /* Alive means the same process (pid and start time): a pid reused since a crash
-         * does not hold the lock. A start time of 0 means the holder is between taking the
-         * lock and recording it: judged by its pid alone. */
         uint64_t hs = atomic_load(&h->recovering_start);
-        if (holder && holder != log->pid &&
-            (hs ? msgr_os_proc_alive(holder, hs) : msgr_os_pid_alive(holder))) {
+        if (holder != log->pid && msgr__lholder_alive(holder, hs)) {
             if (msgr_os_now_ns() >= deadline) { /* a live process stuck in recovery */
                 rc = MSGR_EBUSY;
                 break;

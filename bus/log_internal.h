@@ -214,6 +214,14 @@ static inline uint64_t msgr__lrec_word1(uint32_t len, uint16_t type, uint16_t so
 
 void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size);
 
+/* Whether the holder of a lock recorded as (pid, start time) runs: pid and start time name one
+ * process (a reused pid is not it); a start time of 0 means the holder is between taking the
+ * lock and recording it, judged by its pid alone. */
+static inline int msgr__lholder_alive(int32_t pid, uint64_t start)
+{
+    return pid && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
+}
+
 /* The single-producer append lock's live holder: its pid, or 0 when the lock is free or its
  * holder is dead (pid and start time; a start time of 0 means the holder is between taking
  * the lock and recording it, judged by its pid alone). *from: the tail when it took it. */

@@ -97,9 +97,7 @@ int32_t msgr__lapp_holder(const msgr_log *log, uint64_t *from)
     uint64_t start = atomic_load_explicit(&h->app_start, memory_order_acquire);
     if (from)
         *from = atomic_load_explicit(&h->app_from, memory_order_acquire);
-    if (!pid || !(start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid)))
-        return 0;
-    return pid;
+    return msgr__lholder_alive(pid, start) ? pid : 0;
 }
 
 /* Takes the append lock for this handle: free, or held by a dead process. MSGR_EBUSY if a
