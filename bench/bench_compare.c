@@ -182,7 +182,7 @@ static void *m_open(void *shared, int side, int index)
             m_file_path(s, rx, path, sizeof path);
             msgr_check("log open", msgr_log_open(path, NULL, &e->lrx, NULL));
             msgr_check("log reader", msgr_log_reader_open(e->lrx, "bench", &e->rd));
-            msgr_log_reader_set_linger(e->rd, 32, 64); /* as the ring's batch consumer */
+            msgr_log_reader_set_linger(e->rd, 256, 512); /* as the ring's batch consumer */
         }
     } else {
         if (s->kind == K_THREAD)
@@ -195,7 +195,7 @@ static void *m_open(void *shared, int side, int index)
         char *base = msgr_region_base(e->g);
         msgr_check("ring attach", msgr_ring_attach(base + tx * fp, fp, NULL, &e->tx));
         msgr_check("ring attach", msgr_ring_attach(base + rx * fp, fp, NULL, &e->rx));
-        msgr_ring_set_linger(e->rx, 32, 64); /* for the batch consumer (m_drain), as ring_bench */
+        msgr_ring_set_linger(e->rx, 256, 512); /* for the batch consumer (m_drain), as ring_bench */
     }
     return e;
 }

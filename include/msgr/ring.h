@@ -163,12 +163,12 @@ int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max);
 
 /* Throughput over latency for msgr_ring_poll on this handle: when the previous poll handed over
  * fewer than `min_batch` records (the consumer had caught up with the producers), the next poll
- * first pauses `pauses` times (a pause is ~10-40 ns) so the producers move ahead and the batch
- * spans whole cache lines. 64-byte records between two threads here, paired runs: (16, 16)
- * against off, median 25.5 against 13.8 M/s (11 of 15 faster); (32, 64) against (16, 16), 8 of
- * 10 faster, up to 55 M/s. msgr_ring_peek_wait then also looks every `pauses` pauses instead of
- * every 8 while it waits. Adds up to `pauses` pauses of latency per poll; min_batch 0 turns it
- * off (the default); `pauses` is capped at 65536. Consumer side, set before concurrent use. */
+ * first pauses `pauses` times (a pause is ~10-40 ns) so the producers move ahead and fewer looks
+ * read the line they are writing. 64-byte records between two threads here, same-state slices
+ * (ring_bench --filter linger): (32, 64) 1.2-1.7x off, (256, 512) 1.05-1.36x (32, 64).
+ * msgr_ring_peek_wait then also looks every `pauses` pauses instead of every 8 while it waits.
+ * Adds up to `pauses` pauses of latency per poll; min_batch 0 turns it off (the default);
+ * `pauses` is capped at 65536. Consumer side, set before concurrent use. */
 void msgr_ring_set_linger(msgr_ring *r, unsigned min_batch, uint32_t pauses);
 
 /* Copies the oldest record into buf and consumes it. Returns its length (>= 0), MSGR_EAGAIN if
