@@ -592,30 +592,50 @@ static double quantile(double *v, int n, double q)
     return n ? v[(int)(q * (n - 1) + 0.5)] : 0;
 }
 
-/* Prints the file/thread ratios of one log's slices (kind 1 or 3). */
-static void slice_ratios(FILE *out, const char *what, const double *rate, int slices, int kind)
+/* Placements of the two vCPUs, told apart by the probe's round trip (medians seen here: ~30,
+ * ~70 and ~370 ns): one core's two hardware threads, two cores close by, two far apart. */
+enum { NPLACES = 3 };
+static const char *const place_name[NPLACES] = {"same core (under 50 ns)", "near (50-160 ns)",
+                                                "far (300 ns or more)"};
+
+/* The placement a round trip says, or -1 between them. */
+static int placement(double rtt_ns)
 {
-    static double ratio[MAX_SLICES], tmean[MAX_SLICES], cut[MAX_SLICES], fast[MAX_SLICES],
-        rest[MAX_SLICES];
-    int np = 0, nf = 0, nr = 0;
+    return rtt_ns < 50 ? 0 : rtt_ns < 160 ? 1 : rtt_ns >= 300 ? 2 : -1;
+}
+
+/* Prints "median over n" of v[0..n), or "none". */
+static void print_median(FILE *out, const char *label, double *v, int n, double scale,
+                         const char *unit)
+{
+    if (n)
+        fprintf(out, "; %s %.2f%s over %d", label, quantile(v, n, 0.5) / scale, unit, n);
+    else
+        fprintf(out, "; %s none", label);
+}
+
+/* Prints the file/thread ratios of one log's slices (kind 1 or 3): all of them, and by the
+ * placement both neighbouring ring slices ran in (rtt: the probe after each ring slice). */
+static void slice_ratios(FILE *out, const char *what, const double *rate, const double *rtt,
+                         int slices, int kind)
+{
+    static double ratio[MAX_SLICES], file[MAX_SLICES], by[NPLACES][MAX_SLICES];
+    int np = 0, nb[NPLACES] = {0};
     /* slices 0..3 warm up and are left out */
     for (int s = SLICE_KINDS + kind; s + 1 < slices; s += SLICE_KINDS) {
-        tmean[np] = (rate[s - 1] + rate[s + 1]) / 2;
-        ratio[np] = rate[s] / tmean[np];
-        np++;
+        double r = rate[s] / ((rate[s - 1] + rate[s + 1]) / 2);
+        int pl = placement(rtt[s - 1]);
+        file[np] = rate[s];
+        ratio[np++] = r;
+        if (pl >= 0 && pl == placement(rtt[s + 1]))
+            by[pl][nb[pl]++] = r;
     }
-    memcpy(cut, tmean, sizeof(double) * (size_t)np);
-    double third = quantile(cut, np, 2.0 / 3);
-    for (int i = 0; i < np; i++) {
-        if (tmean[i] >= third)
-            fast[nf++] = ratio[i];
-        else
-            rest[nr++] = ratio[i];
-    }
-    fprintf(out, "%s / thread (same host state): median %.2f over %d pairs (p25 %.2f, p75 %.2f); "
-                 "when the ring ran fastest (top third) %.2f, otherwise %.2f\n",
-            what, quantile(ratio, np, 0.5), np, quantile(ratio, np, 0.25),
-            quantile(ratio, np, 0.75), quantile(fast, nf, 0.5), quantile(rest, nr, 0.5));
+    fprintf(out, "%s / thread (same host state): median %.2f over %d pairs (p25 %.2f, p75 %.2f; "
+                 "file %.1f M msgs/s)", what, quantile(ratio, np, 0.5), np,
+            quantile(ratio, np, 0.25), quantile(ratio, np, 0.75), quantile(file, np, 0.5) / 1e6);
+    for (int p = 0; p < NPLACES; p++)
+        print_median(out, place_name[p], by[p], nb[p], 1, "");
+    fprintf(out, "\n");
 }
 
 static void interleaved(int slices, uint64_t per_slice, int csv)
@@ -683,8 +703,8 @@ static void interleaved(int slices, uint64_t per_slice, int csv)
     fprintf(out, "\ninterleaved slices, zero-copy, 64 B, %d slices of %" PRIu64 " messages: ring, "
                  "file (single-producer log), ring, file (multi-producer log), in turn; sync none; "
                  "goal: file at least 0.50 of thread\n", slices, per_slice);
-    slice_ratios(out, "file, single-producer", rate, slices, 1);
-    slice_ratios(out, "file, multi-producer ", rate, slices, 3);
+    slice_ratios(out, "file, single-producer", rate, rtt, slices, 1);
+    slice_ratios(out, "file, multi-producer ", rate, rtt, slices, 3);
     static double th_all[MAX_SLICES], tfast[MAX_SLICES], cut[MAX_SLICES];
     int nt = 0, ntf = 0;
     for (int s = SLICE_KINDS; s < slices; s += 2)
@@ -697,32 +717,22 @@ static void interleaved(int slices, uint64_t per_slice, int csv)
     fprintf(out, "thread, zero-copy, 64 B: median %.1f M msgs/s over %d slices "
                  "(p25 %.1f, p75 %.1f); top third %.1f M\n", quantile(th_all, nt, 0.5) / 1e6, nt,
             quantile(th_all, nt, 0.25) / 1e6, quantile(th_all, nt, 0.75) / 1e6,
-            quantile(tfast, ntf, 0.5) / 1e6);    /* The same slices by the host state they ran in: the cache-line round trip measured right
-     * after each (issue 2's machine: about 130 ns). */
-    static const double band[] = {0, 160, 300, 1e12};
-    static double in_band[MAX_SLICES], trips[MAX_SLICES];
-    int nr = 0;
-    for (int s = SLICE_KINDS; s < slices; s += 2)
+            quantile(tfast, ntf, 0.5) / 1e6);
+    /* The same slices by the placement they ran in: the cache-line round trip measured right
+     * after each (issue 2's machine: about 130 ns, a near placement). */
+    static double by[NPLACES][MAX_SLICES], trips[MAX_SLICES];
+    int nb[NPLACES] = {0}, nr = 0;
+    for (int s = SLICE_KINDS; s < slices; s += 2) {
+        int pl = placement(rtt[s]);
         trips[nr++] = rtt[s];
-    fprintf(out, "thread, zero-copy, 64 B, by the cache-line round trip after each slice (median "
-                 "%.0f ns):", quantile(trips, nr, 0.5));
-    for (int b = 0; b < 3; b++) {
-        int n = 0;
-        for (int s = SLICE_KINDS; s < slices; s += 2)
-            if (rtt[s] >= band[b] && rtt[s] < band[b + 1])
-                in_band[n++] = rate[s];
-        if (b == 0)
-            fprintf(out, " under %.0f ns:", band[1]);
-        else if (b == 1)
-            fprintf(out, " %.0f-%.0f ns:", band[1], band[2]);
-        else
-            fprintf(out, " %.0f ns or more:", band[2]);
-        if (n)
-            fprintf(out, " median %.1f M over %d slices%s", quantile(in_band, n, 0.5) / 1e6, n,
-                    b < 2 ? ";" : "\n");
-        else
-            fprintf(out, " none%s", b < 2 ? ";" : "\n");
+        if (pl >= 0)
+            by[pl][nb[pl]++] = rate[s];
     }
+    fprintf(out, "thread, zero-copy, 64 B, by placement (cache-line round trip after each slice, "
+                 "median %.0f ns)", quantile(trips, nr, 0.5));
+    for (int p = 0; p < NPLACES; p++)
+        print_median(out, place_name[p], by[p], nb[p], 1e6, " M");
+    fprintf(out, "\n");
 }
 
 /* Linger settings compared in the same host state: three rings, linger off, (32, 64) and the
