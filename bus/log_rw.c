@@ -201,7 +201,7 @@ static int reclaim_for(msgr_log *log, uint64_t pos, uint64_t need)
 /* A single-producer log's claim: the tail is ours alone while we hold the append lock, so it
  * moves with a plain store, and the claim is recorded in this handle, not in shared memory:
  * a reader blocked by it judges it by the lock's holder (repair()). */
-static inline int claim_single(msgr_log *log, const claim_args *a)
+MSGR_HOT int claim_single(msgr_log *log, const claim_args *a)
 {
     msgr__log_hdr *h = log->hdr;
     if (!log->sp_held) {
