@@ -498,8 +498,7 @@ static result median_throughput(const char *transport, int zc, int producers, si
  * number of producers may append (sync none, both), and again. Each file slice is compared
  * with the mean of the thread slices just before and after it, so both sides of a ratio ran in
  * the same host state. After each ring slice the two threads bounce a cache line (rtt_probe()),
- * and the thread slices are also reported by that round trip: the near placement (~70 ns
- * here) or the far one (~370 ns). */
+ * and the figures are also reported by the placement that round trip says (placement()). */
 enum { SLICE_KINDS = 4 }; /* ring, single-producer log, ring, multi-producer log */
 enum { MAX_SLICES = 512 };
 
@@ -509,9 +508,9 @@ typedef struct {
     msgr_ring *by_linger[3]; /* linger_slices(): slice k goes to by_linger[k % 3] */
     uint64_t per_slice;
     int slices;
+    int probe;                           /* interleaved(): a probe after every ring slice */
     _Alignas(128) _Atomic uint32_t go; /* slice number + 1, set by the consumer as it starts one */
     _Alignas(128) _Atomic uint64_t ball; /* rtt_probe(): odd from the consumer, even back */
-    int probe;                           /* interleaved(): a probe after every ring slice */
 } slices_job;
 
 /* Cache-line round trips between the slices' two threads, after a ring slice: tells which
