@@ -59,7 +59,41 @@ typedef struct {
     double msgs_s, gb_s;
     double p50, p99, p999; /* < 0: not measured */
     uint32_t sync;         /* file transport: msgr_sync */
+    int place;             /* placement() both probes around the run agreed on, or -1 */
 } result;
+
+/* Placements of the two vCPUs, told apart by a cache line's round trip between them, without
+ * a clock read per trip (medians seen here: ~30, ~70 and ~370 ns): one core's two hardware
+ * threads, two cores close by (issue 2's "about 130 ns" with a clock read per trip), two far
+ * apart. The host moves the vCPUs between them several times a minute, and every figure
+ * follows, so the table says where each row ran. */
+enum { NPLACES = 3 };
+static const char *const place_name[NPLACES] = {"same core (under 50 ns)", "near (50-160 ns)",
+                                                "far (300 ns or more)"};
+static const char *const place_short[NPLACES] = {"core", "near", "far"};
+
+/* The placement a round trip says, or -1 between them. */
+static int placement(double rtt_ns)
+{
+    return rtt_ns < 50 ? 0 : rtt_ns < 160 ? 1 : rtt_ns >= 300 ? 2 : -1;
+}
+
+/* 2000 round trips between CPUs 0 and 1 (under a millisecond): the placement now. */
+static int placement_now(void)
+{
+    double rtt = bench_line_pingpong(2000, NULL);
+    return rtt < 0 ? -1 : placement(rtt);
+}
+
+/* Runs fn(arg) between two placement probes; r->place says where it ran (-1: the probes
+ * disagree, or the round trip was between placements). */
+#define WITH_PLACEMENT(r, call)                                                                  \
+    do {                                                                                         \
+        int before_ = placement_now();                                                           \
+        (r) = (call);                                                                            \
+        int after_ = placement_now();                                                            \
+        (r).place = before_ == after_ ? before_ : -1;                                            \
+    } while (0)
 
 typedef struct {
     msgr_ring *ring; /* creator's handle; process peers attach their own */
@@ -255,7 +289,7 @@ static result run_throughput(const char *transport, int zero_copy, int producers
     msgr_region_close(g);
     double secs = (double)dt / 1e9, msgs = (double)count * producers;
     result res = {"throughput", transport, zero_copy ? "zero-copy" : "copy", producers, size,
-                  msgs / secs, msgs * (double)size / secs / 1e9, -1, -1, -1, 0};
+                  msgs / secs, msgs * (double)size / secs / 1e9, -1, -1, -1, 0, -1};
     return res;
 }
 
@@ -390,7 +424,7 @@ static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count
         die("file: records out of order or damaged", MSGR_EIO);
     double secs = (double)dt / 1e9;
     result res = {"throughput", "file", zero_copy ? "zero-copy" : "copy", 1, size,
-                  (double)count / secs, (double)count * (double)size / secs / 1e9, -1, -1, -1, 0};
+                  (double)count / secs, (double)count * (double)size / secs / 1e9, -1, -1, -1, 0, -1};
     res.sync = sync;
     return res;
 }
@@ -460,7 +494,7 @@ static result run_latency(size_t size, uint64_t count)
     qsort(rtt, count, sizeof *rtt, cmp_u64);
     result res = {"latency", "process", "zero-copy", 1, size, 0, 0,
                   (double)rtt[count / 2], (double)rtt[count * 99 / 100],
-                  (double)rtt[count * 999 / 1000], 0};
+                  (double)rtt[count * 999 / 1000], 0, -1};
     res.msgs_s = 1e9 / res.p50; /* round trips/s at the median */
     res.gb_s = -1;
     free(rtt);
@@ -483,7 +517,7 @@ static result median_throughput(const char *transport, int zc, int producers, si
     result runs[16];
     run_throughput(transport, zc, producers, size, count / 4 + 1);
     for (int i = 0; i < repeat; i++)
-        runs[i] = run_throughput(transport, zc, producers, size, count);
+        WITH_PLACEMENT(runs[i], run_throughput(transport, zc, producers, size, count));
     qsort(runs, (size_t)repeat, sizeof *runs, cmp_rate);
     return runs[repeat / 2];
 }
@@ -589,18 +623,6 @@ static double quantile(double *v, int n, double q)
 {
     qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     return n ? v[(int)(q * (n - 1) + 0.5)] : 0;
-}
-
-/* Placements of the two vCPUs, told apart by the probe's round trip (medians seen here: ~30,
- * ~70 and ~370 ns): one core's two hardware threads, two cores close by, two far apart. */
-enum { NPLACES = 3 };
-static const char *const place_name[NPLACES] = {"same core (under 50 ns)", "near (50-160 ns)",
-                                                "far (300 ns or more)"};
-
-/* The placement a round trip says, or -1 between them. */
-static int placement(double rtt_ns)
-{
-    return rtt_ns < 50 ? 0 : rtt_ns < 160 ? 1 : rtt_ns >= 300 ? 2 : -1;
 }
 
 /* Prints "median over n" of v[0..n), or "none". */
@@ -820,11 +842,13 @@ static void print_row(const result *r, int csv)
             bench_csv_row(stdout, r->bench, r->transport, mode, r->producers, r->size, -1, -1,
                           r->p50, r->p99, r->p999);
     } else if (r->p50 < 0) {
-        printf("%-10s %-11s %-9s %9d %8zu %12.2f %9.2f\n", r->bench, transport, r->mode,
-               r->producers, r->size, r->msgs_s / 1e6, r->gb_s);
+        printf("%-10s %-11s %-9s %9d %8zu %12.2f %9.2f  %s\n", r->bench, transport, r->mode,
+               r->producers, r->size, r->msgs_s / 1e6, r->gb_s,
+               r->place >= 0 ? place_short[r->place] : "mixed");
     } else {
-        printf("%-10s %-11s %-9s %9d %8zu   p50 %.0f ns  p99 %.0f ns  p99.9 %.0f ns\n", r->bench,
-               transport, r->mode, r->producers, r->size, r->p50, r->p99, r->p999);
+        printf("%-10s %-11s %-9s %9d %8zu   p50 %.0f ns  p99 %.0f ns  p99.9 %.0f ns  %s\n",
+               r->bench, transport, r->mode, r->producers, r->size, r->p50, r->p99, r->p999,
+               r->place >= 0 ? place_short[r->place] : "mixed");
     }
     fflush(stdout);
 }
@@ -868,11 +892,13 @@ int main(int argc, char **argv)
     if (csv)
         printf("%s\n", BENCH_CSV_HEADER);
     else
-        printf("ring_bench: %s %s, %ld cpus, ring %u KiB, %s run, median of %d\n\n"
-               "%-10s %-11s %-9s %9s %8s %12s %9s\n",
+        printf("ring_bench: %s %s, %ld cpus, ring %u KiB, %s run, median of %d; placement: where "
+               "the median run ran (core, near, far: a cache-line round trip before and after it; "
+               "mixed: they differ)\n\n"
+               "%-10s %-11s %-9s %9s %8s %12s %9s  %s\n",
                u.sysname, u.release, sysconf(_SC_NPROCESSORS_ONLN), CAPACITY / 1024,
                smoke ? "smoke" : "full", repeat, "bench", "transport", "mode", "producers", "size",
-               "M msgs/s", "GB/s");
+               "M msgs/s", "GB/s", "placement");
     for (int t = 0; t < 2; t++)
         for (int p = 1; p <= 2; p++)
             for (int zc = 1; zc >= 0; zc--)
@@ -911,12 +937,13 @@ int main(int argc, char **argv)
                 result runs[16];
                 run_file(sync, zc, size, count / 4 + 1);
                 for (int i = 0; i < repeat; i++)
-                    runs[i] = run_file(sync, zc, size, count);
+                    WITH_PLACEMENT(runs[i], run_file(sync, zc, size, count));
                 qsort(runs, (size_t)repeat, sizeof *runs, cmp_rate);
                 print_row(&runs[repeat / 2], csv);
             }
     if (!filter || strstr("latency,process,zero-copy,1,64", filter)) {
-        result r = run_latency(64, smoke ? 100000 : 1000000);
+        result r;
+        WITH_PLACEMENT(r, run_latency(64, smoke ? 100000 : 1000000));
         print_row(&r, csv);
     }
     if (!filter || strstr("interleaved file-vs-anonymous", filter))
