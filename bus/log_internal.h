@@ -160,7 +160,8 @@ struct msgr_log_reader {
     uint64_t blocked_since; /* when reading first found pos unfinished (0: not blocked) */
     uint32_t misses;        /* looks in a row that found nothing committed */
     uint32_t run;           /* records read since a read last found nothing */
-    uint32_t last_batch;    /* records the last msgr_log_poll handed over */
+    uint32_t last_batch;    /* records the last msgr_log_poll handed over if it ran dry */
+    uint64_t lingers;       /* reads and polls that paused first (msgr_log_reader_lingers) */
     uint32_t linger_min, linger_pauses; /* msgr_log_reader_set_linger */
 };
 

@@ -581,6 +581,7 @@ int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
     rd->run = 0;
     if (run < rd->linger_min) {
         msgr__pause_n(rd->linger_pauses);
+        rd->lingers++;
         if ((rc = read_once(rd, m)) != MSGR_EAGAIN) {
             rd->run = rc == 0;
             return rc;
@@ -596,8 +597,10 @@ int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg, unsigned
     if (!rd || !fn)
         return MSGR_EINVAL;
     /* Linger, as msgr_ring_poll: right behind the producers last time, so pause first. */
-    if (rd->last_batch < rd->linger_min)
+    if (rd->last_batch < rd->linger_min) {
         msgr__pause_n(rd->linger_pauses);
+        rd->lingers++;
+    }
     unsigned n = 0;
     int rc = 0;
     msgr_msg m;
@@ -610,11 +613,16 @@ int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg, unsigned
         if (fn(arg, &m))
             break;
     }
-    rd->last_batch = n;
+    rd->last_batch = rc == MSGR_EAGAIN ? n : UINT32_MAX; /* as msgr_ring_poll */
     rd->run = n; /* for msgr_log_read mixed in: records since a look found nothing, roughly */
     if (rc && rc != MSGR_EAGAIN && n == 0)
         return rc;
     return (int)n;
+}
+
+uint64_t msgr_log_reader_lingers(const msgr_log_reader *rd)
+{
+    return rd ? rd->lingers : 0;
 }
 
 void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_t pauses)

@@ -36,7 +36,8 @@ struct msgr_ring {
     _Alignas(MSGR__LINE) uint64_t c_head;
     uint64_t c_published;
     uint32_t linger_min, linger_pauses; /* msgr_ring_set_linger */
-    uint32_t last_batch;                /* records the last poll handed over */
+    uint32_t last_batch; /* records the last poll handed over if it ran dry, else UINT32_MAX */
+    _Atomic uint64_t lingers;           /* polls that paused first (msgr_ring_lingers) */
 };
 
 static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
@@ -461,8 +462,13 @@ int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max)
     /* Linger: the last poll found the consumer right behind the producers. Looking again at
      * once would read the line they are writing and make it cross between the cores once per
      * record; a pause lets them move ahead, so this poll takes a batch that spans whole lines. */
-    if (r->last_batch < r->linger_min)
+    if (r->last_batch < r->linger_min) {
         msgr__pause_n(r->linger_pauses);
+        /* Relaxed load and store: only this consumer writes it; others may read it. */
+        atomic_store_explicit(&r->lingers,
+                              atomic_load_explicit(&r->lingers, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    }
     unsigned n = 0;
     int rc = 0;
     msgr_msg m;
@@ -478,7 +484,10 @@ int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max)
     }
     if (r->c_published != r->c_head)
         publish_head(r);
-    r->last_batch = n;
+    /* Caught up only if the ring ran dry: a batch cut short by max or by the handler says
+     * nothing about the producers, and lingering after it would throttle a consumer whose max
+     * is below min_batch. */
+    r->last_batch = rc == MSGR_EAGAIN ? n : UINT32_MAX;
     if (rc && rc != MSGR_EAGAIN && n == 0)
         return rc;
     return (int)n;
@@ -507,6 +516,11 @@ int msgr_ring_recv_wait(msgr_ring *r, void *buf, size_t cap, msgr_msg *info, int
 int msgr_ring_recv(msgr_ring *r, void *buf, size_t cap, msgr_msg *info)
 {
     return msgr_ring_recv_wait(r, buf, cap, info, 0);
+}
+
+uint64_t msgr_ring_lingers(const msgr_ring *r)
+{
+    return r ? atomic_load_explicit(&r->lingers, memory_order_relaxed) : 0;
 }
 
 int msgr_ring_stats_get(const msgr_ring *r, msgr_ring_stats *out)

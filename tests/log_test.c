@@ -328,6 +328,35 @@ static msgr_log_reader *lingering_reader(msgr_log *log, unsigned min_batch, uint
     return rd;
 }
 
+static int take_it(void *arg, const msgr_msg *m)
+{
+    *(msgr_msg *)arg = *m;
+    return 0;
+}
+
+/* As the ring's poll: a batch cut short by max does not make the next poll linger; a dry one
+ * under min_batch does. */
+Test(log, poll_lingers_only_after_running_dry)
+{
+    msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
+    msgr_log_reader *rd = lingering_reader(log, 8, 1);
+    cr_assert_eq(msgr_log_reader_lingers(NULL), 0);
+    msgr_msg last;
+    append_n(log, 0, 20);
+    cr_assert_eq(msgr_log_poll(rd, take_it, &last, 5), 5);
+    uint64_t base = msgr_log_reader_lingers(rd);
+    cr_assert_eq(msgr_log_poll(rd, take_it, &last, 5), 5);
+    cr_assert_eq(msgr_log_reader_lingers(rd), base, "no linger after a batch cut short by max");
+    cr_assert_eq(msgr_log_poll(rd, take_it, &last, 100), 10, "the rest, then dry");
+    cr_assert_eq(last.type, 19, "in order, to the last");
+    cr_assert_eq(msgr_log_poll(rd, take_it, &last, 100), 0);
+    cr_assert_eq(msgr_log_reader_lingers(rd), base, "nor after a dry batch of min_batch or more");
+    cr_assert_eq(msgr_log_poll(rd, take_it, &last, 100), 0);
+    cr_assert_eq(msgr_log_reader_lingers(rd), base + 1, "after a dry batch under it, it does");
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}
+
 /* Linger only delays a waiting read that follows a short run: nothing is lost, reordered or
  * held past its timeout, one thread or two. */
 Test(log, linger_keeps_every_record_in_order)

@@ -232,6 +232,46 @@ static int count_and_stop_at_3(void *arg, const msgr_msg *m)
     return *n == 3;
 }
 
+static int count_it(void *arg, const msgr_msg *m)
+{
+    (void)m;
+    ++*(int *)arg;
+    return 0;
+}
+
+static int stop_after_one(void *arg, const msgr_msg *m)
+{
+    (void)m;
+    ++*(int *)arg;
+    return 1;
+}
+
+/* A poll lingers only after one that ran the ring dry early: a batch cut short by max or by
+ * the handler says nothing about the producers (lingering after it would throttle a consumer
+ * whose max is below min_batch: 4.4 M msgs/s with max 64 and (256, 512)). */
+Test(ring, linger_only_after_running_dry)
+{
+    msgr_ring *r = make_ring(4096, 0);
+    char b[8] = {0};
+    int got = 0;
+    cr_assert_eq(msgr_ring_lingers(NULL), 0);
+    msgr_ring_set_linger(r, 8, 1);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(msgr_ring_send(r, 1, b, sizeof b), 0);
+    cr_assert_eq(msgr_ring_poll(r, count_it, &got, 5), 5); /* cut short by max */
+    uint64_t base = msgr_ring_lingers(r);
+    cr_assert_eq(msgr_ring_poll(r, count_it, &got, 5), 5);
+    cr_assert_eq(msgr_ring_lingers(r), base, "no linger after a batch cut short by max");
+    cr_assert_eq(msgr_ring_poll(r, stop_after_one, &got, 100), 1);
+    cr_assert_eq(msgr_ring_poll(r, count_it, &got, 100), 9, "the rest, then dry");
+    cr_assert_eq(msgr_ring_lingers(r), base, "nor after one the handler cut short");
+    cr_assert_eq(msgr_ring_poll(r, count_it, &got, 100), 0);
+    cr_assert_eq(msgr_ring_lingers(r), base, "nor after a dry batch of min_batch or more");
+    cr_assert_eq(msgr_ring_poll(r, count_it, &got, 100), 0);
+    cr_assert_eq(msgr_ring_lingers(r), base + 1, "after a dry batch under min_batch, it does");
+    cr_assert_eq(got, 20);
+}
+
 Test(ring, poll_delivers_in_order_and_stops_when_asked)
 {
     msgr_ring *r = make_ring(4096, 0);

@@ -134,9 +134,14 @@ int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg, unsigned
  * fewer than min_batch records since it last found nothing, it first pauses `pauses` CPU pause
  * instructions (~30 ns each here), so producers move ahead and the reader stops reading the
  * line they are writing; while it waits it looks every `pauses` pauses instead of every 8. A
- * poll after one that handed over fewer than min_batch records pauses the same way.
+ * poll after one that found nothing more after fewer than min_batch records pauses the same way
+ * (not after one cut short by its max or by the handler).
  * Off by default (0); `pauses` is capped at 65536. Not for a reader used from several threads. */
 void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_t pauses);
+
+/* How many reads and polls of this reader paused first (msgr_log_reader_set_linger), for
+ * tuning. From the reader's thread; 0 for NULL. */
+uint64_t msgr_log_reader_lingers(const msgr_log_reader *rd);
 
 /* The record's sequence number (its log position). */
 uint64_t msgr_log_seq(const msgr_msg *m);

@@ -161,8 +161,9 @@ int msgr_ring_release(msgr_ring *r, const msgr_msg *m);
  * were handled (0 if empty), or MSGR_ECORRUPT / MSGR_EINVAL. */
 int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max);
 
-/* Throughput over latency for msgr_ring_poll on this handle: when the previous poll handed over
- * fewer than `min_batch` records (the consumer had caught up with the producers), the next poll
+/* Throughput over latency for msgr_ring_poll on this handle: when the previous poll ran the ring
+ * dry after fewer than `min_batch` records (the consumer had caught up with the producers; a
+ * batch cut short by `max` or by the handler does not count), the next poll
  * first pauses `pauses` times (a pause is ~10-40 ns) so the producers move ahead and fewer looks
  * read the line they are writing. 64-byte records between two threads here, same-state slices
  * (ring_bench --filter linger): (32, 64) 1.2-1.7x off, (256, 512) 1.05-1.36x (32, 64).
@@ -170,6 +171,10 @@ int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max);
  * Adds up to `pauses` pauses of latency per poll; min_batch 0 turns it off (the default);
  * `pauses` is capped at 65536. Consumer side, set before concurrent use. */
 void msgr_ring_set_linger(msgr_ring *r, unsigned min_batch, uint32_t pauses);
+
+/* How many polls of this handle paused first (msgr_ring_set_linger), for tuning: a count close
+ * to the number of polls says the consumer keeps catching up. Any thread; 0 for NULL. */
+uint64_t msgr_ring_lingers(const msgr_ring *r);
 
 /* Copies the oldest record into buf and consumes it. Returns its length (>= 0), MSGR_EAGAIN if
  * empty, MSGR_EMSGSIZE if buf is too small (the record stays; info->len says what is needed).
