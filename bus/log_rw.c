@@ -1,6 +1,7 @@
 /* messenger: the persistent log's hot paths: appending (claim, commit) and reading (read,
  * acknowledge), and the repair of claims whose producer died. */
 #include "log_internal.h"
+#include "claim.h"
 #include "msgr/error.h"
 
 #include <stdlib.h>
@@ -168,13 +169,7 @@ typedef struct {
 static inline void claim_fill(msgr_log *log, uint64_t p, uint64_t size, size_t len,
                               msgr_claim *c)
 {
-    c->data = (msgr__lrec *)(log->data + (p & log->mask)) + 1;
-    c->len = (uint32_t)len;
-    c->type = 0;
-    c->source = 0;
-    c->pos_ = p;
-    c->size_ = (uint32_t)size;
-    c->claimed_ = (uint32_t)len;
+    msgr__claim_set(c, (msgr__lrec *)(log->data + (p & log->mask)) + 1, p, size, len);
 }
 
 /* Bytes a claim of `size` at pos takes: the record, plus padding to the end of the data area

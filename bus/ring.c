@@ -13,6 +13,7 @@
  */
 #include "ring_layout.h"
 #include "record.h"
+#include "claim.h"
 #include "msgr/error.h"
 #include "../src/os.h"
 
@@ -217,13 +218,7 @@ static inline void claim_fill(msgr_ring *r, uint64_t pos, uint64_t pad, uint64_t
         write_skip(r, pos, pad, memory_order_release);
         pos += pad;
     }
-    c->data = r->data + (pos & r->mask) + sizeof(msgr__rec);
-    c->len = (uint32_t)len;
-    c->type = 0;
-    c->source = 0;
-    c->pos_ = pos;
-    c->size_ = (uint32_t)size;
-    c->claimed_ = (uint32_t)len;
+    msgr__claim_set(c, r->data + (pos & r->mask) + sizeof(msgr__rec), pos, size, len);
 }
 
 static int claim_spsc(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
