@@ -168,41 +168,88 @@ __attribute__((target("sse4.2"))) static inline uint64_t crc_run5(uint64_t x,
     return x;
 }
 
-/* Words: 3 of header, then n of payload. A takes the header and the first na3 payload words,
- * B the next nb, C the next nc: three independent chains the CPU runs side by side. Inlined
- * with constant run lengths, so each case below is straight-line code. */
+/* Three chains over the payload, the first continuing from state `a` (the header words already
+ * in it): A takes the first na payload words, B the next nb, C the next nc; joined as in
+ * crc_hw3() with shifts by B+C and C words. Inlined with constant run lengths, so each case
+ * below is straight-line code the CPU runs side by side. */
 __attribute__((target("sse4.2,pclmul"), always_inline)) static inline uint32_t
-rec3_runs(uint64_t w0, uint64_t w1, uint64_t w2, const unsigned char *p, size_t len, size_t na3,
-          size_t nb, size_t nc)
+rec3_runs(uint64_t a, const unsigned char *p, size_t len, size_t na, size_t nb, size_t nc)
 {
-    uint64_t a = 0xFFFFFFFFu;
-    a = __builtin_ia32_crc32di(a, w0);
-    a = __builtin_ia32_crc32di(a, w1);
-    a = __builtin_ia32_crc32di(a, w2);
-    a = crc_run5(a, p, na3);
-    uint64_t b = crc_run5(0, p + 8 * na3, nb), c = crc_run5(0, p + 8 * (na3 + nb), nc);
+    a = crc_run5(a, p, na);
+    uint64_t b = crc_run5(0, p + 8 * na, nb), c = crc_run5(0, p + 8 * (na + nb), nc);
     uint32_t x = (uint32_t)(crc_shift(a, kword[nb + nc]) ^ crc_shift(b, kword[nc]) ^ c);
-    const unsigned char *q = p + 8 * (na3 + nb + nc);
+    const unsigned char *q = p + 8 * (na + nb + nc);
     for (size_t r = len & 7; r; r--)
         x = __builtin_ia32_crc32qi(x, *q++);
     return ~x;
 }
 
-/* Runs as even as they come: nb = (n + 5) / 3, nc = n + 3 - 2 nb, na3 = n - nb - nc. */
+/* Words: 3 of header, then n of payload, in runs as even as they come: nb = (n + 5) / 3,
+ * nc = n + 3 - 2 nb, A the header and the rest. */
 __attribute__((target("sse4.2,pclmul"))) static uint32_t crc_hw_rec3(uint64_t w0, uint64_t w1,
                                                                      uint64_t w2,
                                                                      const unsigned char *p,
                                                                      size_t len)
 {
+    uint64_t a = 0xFFFFFFFFu;
+    a = __builtin_ia32_crc32di(a, w0);
+    a = __builtin_ia32_crc32di(a, w1);
+    a = __builtin_ia32_crc32di(a, w2);
     switch (len / 8) {
-    case 6: return rec3_runs(w0, w1, w2, p, len, 0, 3, 3);
-    case 7: return rec3_runs(w0, w1, w2, p, len, 1, 4, 2);
-    case 8: return rec3_runs(w0, w1, w2, p, len, 1, 4, 3);
-    case 9: return rec3_runs(w0, w1, w2, p, len, 1, 4, 4);
-    case 10: return rec3_runs(w0, w1, w2, p, len, 2, 5, 3);
-    case 11: return rec3_runs(w0, w1, w2, p, len, 2, 5, 4);
-    default: return rec3_runs(w0, w1, w2, p, len, 2, 5, 5); /* 12: REC3_MAX */
+    case 6: return rec3_runs(a, p, len, 0, 3, 3);
+    case 7: return rec3_runs(a, p, len, 1, 4, 2);
+    case 8: return rec3_runs(a, p, len, 1, 4, 3);
+    case 9: return rec3_runs(a, p, len, 1, 4, 4);
+    case 10: return rec3_runs(a, p, len, 2, 5, 3);
+    case 11: return rec3_runs(a, p, len, 2, 5, 4);
+    default: return rec3_runs(a, p, len, 2, 5, 5); /* 12: REC3_MAX */
     }
+}
+
+/* The seeded form: one header word, then n payload words. C, the run that is not shifted,
+ * gets the odd word: it has the join's latency (two domain crossings and a carry-less multiply)
+ * to spare. A 64-byte payload is three chains of 3. */
+__attribute__((target("sse4.2,pclmul"))) static uint32_t crc_hw_seeded3(uint32_t seed,
+                                                                        uint64_t w1,
+                                                                        const unsigned char *p,
+                                                                        size_t len)
+{
+    uint64_t a = __builtin_ia32_crc32di(~seed, w1);
+    switch (len / 8) {
+    case 6: return rec3_runs(a, p, len, 1, 2, 3);
+    case 7: return rec3_runs(a, p, len, 2, 2, 3);
+    case 8: return rec3_runs(a, p, len, 2, 3, 3);
+    case 9: return rec3_runs(a, p, len, 2, 3, 4);
+    case 10: return rec3_runs(a, p, len, 3, 3, 4);
+    case 11: return rec3_runs(a, p, len, 3, 4, 4);
+    default: return rec3_runs(a, p, len, 3, 4, 5); /* 12: REC3_MAX */
+    }
+}
+
+/* Whole words, the usual case: one straight-line function per length (a constant length
+ * leaves no tail loop, and no loads hoisted above a jump table), called through a table. */
+#define SEEDED_WORDS(n, na, nb, nc)                                                              \
+    __attribute__((target("sse4.2,pclmul"))) static uint32_t seeded_##n(                        \
+        uint32_t seed, uint64_t w1, const unsigned char *p)                                      \
+    {                                                                                            \
+        return rec3_runs(__builtin_ia32_crc32di(~seed, w1), p, 8 * n, na, nb, nc);               \
+    }
+SEEDED_WORDS(6, 1, 2, 3)
+SEEDED_WORDS(7, 2, 2, 3)
+SEEDED_WORDS(8, 2, 3, 3)
+SEEDED_WORDS(9, 2, 3, 4)
+SEEDED_WORDS(10, 3, 3, 4)
+SEEDED_WORDS(11, 3, 4, 4)
+SEEDED_WORDS(12, 3, 4, 5)
+static uint32_t (*const seeded_words[7])(uint32_t, uint64_t, const unsigned char *) = {
+    seeded_6, seeded_7, seeded_8, seeded_9, seeded_10, seeded_11, seeded_12};
+
+/* The seeded form for other lengths: one chain (or crc_hw3() for long payloads). */
+__attribute__((target("sse4.2"))) static uint32_t crc_hw_seeded(uint32_t seed, uint64_t w1,
+                                                                const unsigned char *p,
+                                                                size_t len)
+{
+    return ~crc_hw((uint32_t)__builtin_ia32_crc32di(~seed, w1), p, len);
 }
 
 /* Decided once, before main (constructor): no atomic load on every call. */
@@ -254,4 +301,24 @@ uint32_t msgr__crc32c_rec(uint64_t w0, uint64_t w1, uint64_t w2, const void *dat
                    : crc_hw_rec(w0, w1, w2, data, len);
 #endif
     return crc_rec_sw(w0, w1, w2, data, len);
+}
+
+/* The portable path of the seeded form, out of line as crc_rec_sw(). */
+static __attribute__((noinline)) uint32_t crc_seeded_sw(uint32_t seed, uint64_t w1,
+                                                        const void *data, size_t len)
+{
+    return msgr__crc32c(msgr__crc32c(seed, &w1, 8), data, len);
+}
+
+uint32_t msgr__crc32c_seeded(uint32_t seed, uint64_t w1, const void *data, size_t len)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (clmul_ok && !(len & 7) && len - REC3_MIN <= 96 - REC3_MIN)
+        return seeded_words[(len - REC3_MIN) / 8](seed, w1, data);
+    if (have_hw())
+        return clmul_ok && len >= REC3_MIN && len <= REC3_MAX
+                   ? crc_hw_seeded3(seed, w1, data, len)
+                   : crc_hw_seeded(seed, w1, data, len);
+#endif
+    return crc_seeded_sw(seed, w1, data, len);
 }

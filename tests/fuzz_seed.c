@@ -1,5 +1,5 @@
 /* Writes a small valid log (with records, a group and a wrapped ring) as the fuzzer's seed;
- * with a second argument `single`, a single-producer log (version 2, flags set).
+ * with a second argument `single`, a single-producer log (flags set).
  *   fuzz_seed PATH [single] */
 #include <messenger.h>
 
