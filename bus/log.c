@@ -484,6 +484,7 @@ int msgr_log_stat_get(msgr_log *log, msgr_log_stat *st)
     st->max_groups = h->max_groups;
     st->max_producers = h->max_producers;
     st->flags = h->flags;
+    st->version = h->version;
     if (log->single)
         st->appender = msgr__lapp_holder(log, NULL);
     st->start = atomic_load_explicit(&h->start, memory_order_acquire);

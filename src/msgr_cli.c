@@ -306,11 +306,11 @@ static int cmd_stat(args *a)
     msgr_log_stat st;
     msgr_log_stat_get(log, &st);
     static const char *sync[] = {"none", "batch", "always"};
-    printf("file: %s\ncapacity: %" PRIu64 "\nsync: %s\nstart_seq: %" PRIu64
+    printf("file: %s\nversion: %u\ncapacity: %" PRIu64 "\nsync: %s\nstart_seq: %" PRIu64
            "\nend_seq: %" PRIu64 "\nrecords: %" PRIu64 "\npending: %" PRIu64
            "\nproducers: %u\ngroups: %u\nmax_groups: %u\nmax_producers: %u\n"
            "single_producer: %s\n",
-           a->file, st.capacity, sync[st.sync % 3], st.start, st.end, st.records, st.pending,
+           a->file, st.version, st.capacity, sync[st.sync % 3], st.start, st.end, st.records, st.pending,
            st.producers, st.groups, st.max_groups, st.max_producers,
            (st.flags & MSGR_LOG_SINGLE_PRODUCER) ? "yes" : "no");
     if (st.flags & MSGR_LOG_SINGLE_PRODUCER)

@@ -269,6 +269,12 @@ Test(log_single, flags_and_version_are_checked_at_create_and_open)
     uint32_t version = 0;
     cr_assert_eq(pread(fd, &version, sizeof version, 256 + 8), (ssize_t)sizeof version);
     cr_assert_eq(version, 3, "files are made in version 3 (the seeded record CRC)");
+    msgr_log *again;
+    msgr_log_stat st;
+    cr_assert_eq(msgr_log_open(path, NULL, &again, NULL), 0);
+    cr_assert_eq(msgr_log_stat_get(again, &st), 0);
+    cr_assert_eq(st.version, 3, "stat says the version");
+    msgr_log_close(again);
     uint32_t bad = flags | 0x80;
     cr_assert_eq(pwrite(fd, &bad, sizeof bad, 256 + 52), (ssize_t)sizeof bad);
     cr_assert_eq(msgr_log_open(path, NULL, &log, NULL), MSGR_ECORRUPT, "an unknown flag");

@@ -245,6 +245,9 @@ Test(log, files_of_versions_1_and_2_keep_their_checksum)
         log = reopen(&rep);
         cr_assert_eq(rep.records, 40, "version %u: records appended now carry the old form", v);
         cr_assert_eq(rep.bytes_discarded, 0);
+        msgr_log_stat st;
+        cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+        cr_assert_eq(st.version, v, "the file stays in its version");
         cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
         expect_n(rd, 0, 40, 1);
         expect_empty(rd);
