@@ -44,7 +44,7 @@ SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized
 TOOLS    = ring_bench bench_compare msgr
 TEST_HELPERS = ring_peer crash_test
-TESTS    = crc_test region_test ring_test ring_threads_test ring_process_test ring_badinput_test \
+TESTS    = crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_badinput_test \
            runtime_test log_test log_single_test log_corruption_test journal_test
 
 BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)
@@ -119,6 +119,9 @@ $(BUILD)/tests/%_test: tests/%_test.c tests/test_util.h $(STATIC) $(LIB_HDR) | $
 $(BUILD)/tests/%: tests/%.c tests/test_util.h $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
+
+# The portable CRC test compiles the CRC source and the CRC tests into one program.
+$(BUILD)/tests/crc_portable_test: bus/crc32c.c tests/crc_test.c
 
 # The log tests share their helpers.
 $(BUILD)/tests/log_test $(BUILD)/tests/log_single_test: tests/log_util.h

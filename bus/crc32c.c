@@ -4,6 +4,14 @@
 #include <stdatomic.h>
 #include <string.h>
 
+/* The x86 instructions where the compiler can emit them; MSGR_CRC_PORTABLE forces the table code
+ * that other CPUs run (tests/crc_portable_test.c checks it on any machine). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MSGR_CRC_PORTABLE)
+#define MSGR__CRC_X86 1
+#else
+#define MSGR__CRC_X86 0
+#endif
+
 static uint32_t table[256];
 static atomic_int table_state; /* 0 not built, 1 building, 2 ready */
 
@@ -35,7 +43,7 @@ static uint32_t crc_sw(uint32_t crc, const unsigned char *p, size_t len)
     return crc;
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if MSGR__CRC_X86
 #include <cpuid.h>
 
 static inline uint64_t ld64(const unsigned char *p)
@@ -294,7 +302,7 @@ static __attribute__((noinline)) uint32_t crc_rec_sw(uint64_t w0, uint64_t w1, u
 
 uint32_t msgr__crc32c_rec(uint64_t w0, uint64_t w1, uint64_t w2, const void *data, size_t len)
 {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if MSGR__CRC_X86
     if (have_hw())
         return clmul_ok && len >= REC3_MIN && len <= REC3_MAX
                    ? crc_hw_rec3(w0, w1, w2, data, len)
@@ -312,7 +320,7 @@ static __attribute__((noinline)) uint32_t crc_seeded_sw(uint32_t seed, uint64_t 
 
 uint32_t msgr__crc32c_seeded(uint32_t seed, uint64_t w1, const void *data, size_t len)
 {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if MSGR__CRC_X86
     if (clmul_ok && !(len & 7) && len - REC3_MIN <= 96 - REC3_MIN)
         return seeded_words[(len - REC3_MIN) / 8](seed, w1, data);
     if (have_hw())
