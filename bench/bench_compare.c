@@ -1102,6 +1102,29 @@ static void goal_ck_slices(goal *g, int rounds, uint64_t per)
     free(ratio);
 }
 
+/* One round of the round-trip goal: the cache-line floor just before and just after the
+ * messenger round trips, against their mean. The host moves the two vCPUs between placements
+ * whose round trips differ up to 4x (see ring_bench), and a round that ran across a move read
+ * 2.40x in one CI run against 1.7-1.8x in the others: a round whose two floors differ by more
+ * than 1.5x is measured again, up to twice, and counted. */
+static int g_rtt_remeasured;
+static void goal_rtt_round(goal *g, bench_hist *h, char *err, size_t errlen)
+{
+    for (int tries = 0;; tries++) {
+        cacheline_hist(h);
+        double before = bench_hist_quantile(h, 0.5);
+        double lat = best_p50("process", 64, err, errlen);
+        cacheline_hist(h);
+        double after = bench_hist_quantile(h, 0.5);
+        double lo = before < after ? before : after, hi = before < after ? after : before;
+        if (lat < 0 || hi <= 1.5 * lo || tries == 2) {
+            goal_add(g, lat, (before + after) / 2, err);
+            return;
+        }
+        g_rtt_remeasured++;
+    }
+}
+
 static void measure_goals(int rounds)
 {
     char err[200] = "";
@@ -1112,9 +1135,7 @@ static void measure_goals(int rounds)
         double proc = best_rate("process", 64, err, sizeof err);
         goal_add(&goals[0], proc, best_rate("uds", 64, err, sizeof err), err);
         goal_add(&goals[1], proc, best_rate("zmq-ipc", 64, err, sizeof err), err);
-        double lat = best_p50("process", 64, err, sizeof err);
-        cacheline_hist(h);
-        goal_add(&goals[2], lat, bench_hist_quantile(h, 0.5), err);
+        goal_rtt_round(&goals[2], h, err, sizeof err);
         goal_ck_slices(&goals[3], g_quick ? 8 : 25, g_quick ? 50000 : 200000);
     }
     free(h);
@@ -1130,6 +1151,9 @@ static void measure_goals(int rounds)
         printf("goal: %s: %.2fx (median of %d rounds) %s%s%s\n", g->text, m, g->n,
                holds ? "holds" : "MISSED", g->skipped[0] ? "; a round failed: " : "", g->skipped);
     }
+    if (g_rtt_remeasured)
+        printf("(round trips measured again %d times: the floor before and after them differed "
+               "by more than 1.5x, the host had moved the vCPUs)\n", g_rtt_remeasured);
 }
 
 /* ---- output ---- */
@@ -1235,7 +1259,10 @@ static void md_goals(FILE *f)
                 g->at_most ? 0 : 2, bench_median(g->mine, g->n) / scale, unit, g->at_most ? 0 : 2,
                 bench_median(g->theirs, g->n) / scale, unit, holds ? "yes" : "**no**");
     }
-    fprintf(f, "\n");
+    fprintf(f, "\nThe round-trip goal's floor is the cache-line ping-pong just before and just "
+               "after the round trips, averaged; a round whose two floors differed by more than "
+               "1.5x (the host moved the vCPUs) was measured again: %d time(s) in this run.\n\n",
+            g_rtt_remeasured);
 }
 
 static void write_markdown(const char *dir, const char *machine, const char *command)
