@@ -213,8 +213,11 @@ uint32_t msgr__lrec_crc(const msgr_log *log, uint64_t pos, const msgr__lrec *r,
                         const void *payload);
 
 /* A version-3 record's CRC seed: its position folded to 32 bits (positions are multiples of
- * 16, so bits 4 to 35 go in as they are: distinct for the first 64 GiB appended). A stale
- * record from another lap under a torn tag fails its CRC. */
+ * 16, so bits 4 to 35 go in as they are: distinct for the first 64 GiB appended). A position
+ * and the one a lap later never share a seed: the lap adds 2^j (j >= 8) to pos >> 4, which
+ * flips bit j and any carry above it in the low word, and a carry into the high word flips its
+ * bits from 0 up, which cannot cancel bits from j up. So the previous lap's record under a torn
+ * new tag fails its CRC. */
 static inline uint32_t msgr__lrec_seed(uint64_t pos)
 {
     return (uint32_t)(pos >> 4) ^ (uint32_t)(pos >> 36);

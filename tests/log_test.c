@@ -10,6 +10,7 @@
 
 #include "log_util.h"
 #include "../bus/crc32c.h"
+#include "../bus/log_internal.h"
 
 TestSuite(log, .init = setup, .fini = teardown, .timeout = 60);
 
@@ -227,7 +228,8 @@ Test(log, files_of_versions_1_and_2_keep_their_checksum)
 {
     for (uint32_t v = 1; v <= 2; v++) {
         unlink(path);
-        msgr_log *log = create_flags(1 << 16, MSGR_SYNC_NONE, v == 2 ? MSGR_LOG_SINGLE_PRODUCER : 0);
+        uint32_t flags = v == 2 ? MSGR_LOG_SINGLE_PRODUCER : 0; /* version 2 had flags */
+        msgr_log *log = create_flags(1 << 16, MSGR_SYNC_NONE, flags);
         append_n(log, 0, 20);
         msgr_log_reader *rd;
         cr_assert_eq(msgr_log_reader_open(log, "rewrite", &rd), 0);
@@ -253,6 +255,28 @@ Test(log, files_of_versions_1_and_2_keep_their_checksum)
         expect_empty(rd);
         msgr_log_reader_close(rd);
         msgr_log_close(log);
+    }
+}
+
+/* The seed binds a record to its lap: a position and the one a lap later (every power-of-two
+ * capacity) never share a seed, including where the lap carries into the folded high word. */
+Test(log, a_position_and_the_next_lap_never_share_a_crc_seed)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int j = 12; j <= 44; j++) {
+        uint64_t cap = 1ull << j;
+        for (int m = j + 1; m <= 60; m++) { /* carry chains from bit j up to bit m */
+            uint64_t p = (1ull << m) - cap;
+            cr_assert_neq(msgr__lrec_seed(p), msgr__lrec_seed(p + cap), "cap 2^%d, p 2^%d - cap",
+                          j, m);
+            cr_assert_neq(msgr__lrec_seed(p + 16 * 3), msgr__lrec_seed(p + 16 * 3 + cap));
+        }
+        for (int i = 0; i < 2000; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            uint64_t p = x & ~(uint64_t)15 & ((1ull << 62) - 1);
+            cr_assert_neq(msgr__lrec_seed(p), msgr__lrec_seed(p + cap), "cap 2^%d, p %llx", j,
+                          (unsigned long long)p);
+        }
     }
 }
 
