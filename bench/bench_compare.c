@@ -1152,8 +1152,8 @@ static void measure_goals(int rounds)
                holds ? "holds" : "MISSED", g->skipped[0] ? "; a round failed: " : "", g->skipped);
     }
     if (g_rtt_remeasured)
-        printf("(round trips measured again %d times: the floor before and after them differed "
-               "by more than 1.5x, the host had moved the vCPUs)\n", g_rtt_remeasured);
+        printf("(round-trip goal: %d round(s) measured again, their floor before and after "
+               "differed by more than 1.5x: the host had moved the vCPUs)\n", g_rtt_remeasured);
 }
 
 /* ---- output ---- */
