@@ -214,43 +214,36 @@ __attribute__((target("sse4.2,pclmul"))) static uint32_t crc_hw_rec3(uint64_t w0
     }
 }
 
-/* The seeded form: one header word, then n payload words. C, the run that is not shifted,
- * gets the odd word: it has the join's latency (two domain crossings and a carry-less multiply)
- * to spare. A 64-byte payload is three chains of 3. */
-__attribute__((target("sse4.2,pclmul"))) static uint32_t crc_hw_seeded3(uint32_t seed,
-                                                                        uint64_t w1,
-                                                                        const unsigned char *p,
-                                                                        size_t len)
-{
-    uint64_t a = __builtin_ia32_crc32di(~seed, w1);
-    switch (len / 8) {
-    case 6: return rec3_runs(a, p, len, 1, 2, 3);
-    case 7: return rec3_runs(a, p, len, 2, 2, 3);
-    case 8: return rec3_runs(a, p, len, 2, 3, 3);
-    case 9: return rec3_runs(a, p, len, 2, 3, 4);
-    case 10: return rec3_runs(a, p, len, 3, 3, 4);
-    case 11: return rec3_runs(a, p, len, 3, 4, 4);
-    default: return rec3_runs(a, p, len, 3, 4, 5); /* 12: REC3_MAX */
-    }
-}
+/* The seeded form: one header word, then n payload words (6 to 12), in three runs per word
+ * count: n, then A's payload words (after the header word), B's, C's. C, the run that is not
+ * shifted, gets the odd word: it has the join's latency (two domain crossings and a carry-less
+ * multiply) to spare. A 64-byte payload is three chains of 3. */
+#define SEEDED_RUNS(X)                                                                           \
+    X(6, 1, 2, 3) X(7, 2, 2, 3) X(8, 2, 3, 3) X(9, 2, 3, 4) X(10, 3, 3, 4) X(11, 3, 4, 4)        \
+    X(12, 3, 4, 5)
 
-/* Whole words, the usual case: one straight-line function per length (a constant length
- * leaves no tail loop, and no loads hoisted above a jump table), called through a table. */
-#define SEEDED_WORDS(n, na, nb, nc)                                                              \
+/* Two straight-line functions per word count: for whole words (a constant length leaves no
+ * tail loop, and no loads hoisted above a jump table) and with a tail of 1 to 7 bytes; called
+ * through a table. */
+#define SEEDED_FNS(n, na, nb, nc)                                                                \
     __attribute__((target("sse4.2,pclmul"))) static uint32_t seeded_##n(                        \
-        uint32_t seed, uint64_t w1, const unsigned char *p)                                      \
+        uint32_t seed, uint64_t w1, const unsigned char *p, size_t len)                          \
     {                                                                                            \
+        (void)len;                                                                               \
         return rec3_runs(__builtin_ia32_crc32di(~seed, w1), p, 8 * n, na, nb, nc);               \
+    }                                                                                            \
+    __attribute__((target("sse4.2,pclmul"))) static uint32_t seeded_tail_##n(                   \
+        uint32_t seed, uint64_t w1, const unsigned char *p, size_t len)                          \
+    {                                                                                            \
+        return rec3_runs(__builtin_ia32_crc32di(~seed, w1), p, len, na, nb, nc);                 \
     }
-SEEDED_WORDS(6, 1, 2, 3)
-SEEDED_WORDS(7, 2, 2, 3)
-SEEDED_WORDS(8, 2, 3, 3)
-SEEDED_WORDS(9, 2, 3, 4)
-SEEDED_WORDS(10, 3, 3, 4)
-SEEDED_WORDS(11, 3, 4, 4)
-SEEDED_WORDS(12, 3, 4, 5)
-static uint32_t (*const seeded_words[7])(uint32_t, uint64_t, const unsigned char *) = {
-    seeded_6, seeded_7, seeded_8, seeded_9, seeded_10, seeded_11, seeded_12};
+SEEDED_RUNS(SEEDED_FNS)
+#define SEEDED_WHOLE(n, na, nb, nc) seeded_##n,
+#define SEEDED_TAIL(n, na, nb, nc) seeded_tail_##n,
+/* [0]: whole words, [1]: with a tail; then by word count - 6. */
+static uint32_t (*const seeded_fn[2][7])(uint32_t, uint64_t, const unsigned char *, size_t) = {
+    {SEEDED_RUNS(SEEDED_WHOLE)}, {SEEDED_RUNS(SEEDED_TAIL)}};
+_Static_assert(REC3_MIN / 8 == 6 && REC3_MAX / 8 == 12, "the table covers REC3_MIN..REC3_MAX");
 
 /* The seeded form for other lengths: one chain (or crc_hw3() for long payloads). */
 __attribute__((target("sse4.2"))) static uint32_t crc_hw_seeded(uint32_t seed, uint64_t w1,
@@ -321,12 +314,10 @@ static __attribute__((noinline)) uint32_t crc_seeded_sw(uint32_t seed, uint64_t 
 uint32_t msgr__crc32c_seeded(uint32_t seed, uint64_t w1, const void *data, size_t len)
 {
 #if MSGR__CRC_X86
-    if (clmul_ok && !(len & 7) && len - REC3_MIN <= 96 - REC3_MIN)
-        return seeded_words[(len - REC3_MIN) / 8](seed, w1, data);
+    if (clmul_ok && len - REC3_MIN <= REC3_MAX - REC3_MIN)
+        return seeded_fn[(len & 7) != 0][len / 8 - REC3_MIN / 8](seed, w1, data, len);
     if (have_hw())
-        return clmul_ok && len >= REC3_MIN && len <= REC3_MAX
-                   ? crc_hw_seeded3(seed, w1, data, len)
-                   : crc_hw_seeded(seed, w1, data, len);
+        return crc_hw_seeded(seed, w1, data, len);
 #endif
     return crc_seeded_sw(seed, w1, data, len);
 }

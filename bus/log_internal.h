@@ -47,8 +47,8 @@
 /* Version 3, every file made now: the record CRC is seeded by the position and covers the
  * len/type/source word and the payload (versions 1 and 2: position, that word and the time as
  * three words, then the payload; the time is no longer written). Two crc32 fewer per record and
- * none of them waiting for the clock: in the bench's two-thread hand-off of 64-byte records,
- * the file went from 0.45-0.57 to 0.59-0.69 of the anonymous ring in the same host state. Older
+ * none of them waiting for the clock: in the bench's two-thread hand-off of 64-byte records with
+ * the vCPUs near, the file went from 0.38-0.51 to 0.52-0.71 of the anonymous ring (README). Older
  * files keep their own checksum, for reading and appending; a library that knows only versions
  * 1 and 2 refuses version 3. Flags may be set or not. */
 #define MSGR__LOG_VERSION_SEEDED 3u

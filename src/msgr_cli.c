@@ -310,8 +310,8 @@ static int cmd_stat(args *a)
            "\nend_seq: %" PRIu64 "\nrecords: %" PRIu64 "\npending: %" PRIu64
            "\nproducers: %u\ngroups: %u\nmax_groups: %u\nmax_producers: %u\n"
            "single_producer: %s\n",
-           a->file, st.version, st.capacity, sync[st.sync % 3], st.start, st.end, st.records, st.pending,
-           st.producers, st.groups, st.max_groups, st.max_producers,
+           a->file, st.version, st.capacity, sync[st.sync % 3], st.start, st.end, st.records,
+           st.pending, st.producers, st.groups, st.max_groups, st.max_producers,
            (st.flags & MSGR_LOG_SINGLE_PRODUCER) ? "yes" : "no");
     if (st.flags & MSGR_LOG_SINGLE_PRODUCER)
         printf("appender_pid: %d\n", (int)st.appender);

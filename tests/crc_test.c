@@ -7,10 +7,11 @@
 
 #include "../bus/crc32c.h"
 
-/* Bit-at-a-time CRC32C (reflected 0x82F63B78, init and final XOR ~0): slow and obviously right. */
-static uint32_t reference(const unsigned char *p, size_t len)
+/* Bit-at-a-time CRC32C (reflected 0x82F63B78, init and final XOR ~0): slow and obviously right.
+ * reference_from extends a running value as msgr__crc32c(seed, ...) does (register ~seed). */
+static uint32_t reference_from(uint32_t seed, const unsigned char *p, size_t len)
 {
-    uint32_t c = 0xFFFFFFFFu;
+    uint32_t c = ~seed;
     while (len--) {
         c ^= *p++;
         for (int k = 0; k < 8; k++)
@@ -18,6 +19,8 @@ static uint32_t reference(const unsigned char *p, size_t len)
     }
     return ~c;
 }
+
+static uint32_t reference(const unsigned char *p, size_t len) { return reference_from(0, p, len); }
 
 Test(crc32c, standard_check_value)
 {
@@ -54,19 +57,7 @@ Test(crc32c, record_form_equals_header_then_payload)
 }
 
 /* The version-3 record form: msgr__crc32c(seed, ...) over one header word and the payload. Every
- * payload length up to 300 (the three-chain lengths among them), several seeds, and alignments;
- * the reference starts from the seed as msgr__crc32c extends a running value (~seed). */
-static uint32_t reference_from(uint32_t seed, const unsigned char *p, size_t len)
-{
-    uint32_t c = ~seed;
-    while (len--) {
-        c ^= *p++;
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
-    }
-    return ~c;
-}
-
+ * payload length up to 300 (the three-chain lengths among them), several seeds, and alignments. */
 Test(crc32c, seeded_form_equals_seed_then_word_then_payload)
 {
     unsigned char buf[8 + 300 + 8];
