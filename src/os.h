@@ -43,8 +43,8 @@ uint64_t msgr_os_random64(void);
 size_t msgr_os_page_size(void);
 int32_t msgr_os_pid(void);
 
-/* 1 if a process with this id exists (and may be signalled or is owned by another user), 0 if
- * it does not. */
+/* 1 if a process with this id runs (it may be owned by another user), 0 if there is none or
+ * only its zombie is left (exited, not yet reaped by its parent: dead for every purpose here). */
 int msgr_os_pid_alive(int32_t pid);
 
 /* Threads. msgr_os_thread_start runs fn(arg) on a new thread; join waits for it. Return 0 or
@@ -61,7 +61,8 @@ void msgr_os_sleep_ns(uint64_t ns);
  * time. Returns 0 or MSGR_ENOENT (no such process). */
 int msgr_os_proc_start(int32_t pid, uint64_t *start);
 
-/* 1 if process `pid` exists and started at `start`, else 0. */
+/* 1 if process `pid` runs and started at `start`, else 0 (a zombie counts as dead; a process
+ * whose main thread exited while other threads run is alive). */
 int msgr_os_proc_alive(int32_t pid, uint64_t start);
 
 /* Flushes [addr, addr + len) of a shared file mapping to the file's storage and waits

@@ -118,15 +118,6 @@ size_t msgr_os_page_size(void)
 
 int32_t msgr_os_pid(void) { return (int32_t)getpid(); }
 
-int msgr_os_pid_alive(int32_t pid)
-{
-    if (pid <= 0)
-        return 0;
-    if (kill((pid_t)pid, 0) == 0)
-        return 1;
-    return errno == EPERM; /* exists, owned by someone else */
-}
-
 int msgr_os_thread_start(msgr_os_thread *t, void *(*fn)(void *), void *arg)
 {
     pthread_t th;
@@ -150,40 +141,74 @@ void msgr_os_sleep_ns(uint64_t ns)
         ;
 }
 
-int msgr_os_proc_start(int32_t pid, uint64_t *start)
+/* What /proc/<pid>/stat says about a process: 1 and *start filled when it could be read, 0
+ * when there is no such process (or no /proc). *dead: the process has exited and only its
+ * zombie remains (state Z or X with no thread left: a process whose main thread called
+ * pthread_exit while other threads run also shows Z, but with more than one thread). */
+static int proc_stat(int32_t pid, uint64_t *start, int *dead)
 {
     char path[64], buf[1024];
     if (pid <= 0)
-        return MSGR_ENOENT;
+        return 0;
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     FILE *f = fopen(path, "re");
     if (!f)
-        return MSGR_ENOENT;
+        return 0;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = 0;
     /* Field 2 (comm) may contain spaces and parentheses: count fields after the last ')'.
-     * starttime is field 22, the 20th after it. */
+     * Field 3 is the state, 20 the number of threads, 22 the start time. */
     char *p = strrchr(buf, ')');
-    if (!p)
-        return MSGR_ENOENT;
-    unsigned long long v = 0;
-    for (int field = 2; p && field < 22; field++)
+    if (!p || p[1] != ' ' || !p[2])
+        return 0;
+    char state = p[2];
+    unsigned long long threads = 0, v = 0;
+    for (int field = 2; p && field < 22; field++) {
         p = strchr(p + 1, ' ');
+        if (p && field == 19 && sscanf(p + 1, "%llu", &threads) != 1)
+            return 0;
+    }
     if (!p || sscanf(p + 1, "%llu", &v) != 1)
-        return MSGR_ENOENT;
+        return 0;
     *start = v;
-    return 0;
+    *dead = (state == 'Z' || state == 'X') && threads <= 1;
+    return 1;
+}
+
+int msgr_os_pid_alive(int32_t pid)
+{
+    if (pid <= 0)
+        return 0;
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM) /* EPERM: exists, owned by someone else */
+        return 0;
+    uint64_t start;
+    int dead;
+    /* kill() succeeds on a zombie: an exited process its parent has not reaped yet. */
+    if (proc_stat(pid, &start, &dead))
+        return !dead;
+    return 1;
+}
+
+int msgr_os_proc_start(int32_t pid, uint64_t *start)
+{
+    int dead;
+    return proc_stat(pid, start, &dead) ? 0 : MSGR_ENOENT;
 }
 
 int msgr_os_proc_alive(int32_t pid, uint64_t start)
 {
     uint64_t now;
-    if (!msgr_os_pid_alive(pid))
+    int dead;
+    if (pid <= 0)
         return 0;
-    if (msgr_os_proc_start(pid, &now) != 0)
-        return msgr_os_pid_alive(pid); /* no /proc: fall back to the pid alone */
-    return now == start;
+    if (!proc_stat(pid, &now, &dead)) {
+        /* No /proc entry: the process is gone, or this system has no /proc (judge by pid). */
+        if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+            return 0;
+        return access("/proc/self/stat", R_OK) != 0;
+    }
+    return !dead && now == start;
 }
 
 int msgr_os_msync(void *addr, size_t len)

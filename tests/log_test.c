@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,6 +152,54 @@ Test(log, a_producer_killed_between_claim_and_commit_blocks_nobody_for_long)
     /* Reading waits past the claim timeout (50 ms), finds the claimant dead, skips it. */
     expect_n(rd, 1, 2, 1);
     expect_empty(rd);
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}
+
+/* A producer SIGKILLed inside its claim and not reaped yet (a zombie, as when its parent waits
+ * for its children in turn) is dead: the reader skips its claim, and a producer waiting for the
+ * space behind it gets it. */
+Test(log, a_killed_producer_left_a_zombie_is_skipped_and_frees_the_space)
+{
+    msgr_log *log = create(1 << 12, MSGR_SYNC_NONE);
+    int ready[2];
+    cr_assert_eq(pipe(ready), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        msgr_log *mine;
+        msgr_claim c;
+        if (msgr_log_open(path, NULL, &mine, NULL) || msgr_log_claim(mine, 40, &c, 0))
+            _exit(1);
+        char one = 1;
+        if (write(ready[1], &one, 1) != 1)
+            _exit(1);
+        pause(); /* holds the claim until killed */
+        _exit(0);
+    }
+    char one;
+    cr_assert_eq(read(ready[0], &one, 1), 1, "the child claimed");
+    kill(pid, SIGKILL);
+    /* Fill the log behind the dead claim, up to what it holds. */
+    uint64_t n = 0;
+    char buf[200];
+    memset(buf, 7, sizeof buf);
+    while (msgr_log_append(log, (uint16_t)n, buf, sizeof buf, 0) == 0)
+        n++;
+    cr_assert_gt(n, 4);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    for (uint64_t i = 0; i < n; i++) {
+        msgr_msg m;
+        int rc = msgr_log_read(rd, &m, 2000000000);
+        cr_assert_eq(rc, 0, "record %lu behind the zombie's claim: %s", (unsigned long)i,
+                     msgr_strerror(rc));
+        cr_assert_eq(m.type, (uint16_t)i);
+        cr_assert_eq(msgr_log_ack(rd, &m), 0);
+    }
+    /* The space the dead claim held is reusable. */
+    cr_assert_eq(msgr_log_append(log, 99, buf, sizeof buf, 1000000000), 0);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, WNOHANG), pid, "still a zombie until now");
     msgr_log_reader_close(rd);
     msgr_log_close(log);
 }
