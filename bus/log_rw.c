@@ -2,6 +2,7 @@
  * acknowledge), and the repair of claims whose producer died. */
 #include "log_internal.h"
 #include "claim.h"
+#include "hot.h"
 #include "msgr/error.h"
 
 #include <stdlib.h>
@@ -12,19 +13,6 @@
 /* The calling thread's slot for this handle, cached in thread-local storage; taken on first
  * use: a free one, or one whose owner is dead and holds no claim (a dead owner's claim is
  * evidence the repair needs; it is not overwritten). */
-#if defined(__GNUC__) || defined(__clang__)
-/* initial-exec: a plain %fs-relative load, not a __tls_get_addr call per record when this is
- * built as a shared library (loaded at start-up, as libraries linked by name are). */
-#define MSGR_TLS _Thread_local __attribute__((tls_model("initial-exec")))
-/* Per-record steps the compiler left as calls (gcc 12 -O2: prologue and epilogue were ~15
- * instructions of a record's ~250). */
-#define MSGR_HOT static inline __attribute__((always_inline))
-#define MSGR_COLD static __attribute__((noinline, cold))
-#else
-#define MSGR_TLS _Thread_local
-#define MSGR_HOT static inline
-#define MSGR_COLD static
-#endif
 static MSGR_TLS uint64_t tl_log_id;
 static MSGR_TLS int tl_slot = -1;
 
@@ -294,7 +282,7 @@ int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns)
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
     return msgr__wait_until(&log->wait, claim_once, log, &a, timeout_ns, &log->hdr->space_wait,
-                            1, 0);
+                            1, 0, NULL);
 }
 
 /* The header's time and the CRC of a version-1 or -2 file (msgr__lrec_crc). Out of line: only
@@ -652,7 +640,7 @@ static int read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
     for (;;) {
         int64_t slice = left < 0 || left > log->claim_timeout ? log->claim_timeout : left;
         rc = msgr__wait_until(&log->wait, read_once, rd, m, slice, &log->hdr->data_wait, 1,
-                              rd->linger_pauses); /* sparser looks while lingering */
+                              rd->linger_pauses, NULL); /* sparser looks while lingering */
         if (rc != MSGR_ETIMEDOUT)
             return rc;
         if (left >= 0 && (left -= slice) <= 0)

@@ -14,6 +14,7 @@
 #include "ring_layout.h"
 #include "record.h"
 #include "claim.h"
+#include "hot.h"
 #include "msgr/error.h"
 #include "../src/os.h"
 
@@ -30,6 +31,16 @@ struct msgr_ring {
     uint64_t max_payload;
     uint32_t flags;
     msgr__wait_policy wait;
+    int64_t claim_timeout; /* when an unfinished claim's owner is checked (ns) */
+    uint64_t id;           /* unique per handle in this process (thread-local slot cache key) */
+    /* Slow-path state of the MPSC producer slots, under `lock`: this process (refreshed after
+     * fork), and which slot each of this handle's threads took. */
+    atomic_flag lock;
+    uint32_t self_gen;     /* msgr_os_fork_generation when pid was read */
+    int32_t pid;
+    uint64_t pid_start;
+    uint32_t n_map;
+    struct { uintptr_t thread; uint32_t slot; } map[MSGR__RING_SLOTS];
     /* producer side (SPSC: private; MPSC: unused except the head cache) */
     _Alignas(MSGR__LINE) uint64_t p_tail;
     _Atomic uint64_t p_head_cache; /* consumer head last seen; shared by producer threads */
@@ -39,7 +50,16 @@ struct msgr_ring {
     uint32_t linger_min, linger_pauses; /* msgr_ring_set_linger */
     uint32_t last_batch; /* records the last poll handed over if it ran dry, else UINT32_MAX */
     _Atomic uint64_t lingers;           /* polls that paused first (msgr_ring_lingers) */
+    uint32_t c_misses;     /* empty looks since the last check for a stuck claim */
+    uint64_t c_blocked_pos, c_blocked_since; /* where and since when the consumer is stuck */
 };
+
+/* The calling thread's producer slot for a handle (MPSC), cached: valid while the key names
+ * the handle and no fork() happened since (the child is another process). */
+static MSGR_TLS uint64_t tl_ring_id;
+static MSGR_TLS uint32_t tl_ring_gen;
+static MSGR_TLS uint32_t tl_ring_slot;
+static _Atomic uint64_t ring_ids;
 
 static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
 
@@ -64,7 +84,7 @@ static int opts_size_ok(const msgr_ring_opts *o)
     return !o || o->size_of == 0 || o->size_of >= sizeof(msgr_ring_opts);
 }
 
-static int handle_new(msgr__ring_hdr *h, msgr_ring **out)
+static int handle_new(msgr__ring_hdr *h, const msgr_ring_opts *opts, msgr_ring **out)
 {
     msgr_ring *r = aligned_alloc(MSGR__LINE, (sizeof *r + MSGR__LINE - 1) / MSGR__LINE * MSGR__LINE);
     if (!r)
@@ -78,6 +98,13 @@ static int handle_new(msgr__ring_hdr *h, msgr_ring **out)
     r->flags = h->flags;
     r->max_payload = msgr_ring_max_payload(h->capacity);
     msgr__wait_policy_init(&r->wait);
+    r->claim_timeout = opts && opts->claim_timeout_ns > 0 ? opts->claim_timeout_ns : 1000000000;
+    r->id = atomic_fetch_add_explicit(&ring_ids, 1, memory_order_relaxed) + 1;
+    atomic_flag_clear(&r->lock);
+    msgr_os_fork_watch();
+    r->self_gen = atomic_load_explicit(&msgr_os_fork_generation, memory_order_relaxed);
+    r->pid = msgr_os_pid();
+    msgr_os_proc_start(r->pid, &r->pid_start);
     /* Acquire: positions were published with release by their owners. */
     r->p_tail = atomic_load_explicit(&h->tail, memory_order_acquire);
     r->c_head = atomic_load_explicit(&h->head, memory_order_acquire);
@@ -109,9 +136,11 @@ int msgr_ring_create(void *mem, size_t mem_size, const msgr_ring_opts *opts, msg
     h->schema = opts->schema;
     h->flags = opts->flags;
     h->creator_pid = msgr_os_pid();
+    for (uint32_t i = 0; i < MSGR__RING_SLOTS; i++)
+        atomic_store_explicit(&h->slots[i].pos, MSGR__RPOS_NONE, memory_order_relaxed);
     /* Release: publishes the identity fields; pairs with the acquire in msgr_ring_attach(). */
     atomic_store_explicit(&h->magic, MSGR__RING_MAGIC, memory_order_release);
-    return handle_new(h, out);
+    return handle_new(h, opts, out);
 }
 
 int msgr_ring_attach(void *mem, size_t mem_size, const msgr_ring_opts *opts, msgr_ring **out)
@@ -139,10 +168,8 @@ int msgr_ring_attach(void *mem, size_t mem_size, const msgr_ring_opts *opts, msg
         return MSGR_ECORRUPT;
     if (opts && opts->schema && opts->schema != h->schema)
         return MSGR_ESCHEMA;
-    return handle_new(h, out);
+    return handle_new(h, opts, out);
 }
-
-void msgr_ring_close(msgr_ring *r) { free(r); }
 
 uint64_t msgr_ring_capacity(const msgr_ring *r) { return r ? r->cap : 0; }
 uint32_t msgr_ring_flags(const msgr_ring *r) { return r ? r->flags : 0; }
@@ -192,6 +219,317 @@ static inline int load_head(const msgr_ring *r, uint64_t pos, uint64_t *head)
         return MSGR_ECORRUPT;
     *head = h;
     return 0;
+}
+
+/* ---- producer slots and the repair of dead producers' claims (MPSC; ring_layout.h) ---- */
+
+static void lock_handle(msgr_ring *r)
+{
+    while (atomic_flag_test_and_set_explicit(&r->lock, memory_order_acquire))
+        msgr_os_cpu_relax();
+}
+
+static void unlock_handle(msgr_ring *r) { atomic_flag_clear_explicit(&r->lock, memory_order_release); }
+
+/* Under the handle lock: this process's pid and start time, read again in a forked child. */
+static void refresh_self(msgr_ring *r, uint32_t gen)
+{
+    if (r->self_gen == gen)
+        return;
+    r->self_gen = gen;
+    r->pid = msgr_os_pid();
+    msgr_os_proc_start(r->pid, &r->pid_start);
+    r->n_map = 0; /* the parent's threads are not ours */
+}
+
+/* Whether a recorded owner runs: pid and start time name one process; a start time of 0 means
+ * the owner is between taking the slot (or lock) and recording it, judged by its pid alone. */
+static int owner_alive(int32_t pid, uint64_t start)
+{
+    return pid > 0 && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
+}
+
+/* The calling thread's slot for this handle: found in the handle's map, or a free one taken
+ * (free: never used, or its owner is dead and it names no claim: a dead owner's claim is the
+ * evidence a repair needs). Index, or MSGR_ENOSPC. */
+MSGR_COLD int slot_take(msgr_ring *r, uint32_t gen)
+{
+    msgr__ring_hdr *h = r->hdr;
+    uintptr_t me = (uintptr_t)&tl_ring_id; /* a thread-local's address names the thread */
+    int slot = MSGR_ENOSPC;
+    lock_handle(r);
+    refresh_self(r, gen);
+    for (uint32_t i = 0; i < r->n_map && slot < 0; i++)
+        if (r->map[i].thread == me)
+            slot = (int)r->map[i].slot;
+    for (uint32_t i = 0; i < MSGR__RING_SLOTS && slot < 0 && r->n_map < MSGR__RING_SLOTS; i++) {
+        msgr__rslot *p = &h->slots[i];
+        int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
+        int free_slot = pid == 0 ||
+                        (pid != r->pid &&
+                         atomic_load_explicit(&p->pos, memory_order_acquire) == MSGR__RPOS_NONE &&
+                         !owner_alive(pid, atomic_load_explicit(&p->start, memory_order_relaxed)));
+        if (!free_slot || !atomic_compare_exchange_strong(&p->pid, &pid, r->pid))
+            continue;
+        atomic_store_explicit(&p->start, r->pid_start, memory_order_relaxed);
+        atomic_store_explicit(&p->pos, MSGR__RPOS_NONE, memory_order_relaxed);
+        r->map[r->n_map].thread = me;
+        r->map[r->n_map].slot = i;
+        r->n_map++;
+        slot = (int)i;
+    }
+    unlock_handle(r);
+    if (slot >= 0) {
+        tl_ring_id = r->id;
+        tl_ring_gen = gen;
+        tl_ring_slot = (uint32_t)slot;
+    }
+    return slot;
+}
+
+/* The calling thread's slot (fast path: the thread-local cache). */
+MSGR_HOT int slot_of(msgr_ring *r)
+{
+    uint32_t gen = atomic_load_explicit(&msgr_os_fork_generation, memory_order_relaxed);
+    if (tl_ring_id == r->id && tl_ring_gen == gen)
+        return (int)tl_ring_slot;
+    return slot_take(r, gen);
+}
+
+/* The repair lock (pid, start time) in the header: one repairer at a time, so that a claim is
+ * never padded twice (a second padding written after the consumer passed the first would land
+ * on a later lap's record). A holder that died is replaced. Returns 1 when taken. */
+static int repair_lock(msgr_ring *r)
+{
+    msgr__ring_hdr *h = r->hdr;
+    int32_t holder = atomic_load_explicit(&h->repair_pid, memory_order_acquire);
+    if (holder && (holder == r->pid ||
+                   owner_alive(holder, atomic_load_explicit(&h->repair_start,
+                                                            memory_order_relaxed))))
+        return 0; /* someone is at it */
+    /* Acquire on success: the dead or finished holder's padding is visible to us. */
+    if (!atomic_compare_exchange_strong_explicit(&h->repair_pid, &holder, r->pid,
+                                                 memory_order_acquire, memory_order_relaxed))
+        return 0;
+    atomic_store_explicit(&h->repair_start, r->pid_start, memory_order_relaxed);
+    return 1;
+}
+
+static void repair_unlock(msgr_ring *r)
+{
+    atomic_store_explicit(&r->hdr->repair_start, 0, memory_order_relaxed);
+    /* Release: our padding before the next holder's checks. */
+    atomic_store_explicit(&r->hdr->repair_pid, 0, memory_order_release);
+}
+
+static inline int committed_at(const msgr_ring *r, uint64_t pos)
+{
+    /* A1 (see peek_one()). */
+    uint64_t t = atomic_load_explicit(&rec_at(r, pos)->tag, memory_order_acquire) ^ r->salt;
+    return (t & ~MSGR__REC_FLAGS) == pos && (t & MSGR__REC_COMMITTED);
+}
+
+/* Under the repair lock: whether the unfinished claim at pos may be padded, and up to where
+ * (*end: the next record boundary). *slot: the dead range that holds pos, -1 if none does. */
+static int abandoned_extent(msgr_ring *r, uint64_t pos, uint64_t tail, uint64_t *end, int *slot)
+{
+    msgr__ring_hdr *h = r->hdr;
+    int dead = -1;
+    uint64_t stop = tail;
+    for (uint32_t i = 0; i < MSGR__RING_SLOTS; i++) {
+        msgr__rslot *p = &h->slots[i];
+        int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
+        uint64_t sp = atomic_load_explicit(&p->pos, memory_order_relaxed);
+        uint64_t sz = atomic_load_explicit(&p->size, memory_order_relaxed);
+        if (!pid || sp == MSGR__RPOS_NONE)
+            continue;
+        if (sp > pos) {
+            if (sp < stop)
+                stop = sp; /* another thread's oldest claim starts there */
+            continue;
+        }
+        if (pos - sp >= sz)
+            continue;
+        if (owner_alive(pid, atomic_load_explicit(&p->start, memory_order_relaxed)))
+            return 0; /* a live producer may own it: it will finish it */
+        if (dead < 0 || sp + sz < stop)
+            stop = sp + sz; /* the dead thread's claims end there at the latest */
+        dead = (int)i;
+    }
+    if (dead < 0) {
+        /* In no range: only a claim finished from another thread leaves that, or a hostile
+         * peer. Safe only when every registered producer is dead. */
+        for (uint32_t i = 0; i < MSGR__RING_SLOTS; i++) {
+            msgr__rslot *p = &h->slots[i];
+            int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
+            if (pid && owner_alive(pid, atomic_load_explicit(&p->start, memory_order_relaxed)))
+                return 0;
+        }
+    }
+    /* The claim ends at the first record that names its own position (stale bytes never name
+     * a current position, record.h), or at `stop`. */
+    for (uint64_t q = pos + 16; q < stop && q - pos < r->cap - (pos & r->mask); q += 16)
+        if (committed_at(r, q)) {
+            stop = q;
+            break;
+        }
+    *end = stop;
+    *slot = dead;
+    return 1;
+}
+
+/* Turns the unfinished claim at pos into padding if its producer is dead. Any side may call it
+ * (the consumer stuck at pos, a producer waiting for space behind it). Returns 1 when pos holds
+ * a finished record now (repaired here or by its producer), else 0. */
+MSGR_COLD int repair_at(msgr_ring *r, uint64_t pos)
+{
+    msgr__ring_hdr *h = r->hdr;
+    if (!(r->flags & MSGR_RING_MPSC))
+        return 0;
+    lock_handle(r);
+    refresh_self(r, atomic_load_explicit(&msgr_os_fork_generation, memory_order_relaxed));
+    unlock_handle(r);
+    if (!repair_lock(r))
+        return 0;
+    int done = 0;
+    /* Acquire: a claim's slot entry is stored before the CAS that reserved it (R4 in
+     * claim_mpsc()), so with the tail past pos its slot is visible. */
+    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+    uint64_t end = 0;
+    int slot = -1;
+    if (committed_at(r, pos))
+        done = 1;
+    else if (pos >= head && pos < tail && !(pos & 15) && tail - head <= r->cap &&
+             abandoned_extent(r, pos, tail, &end, &slot)) {
+        /* Never straddle the end of the data area: what lies beyond is padded next time. */
+        uint64_t contig = r->cap - (pos & r->mask);
+        uint64_t stop = end > tail ? tail : end;
+        if (stop > pos + contig)
+            stop = pos + contig;
+        if (stop >= pos + 16 && !(stop & 15)) {
+            write_skip(r, pos, stop - pos, memory_order_release); /* R1 (padding) */
+            msgr__rslot *d = slot >= 0 ? &h->slots[slot] : NULL;
+            if (d && stop >= atomic_load_explicit(&d->pos, memory_order_relaxed) +
+                                 atomic_load_explicit(&d->size, memory_order_relaxed)) {
+                atomic_store_explicit(&d->count, 0, memory_order_relaxed);
+                atomic_store_explicit(&d->pos, MSGR__RPOS_NONE, memory_order_relaxed);
+            }
+            atomic_fetch_add_explicit(&h->repaired, 1, memory_order_relaxed);
+            done = 1;
+        }
+    }
+    repair_unlock(r);
+    if (done)
+        msgr__wake_waiters(&r->wait, &h->cons_wait, 0); /* D1: the consumer may sleep on it */
+    return done;
+}
+
+/* The consumer found nothing committed at pos: 1 if it was a dead producer's claim, padded
+ * now (look again); 0 if nothing is claimed there; -1 if a claim is unfinished (not for long
+ * enough yet, or its owner lives). */
+MSGR_COLD int consumer_stuck(msgr_ring *r, uint64_t pos)
+{
+    uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+    if (tail <= pos) {
+        r->c_blocked_since = 0;
+        return 0;
+    }
+    uint64_t now = msgr_os_now_ns();
+    if (!r->c_blocked_since || r->c_blocked_pos != pos) {
+        r->c_blocked_pos = pos;
+        r->c_blocked_since = now;
+        return -1;
+    }
+    if (now - r->c_blocked_since < (uint64_t)r->claim_timeout)
+        return -1;
+    if (repair_at(r, pos)) {
+        r->c_blocked_since = 0;
+        return 1;
+    }
+    r->c_blocked_since = now; /* its owner lives (or another repairer is at it): later */
+    return -1;
+}
+
+/* Closing with claims unfinished: pads every unfinished claim in the slot's range that is
+ * ours. Our range may also hold other threads' claims, so this goes record by record from the
+ * consumer's position, under the repair lock, padding only what repair_at() would find
+ * abandoned if we were dead: we check that by the range alone (no other live range holds it). */
+static void pad_own_claims(msgr_ring *r, msgr__rslot *mine, uint64_t sp)
+{
+    msgr__ring_hdr *h = r->hdr;
+    uint64_t sz = atomic_load_explicit(&mine->size, memory_order_relaxed);
+    if (sz > r->cap || !repair_lock(r))
+        return; /* left for a repair after we die */
+    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+    uint64_t p = head > sp ? head : sp, end = sp + sz;
+    int padded = 0;
+    while (p < end && p < tail && !(p & 15)) {
+        uint64_t size = 0;
+        msgr__rec *rec = rec_at(r, p);
+        if (committed_at(r, p)) {
+            size = msgr__rec_size(rec->len);
+        } else {
+            int other = 0;
+            for (uint32_t i = 0; i < MSGR__RING_SLOTS && !other; i++) {
+                msgr__rslot *o = &h->slots[i];
+                uint64_t op = atomic_load_explicit(&o->pos, memory_order_relaxed);
+                other = o != mine && atomic_load_explicit(&o->pid, memory_order_acquire) &&
+                        op != MSGR__RPOS_NONE && op <= p &&
+                        p - op < atomic_load_explicit(&o->size, memory_order_relaxed);
+            }
+            if (other)
+                break; /* maybe another thread's: stop here, a later repair decides */
+            uint64_t q = p + 16, limit = r->cap - (p & r->mask);
+            while (q < end && q < tail && q - p < limit && !committed_at(r, q))
+                q += 16;
+            write_skip(r, p, q - p, memory_order_release); /* R1 (padding) */
+            padded = 1;
+            size = q - p;
+        }
+        if (size < 16 || size > r->cap - (p & r->mask))
+            break; /* out of bounds: leave it */
+        p += size;
+    }
+    repair_unlock(r);
+    if (padded)
+        msgr__wake_waiters(&r->wait, &h->cons_wait, 0);
+}
+
+/* Gives this handle's producer slots back. A slot still naming a claim that is unfinished
+ * (the thread never committed it) turns the claim into padding first: nobody else would, since
+ * this process lives on. */
+static void release_slots(msgr_ring *r)
+{
+    msgr__ring_hdr *h = r->hdr;
+    lock_handle(r);
+    uint32_t gen = atomic_load_explicit(&msgr_os_fork_generation, memory_order_relaxed);
+    if (r->self_gen != gen)
+        r->n_map = 0; /* a forked child closing its copy: the parent's slots are not ours */
+    for (uint32_t i = 0; i < r->n_map; i++) {
+        msgr__rslot *p = &h->slots[r->map[i].slot];
+        uint64_t sp = atomic_load_explicit(&p->pos, memory_order_relaxed);
+        if (sp != MSGR__RPOS_NONE)
+            pad_own_claims(r, p, sp);
+        atomic_store_explicit(&p->count, 0, memory_order_relaxed);
+        atomic_store_explicit(&p->pos, MSGR__RPOS_NONE, memory_order_relaxed);
+        /* Release: the padding above before the slot can be taken again. */
+        atomic_store_explicit(&p->pid, 0, memory_order_release);
+    }
+    r->n_map = 0;
+    unlock_handle(r);
+    if (tl_ring_id == r->id)
+        tl_ring_id = 0;
+}
+
+void msgr_ring_close(msgr_ring *r)
+{
+    if (!r)
+        return;
+    if (r->flags & MSGR_RING_MPSC)
+        release_slots(r);
+    free(r);
 }
 
 /* ---- producer side ---- */
@@ -245,6 +583,16 @@ static int claim_spsc(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
 static int claim_mpsc(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
 {
     msgr__ring_hdr *h = r->hdr;
+    int si = slot_of(r);
+    if (si < 0)
+        return si;
+    msgr__rslot *slot = &h->slots[si];
+    /* The slot's range covers this thread's claims; a failed attempt puts it back. */
+    uint32_t held = atomic_load_explicit(&slot->count, memory_order_relaxed);
+    uint64_t was_pos = atomic_load_explicit(&slot->pos, memory_order_relaxed);
+    uint64_t was_size = atomic_load_explicit(&slot->size, memory_order_relaxed);
+    if (!held)
+        was_pos = MSGR__RPOS_NONE;
     uint64_t pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
     for (;;) {
         uint64_t pad, head;
@@ -266,18 +614,51 @@ static int claim_mpsc(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
             if (pos - head > r->cap || (head & 15))
                 return MSGR_ECORRUPT;
             atomic_store_explicit(&r->p_head_cache, head, memory_order_release); /* R3 */
-            if (pos + need - head > r->cap)
+            if (pos + need - head > r->cap) {
+                atomic_store_explicit(&slot->size, was_size, memory_order_relaxed);
+                atomic_store_explicit(&slot->pos, was_pos, memory_order_relaxed);
                 return MSGR_EAGAIN;
+            }
         }
-        /* Relaxed CAS: it only reserves bytes; the payload is published by the record's
-         * release tag (R1), and the space's reuse was checked with the acquire A2 above. On
-         * failure pos is reloaded and the check repeats. */
+        /* The reservation we are about to try goes into our slot's range first, so that
+         * whoever finds it unfinished later can tell whose it may be (a thread killed right
+         * after the CAS has covered it already). Our own line: no other thread writes it. */
+        if (was_pos == MSGR__RPOS_NONE || pos < was_pos) {
+            atomic_store_explicit(&slot->size, need, memory_order_relaxed);
+            atomic_store_explicit(&slot->pos, pos, memory_order_relaxed);
+        } else {
+            atomic_store_explicit(&slot->size, pos + need - was_pos, memory_order_relaxed);
+        }
+        /* R4: release orders the slot stores above before the reservation; pairs with the
+         * acquire load of tail in repair_at(). It only reserves bytes: the payload is published
+         * by the record's release tag (R1), and the space's reuse was checked with the acquire
+         * A2 above. On failure pos is reloaded and the check repeats. */
         if (atomic_compare_exchange_weak_explicit(&h->tail, &pos, pos + need,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
+                                                  memory_order_release, memory_order_relaxed)) {
             claim_fill(r, pos, pad, size, len, c);
+            atomic_store_explicit(&slot->count, held + 1, memory_order_relaxed);
             return 0;
         }
     }
+}
+
+/* A claim of the calling thread is committed or aborted: when it holds none any more, its
+ * slot's range is cleared. After the tag store: killed in between, the range covers a
+ * finished record, which a repair leaves alone. A claim must be finished on the thread that
+ * made it (another thread has no count to lower). */
+MSGR_HOT void slot_done(msgr_ring *r)
+{
+    uint32_t gen = atomic_load_explicit(&msgr_os_fork_generation, memory_order_relaxed);
+    int si = tl_ring_id == r->id && tl_ring_gen == gen ? (int)tl_ring_slot : slot_take(r, gen);
+    if (si < 0)
+        return;
+    msgr__rslot *slot = &r->hdr->slots[si];
+    uint32_t held = atomic_load_explicit(&slot->count, memory_order_relaxed);
+    if (!held)
+        return;
+    atomic_store_explicit(&slot->count, held - 1, memory_order_relaxed);
+    if (held == 1)
+        atomic_store_explicit(&slot->pos, MSGR__RPOS_NONE, memory_order_relaxed);
 }
 
 int msgr_ring_claim(msgr_ring *r, size_t len, msgr_claim *c)
@@ -311,6 +692,8 @@ int msgr_ring_commit(msgr_ring *r, msgr_claim *c)
     if (!(r->flags & MSGR_RING_MPSC))
         /* Producer-owned line: kept for attach and stats, never read on the fast path. */
         atomic_store_explicit(&r->hdr->tail, c->pos_ + c->size_, memory_order_release);
+    else
+        slot_done(r);
     /* D1 (wait.h): wake the consumer if it announced that it sleeps. */
     msgr__wake_waiters(&r->wait, &r->hdr->cons_wait, 0);
     c->size_ = 0; /* a second commit of the same claim is refused */
@@ -325,17 +708,46 @@ int msgr_ring_abort(msgr_ring *r, msgr_claim *c)
     write_skip(r, c->pos_, c->size_, memory_order_release);
     if (!(r->flags & MSGR_RING_MPSC))
         atomic_store_explicit(&r->hdr->tail, c->pos_ + c->size_, memory_order_release);
+    else
+        slot_done(r);
     msgr__wake_waiters(&r->wait, &r->hdr->cons_wait, 0); /* it may wait for this position */
     c->size_ = 0;
     return 0;
 }
 
-typedef struct { size_t len; msgr_claim *c; } claim_args;
+typedef struct {
+    size_t len;
+    msgr_claim *c;
+    uint64_t blocked_head, blocked_since; /* MPSC: the head we wait behind, since when */
+} claim_args;
 
 static int try_claim(void *r, void *arg)
 {
     claim_args *a = arg;
     return msgr_ring_claim(r, a->len, a->c);
+}
+
+/* Before a producer waiting for space sleeps (MPSC): the space may be held by a dead
+ * producer's claim at the head, and a consumer asleep behind it is woken by nobody. So the
+ * sleep is bounded by the claim timeout, and once the head has stayed put that long the claim
+ * there is checked (repair_at() wakes the consumer when it pads it). */
+static int64_t cap_claim(void *self, void *arg)
+{
+    msgr_ring *r = self;
+    claim_args *a = arg;
+    if (!(r->flags & MSGR_RING_MPSC))
+        return -1; /* an SPSC claim never committed holds no space */
+    uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+    uint64_t now = msgr_os_now_ns();
+    if (!a->blocked_since || head != a->blocked_head) {
+        a->blocked_head = head;
+        a->blocked_since = now;
+    } else if (now - a->blocked_since >= (uint64_t)r->claim_timeout) {
+        a->blocked_since = now;
+        if (repair_at(r, head))
+            return 0; /* the consumer will free the space: look again soon */
+    }
+    return r->claim_timeout;
 }
 
 int msgr_ring_claim_wait(msgr_ring *r, size_t len, msgr_claim *c, int64_t timeout_ns)
@@ -345,8 +757,12 @@ int msgr_ring_claim_wait(msgr_ring *r, size_t len, msgr_claim *c, int64_t timeou
     int rc = msgr_ring_claim(r, len, c);
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
-    claim_args a = {len, c};
-    return msgr__wait_until(&r->wait, try_claim, r, &a, timeout_ns, &r->hdr->prod_wait, 1, 0);
+    claim_args a = {len, c, 0, 0};
+    /* Sleeps on prod_wait.futex; woken by the consumer publishing its head (publish_head());
+     * a consumer killed at any instant leaves nothing to wait for but the timeout, and a dead
+     * producer's claim at the head is checked at least every claim timeout (cap_claim()). */
+    return msgr__wait_until(&r->wait, try_claim, r, &a, timeout_ns, &r->hdr->prod_wait, 1, 0,
+                            cap_claim);
 }
 
 int msgr_ring_send_wait(msgr_ring *r, uint16_t type, const void *data, size_t len,
@@ -391,6 +807,13 @@ static inline int peek_one(msgr_ring *r, msgr_msg *m)
         if ((t & ~MSGR__REC_FLAGS) != pos || !(t & MSGR__REC_COMMITTED)) {
             if (r->c_published != pos)
                 publish_head(r); /* going idle: hand freed space back now */
+            /* Now and then (not on every empty look: the tail is a line producers write), see
+             * whether a claim is stuck here, and repair it if its producer died. */
+            if ((r->flags & MSGR_RING_MPSC) && ++r->c_misses >= 1024) {
+                r->c_misses = 0;
+                if (consumer_stuck(r, pos) > 0)
+                    continue;
+            }
             return MSGR_EAGAIN;
         }
         uint64_t len = rec->len;
@@ -440,14 +863,37 @@ int msgr_ring_release(msgr_ring *r, const msgr_msg *m)
 
 static int try_peek(void *r, void *arg) { return msgr_ring_peek(r, arg); }
 
+/* Before the consumer sleeps: with a claim unfinished at its position (MPSC), sleep at most
+ * until that claim has been unfinished for the claim timeout, then check its producer. With
+ * nothing claimed, sleep until woken: a claim made afterwards by a producer that then dies
+ * leaves nothing to deliver, and any record committed behind it wakes us (D1 in commit). */
+static int64_t cap_peek(void *self, void *arg)
+{
+    msgr_ring *r = self;
+    (void)arg;
+    if (!(r->flags & MSGR_RING_MPSC))
+        return -1;
+    int st = consumer_stuck(r, r->c_head);
+    if (st > 0)
+        return 0;
+    if (st == 0)
+        return -1;
+    uint64_t waited = msgr_os_now_ns() - r->c_blocked_since;
+    int64_t left = r->claim_timeout - (int64_t)waited;
+    return left > 1000000 ? left : 1000000;
+}
+
 int msgr_ring_peek_wait(msgr_ring *r, msgr_msg *m, int64_t timeout_ns)
 {
     int rc = msgr_ring_peek(r, m);
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
     /* A lingering consumer also looks less often while it waits (msgr_ring_set_linger). */
+    /* Sleeps on cons_wait.futex; woken by a commit (msgr_ring_commit()), an abort or a repair.
+     * A producer killed before its commit leaves its claim unfinished: cap_peek() bounds the
+     * sleep while one is there, and the repair wakes us. */
     return msgr__wait_until(&r->wait, try_peek, r, m, timeout_ns, &r->hdr->cons_wait, 0,
-                            r->linger_pauses);
+                            r->linger_pauses, cap_peek);
 }
 
 int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max)
@@ -528,5 +974,10 @@ int msgr_ring_stats_get(const msgr_ring *r, msgr_ring_stats *out)
     out->capacity = r->cap;
     out->consumer_sleeping = atomic_load_explicit(&h->cons_wait.waiting, memory_order_relaxed);
     out->producers_sleeping = atomic_load_explicit(&h->prod_wait.waiting, memory_order_relaxed);
+    out->claims_repaired = atomic_load_explicit(&h->repaired, memory_order_relaxed);
+    out->producer_slots = 0;
+    out->pad_ = 0;
+    for (uint32_t i = 0; i < MSGR__RING_SLOTS; i++)
+        out->producer_slots += atomic_load_explicit(&h->slots[i].pid, memory_order_relaxed) != 0;
     return 0;
 }

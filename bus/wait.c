@@ -10,7 +10,8 @@ void msgr__wait_policy_init(msgr__wait_policy *p)
 }
 
 int msgr__wait_until(const msgr__wait_policy *p, msgr__try_fn try, void *self, void *arg,
-                     int64_t timeout_ns, msgr__waitq *q, int counter, uint32_t look_pauses)
+                     int64_t timeout_ns, msgr__waitq *q, int counter, uint32_t look_pauses,
+                     msgr__cap_fn cap)
 {
     /* Callers have just tried once and seen MSGR_EAGAIN (and timeout_ns != 0): looking again
      * at once would only pull the line the other side is writing back into our cache. */
@@ -55,7 +56,11 @@ int msgr__wait_until(const msgr__wait_policy *p, msgr__try_fn try, void *self, v
                 rc = MSGR_ETIMEDOUT;
             else {
                 int64_t left = deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now);
-                msgr_os_futex_wait(&q->futex, seq, left);
+                int64_t most = cap ? cap(self, arg) : -1;
+                if (most >= 0 && (left < 0 || most < left))
+                    left = most;
+                if (left != 0)
+                    msgr_os_futex_wait(&q->futex, seq, left);
             }
         }
         if (counter)

@@ -58,12 +58,19 @@ void msgr__wait_policy_init(msgr__wait_policy *p);
 /* Returns MSGR_EAGAIN while the condition does not hold, anything else ends the wait. */
 typedef int (*msgr__try_fn)(void *self, void *arg);
 
+/* Called just before each sleep: the longest the sleep may last (< 0: until woken; 0: do not
+ * sleep, try again now). For a wait whose waker may be dead (a claim whose producer was
+ * killed), so that the sleeper looks again at least that often. */
+typedef int64_t (*msgr__cap_fn)(void *self, void *arg);
+
 /* Runs try(self, arg) until it stops returning MSGR_EAGAIN or timeout_ns passes (< 0: never;
  * MSGR_ETIMEDOUT). The caller has just tried once. `counter`: q->waiting counts waiters
  * instead of being a flag. `look_pauses`: while spinning, pauses between looks when more than
- * the default 8 (a lingering consumer: each look reads the line a producer is writing). */
+ * the default 8 (a lingering consumer: each look reads the line a producer is writing).
+ * `cap` (may be NULL) bounds each sleep. */
 int msgr__wait_until(const msgr__wait_policy *p, msgr__try_fn try, void *self, void *arg,
-                     int64_t timeout_ns, msgr__waitq *q, int counter, uint32_t look_pauses);
+                     int64_t timeout_ns, msgr__waitq *q, int counter, uint32_t look_pauses,
+                     msgr__cap_fn cap);
 
 /* Progress side, after publishing progress: barrier, then wake sleepers if any announced
  * themselves. D1: pairs with D2 in msgr__wait_until(): either we see the waiter's announcement

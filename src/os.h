@@ -47,6 +47,12 @@ int32_t msgr_os_pid(void);
  * only its zombie is left (exited, not yet reaped by its parent: dead for every purpose here). */
 int msgr_os_pid_alive(int32_t pid);
 
+/* A number that changes in the child of every fork(): per-thread caches keyed by it are
+ * invalid in the child, whose pid differs from the one they recorded. msgr_os_fork_watch()
+ * arms the counting (idempotent, call before relying on it). */
+void msgr_os_fork_watch(void);
+extern _Atomic uint32_t msgr_os_fork_generation;
+
 /* Threads. msgr_os_thread_start runs fn(arg) on a new thread; join waits for it. Return 0 or
  * MSGR_ENOMEM / MSGR_EINVAL. */
 typedef struct msgr_os_thread { uintptr_t handle; } msgr_os_thread;

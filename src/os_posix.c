@@ -118,6 +118,19 @@ size_t msgr_os_page_size(void)
 
 int32_t msgr_os_pid(void) { return (int32_t)getpid(); }
 
+_Atomic uint32_t msgr_os_fork_generation;
+static pthread_once_t fork_watch_once = PTHREAD_ONCE_INIT;
+
+/* Runs in the child, where only the forking thread exists: nothing else can race it. */
+static void fork_child(void)
+{
+    atomic_fetch_add_explicit(&msgr_os_fork_generation, 1, memory_order_relaxed);
+}
+
+static void fork_watch_init(void) { pthread_atfork(NULL, NULL, fork_child); }
+
+void msgr_os_fork_watch(void) { pthread_once(&fork_watch_once, fork_watch_init); }
+
 int msgr_os_thread_start(msgr_os_thread *t, void *(*fn)(void *), void *arg)
 {
     pthread_t th;

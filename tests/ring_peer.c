@@ -3,11 +3,13 @@
  *   ring_peer NAME produce COUNT   sends COUNT verifiable messages as producer id 1
  *   ring_peer NAME consume COUNT   receives COUNT messages of producer id 0, verifies each
  *   ring_peer NAME wake            waits until the consumer sleeps, then sends one message
+ *   ring_peer NAME claim           claims 100 bytes and never commits (to be killed)
  * Exit status 0 means success; anything else is printed on stderr. */
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test_util.h"
 
@@ -56,6 +58,13 @@ int main(int argc, char **argv)
         } while (!st.consumer_sleeping);
         if ((rc = msgr_ring_send(r, 77, "from another process", 21)))
             return fail("send", rc);
+    } else if (strcmp(argv[2], "claim") == 0) {
+        msgr_claim c;
+        if ((rc = msgr_ring_claim(r, 100, &c)))
+            return fail("claim", rc);
+        memset(c.data, 0x5a, 100);
+        for (;;)
+            pause();
     } else {
         return fail("unknown mode", MSGR_EINVAL);
     }

@@ -13,6 +13,14 @@
  * threads and processes; one consumer). In both, exactly one consumer at a time.
  * A full ring never overwrites unconsumed data: claim fails with MSGR_EAGAIN or waits.
  *
+ * A producer that dies (SIGKILL at any instant) between claim and commit costs only its own
+ * record. SPSC: an uncommitted claim is invisible and the next producer reuses its space.
+ * MPSC: after the claim timeout (msgr_ring_opts) the consumer, or a producer waiting for space,
+ * checks the claimant (pid and process start time; a zombie counts as dead) and turns the claim
+ * into padding; records committed after it are kept. Up to 116 producing threads per ring at
+ * once (each thread that claims takes a slot in the header until its handle is closed or its
+ * process dies). A live but stalled producer holds up the records behind its claim.
+ *
  * Thread-safety of a handle: SPSC: one producer thread and one consumer thread may use the same
  * handle concurrently. MPSC: any number of producer threads and one consumer thread may share it.
  * Calls that are neither producer nor consumer calls (attach, close, stats) are not concurrent.
@@ -34,7 +42,7 @@ typedef struct msgr_ring msgr_ring;
 #define MSGR_RING_MPSC 0x1u
 
 /* Size of the ring's shared header; the data area follows it. */
-#define MSGR_RING_HDR_SIZE 1024u
+#define MSGR_RING_HDR_SIZE 8192u
 /* Smallest and largest data area (bytes; a power of two). */
 #define MSGR_RING_MIN_CAPACITY 256u
 #define MSGR_RING_MAX_CAPACITY (1ull << 40)
@@ -52,6 +60,8 @@ typedef struct msgr_ring_opts {
     uint64_t capacity; /* data bytes, a power of two (create only) */
     uint64_t schema;   /* application fingerprint: stored at create; checked at attach when
                           nonzero (MSGR_ESCHEMA if the ring's differs) */
+    int64_t claim_timeout_ns; /* MPSC: how long a claim may stay unfinished before its owner's
+                                 liveness is checked, for this handle; 0 means 1 s */
 } msgr_ring_opts;
 
 /* A claimed record (producer side). claim fills it; before commit the producer writes `len`
@@ -119,7 +129,8 @@ void msgr_ring_set_wait(msgr_ring *r, uint32_t spins, uint32_t yields);
 
 /* Reserves space for a record of `len` payload bytes. Errors: MSGR_EAGAIN (not enough free
  * space now), MSGR_EMSGSIZE (len above msgr_ring_max_payload), MSGR_EINVAL (NULL),
- * MSGR_ECORRUPT (shared positions out of bounds). Claims must be committed in claim order. */
+ * MSGR_ECORRUPT (shared positions out of bounds), MSGR_ENOSPC (MPSC: every producer slot is
+ * held by a live thread). Claims must be committed in claim order. */
 int msgr_ring_claim(msgr_ring *r, size_t len, msgr_claim *c);
 
 /* As msgr_ring_claim, but waits up to timeout_ns (< 0: no limit) for space.
@@ -192,6 +203,9 @@ typedef struct msgr_ring_stats {
     uint64_t capacity;
     uint32_t consumer_sleeping;
     uint32_t producers_sleeping;
+    uint64_t claims_repaired; /* claims of dead producers turned into padding, ever */
+    uint32_t producer_slots;  /* MPSC producer slots held (live or dead owners) */
+    uint32_t pad_;
 } msgr_ring_stats;
 int msgr_ring_stats_get(const msgr_ring *r, msgr_ring_stats *out);
 
