@@ -276,8 +276,8 @@ static int someone_alive(msgr_log *log)
     for (uint32_t i = 0; i < log->hdr->max_producers; i++) {
         msgr__lprod *p = &log->prods[i];
         int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
-        if (pid && pid != log->pid &&
-            msgr_os_proc_alive(pid, atomic_load_explicit(&p->start, memory_order_relaxed)))
+        if (pid && pid != log->pid && pid != -log->pid &&
+            msgr__lslot_alive(pid, atomic_load_explicit(&p->start, memory_order_relaxed)))
             return 1;
     }
     for (uint32_t i = 0; i < log->hdr->max_groups; i++) {
@@ -363,13 +363,30 @@ static int recover(msgr_log *log, msgr_log_recovery *rep)
         atomic_store_explicit(&h->app_start, 0, memory_order_relaxed);
         atomic_store_explicit(&h->app_pid, 0, memory_order_relaxed);
     }
+    /* Slots of dead producers are freed. A live one other than ours can only be a process
+     * that announced itself after we looked (it waits for the recovery lock and has claimed
+     * nothing yet): its announcement stays, or its claims could never be attributed and its
+     * slot would be handed to someone else. */
     for (uint32_t i = 0; i < h->max_producers; i++) {
         msgr__lprod *s = &log->prods[i];
-        if (atomic_load_explicit(&s->pid, memory_order_relaxed) != log->pid)
-            atomic_store_explicit(&s->pid, 0, memory_order_relaxed); /* dead: free it */
+        int32_t pid = atomic_load_explicit(&s->pid, memory_order_acquire);
+        if (pid == log->pid ||
+            (pid && msgr__lslot_alive(pid, atomic_load_explicit(&s->start,
+                                                                memory_order_relaxed))))
+            continue;
+        /* Dead: free it, unless an opener took it over since we looked (a blind store would
+         * wipe its announcement). */
+        if (pid && !atomic_compare_exchange_strong(&s->pid, &pid, -log->pid))
+            continue;
         atomic_store_explicit(&s->intent, MSGR__NONE, memory_order_relaxed);
         atomic_store_explicit(&s->claimed, MSGR__NONE, memory_order_relaxed);
+        atomic_store_explicit(&s->pid, 0, memory_order_release);
     }
+    /* Sleepers' counts: no live process used the log when we looked, so whoever announced
+     * itself asleep was killed asleep (a late opener has not waited yet). A count left by
+     * them would make every commit and acknowledgement pay for a futex wake. */
+    atomic_store_explicit(&h->data_wait.waiting, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->space_wait.waiting, 0, memory_order_relaxed);
     rep->recovered = 1;
     return msgr_log_sync(log);
 }
@@ -501,7 +518,7 @@ int msgr_log_stat_get(msgr_log *log, msgr_log_stat *st)
     for (uint32_t i = 0; i < h->max_producers; i++) {
         msgr__lprod *p = &log->prods[i];
         int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
-        st->producers += pid && msgr_os_proc_alive(pid, atomic_load(&p->start));
+        st->producers += pid && msgr__lslot_alive(pid, atomic_load(&p->start));
     }
     return 0;
 }

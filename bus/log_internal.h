@@ -247,6 +247,13 @@ static inline int msgr__lholder_alive(int32_t pid, uint64_t start)
     return pid && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
 }
 
+/* Whether a producer slot's owner runs. A negative pid is an owner between taking the slot
+ * and recording its start time (msgr__lprod_slot()), judged by its pid alone. */
+static inline int msgr__lslot_alive(int32_t pid, uint64_t start)
+{
+    return pid < 0 ? msgr_os_pid_alive(-pid) : pid > 0 && msgr_os_proc_alive(pid, start);
+}
+
 /* The single-producer append lock's live holder: its pid, or 0 when the lock is free or its
  * holder is dead (pid and start time; a start time of 0 means the holder is between taking
  * the lock and recording it, judged by its pid alone). *from: the tail when it took it. */

@@ -46,14 +46,18 @@ int msgr__lprod_slot(msgr_log *log)
         msgr__lprod *p = &log->prods[i];
         int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
         int free_slot = pid == 0 ||
-                        (pid != log->pid && !msgr_os_proc_alive(pid, atomic_load(&p->start)) &&
+                        (pid > 0 && pid != log->pid &&
+                         !msgr__lslot_alive(pid, atomic_load(&p->start)) &&
                          atomic_load(&p->claimed) == MSGR__NONE &&
                          atomic_load(&p->intent) == MSGR__NONE);
-        if (!free_slot || !atomic_compare_exchange_strong(&p->pid, &pid, log->pid))
+        /* Taken in two steps, so that nobody ever sees our pid beside the dead owner's start
+         * time (and takes us for dead): -pid while the start time is written, then pid. */
+        if (!free_slot || !atomic_compare_exchange_strong(&p->pid, &pid, -log->pid))
             continue;
         atomic_store(&p->start, log->pid_start);
         atomic_store(&p->intent, MSGR__NONE);
         atomic_store(&p->claimed, MSGR__NONE);
+        atomic_store_explicit(&p->pid, log->pid, memory_order_release);
         atomic_fetch_or(&log->mine[i / 64], 1ull << (i % 64));
         tl_log_id = log->id;
         tl_slot = (int)i;
@@ -240,14 +244,20 @@ MSGR_HOT int claim_try(msgr_log *log, const claim_args *a)
         uint64_t used = pos - start; /* from the file: pos < start wraps to a huge value */
         if (used > log->cap) {
             pos = atomic_load_explicit(&h->tail, memory_order_acquire);
-            if (pos - start > log->cap)
+            if (pos - start > log->cap) {
+                atomic_store_explicit(&slot->intent, MSGR__NONE, memory_order_relaxed);
                 return MSGR_ECORRUPT;
+            }
             continue;
         }
         if (used + need > log->cap) {
             int rc = reclaim_for(log, pos, need);
-            if (rc)
+            if (rc) {
+                /* An intent left from a lost compare-and-swap names another producer's
+                 * position: a repair would take us for its owner and wait on us. */
+                atomic_store_explicit(&slot->intent, MSGR__NONE, memory_order_relaxed);
                 return rc;
+            }
         }
         atomic_store_explicit(&slot->intent, pos, memory_order_relaxed);
         /* acq_rel: the intent above is visible to anyone who acquires the new tail (the
@@ -469,7 +479,7 @@ static int repair(msgr_log *log, uint64_t pos)
         if (!pid)
             continue;
         uint64_t in = atomic_load(&p->intent), cl = atomic_load(&p->claimed);
-        int alive = msgr_os_proc_alive(pid, atomic_load(&p->start));
+        int alive = msgr__lslot_alive(pid, atomic_load(&p->start));
         if (alive && in != MSGR__NONE && in >= pos && in < tail)
             return 0; /* a live producer may be between its CAS and its header: wait */
         if ((in == pos || cl == pos) && !alive) {
@@ -505,6 +515,11 @@ MSGR_HOT int read_fast(msgr_log_reader *rd, msgr_msg *m)
     if ((atomic_load_explicit(&fr->tag, memory_order_acquire) ^ log->salt) !=
         (p | MSGR__L_COMMITTED))
         return 1;
+    /* Below the oldest retained record only after msgr_log_clear() dropped what we had not
+     * read: those records are gone (their space may be reused under us); read_once() resyncs.
+     * A line written only when space is reclaimed: no transfer per record. */
+    if (p < atomic_load_explicit(&log->hdr->start, memory_order_relaxed))
+        return 1;
     uint64_t len = fr->len, size = msgr__lrec_size(len);
     if (len > log->max_payload || size > log->cap - (p & log->mask))
         return MSGR_ECORRUPT;
@@ -525,6 +540,15 @@ static int read_once(void *self, void *arg)
         if (rc <= 0)
             return rc;
         uint64_t p = rd->pos;
+        uint64_t start = atomic_load_explicit(&log->hdr->start, memory_order_acquire);
+        if (p < start) {
+            /* Dropped by msgr_log_clear(): go on from the group's new position. */
+            uint64_t a = msgr__durable_get(&log->groups[rd->group].ack);
+            rd->pos = a > start ? a : start;
+            rd->blocked_since = 0;
+            rd->misses = 0;
+            continue;
+        }
         uint32_t st = 0;
         /* Bounds are checked on every read; the CRC is not: a live reader takes a record whose
          * commit it observed in memory (the producer computed the CRC for after a crash, and

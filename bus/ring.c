@@ -242,10 +242,12 @@ static void refresh_self(msgr_ring *r, uint32_t gen)
     r->n_map = 0; /* the parent's threads are not ours */
 }
 
-/* Whether a recorded owner runs: pid and start time name one process; a start time of 0 means
- * the owner is between taking the slot (or lock) and recording it, judged by its pid alone. */
+/* Whether a recorded owner runs: pid and start time name one process; a start time of 0 (the
+ * repair lock being taken) or a negative pid (a slot being taken) is judged by the pid alone. */
 static int owner_alive(int32_t pid, uint64_t start)
 {
+    if (pid < 0) /* a slot being taken (slot_take()) */
+        return msgr_os_pid_alive(-pid);
     return pid > 0 && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
 }
 
@@ -266,13 +268,17 @@ MSGR_COLD int slot_take(msgr_ring *r, uint32_t gen)
         msgr__rslot *p = &h->slots[i];
         int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
         int free_slot = pid == 0 ||
-                        (pid != r->pid &&
+                        (pid > 0 && pid != r->pid &&
                          atomic_load_explicit(&p->pos, memory_order_acquire) == MSGR__RPOS_NONE &&
                          !owner_alive(pid, atomic_load_explicit(&p->start, memory_order_relaxed)));
-        if (!free_slot || !atomic_compare_exchange_strong(&p->pid, &pid, r->pid))
+        /* Taken in two steps, so that nobody ever sees our pid beside the dead owner's start
+         * time (and takes us for dead): -pid while the start time is written, then pid. */
+        if (!free_slot || !atomic_compare_exchange_strong(&p->pid, &pid, -r->pid))
             continue;
         atomic_store_explicit(&p->start, r->pid_start, memory_order_relaxed);
         atomic_store_explicit(&p->pos, MSGR__RPOS_NONE, memory_order_relaxed);
+        atomic_store_explicit(&p->count, 0, memory_order_relaxed);
+        atomic_store_explicit(&p->pid, r->pid, memory_order_release);
         r->map[r->n_map].thread = me;
         r->map[r->n_map].slot = i;
         r->n_map++;

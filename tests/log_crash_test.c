@@ -1,0 +1,153 @@
+/* The file log when processes are killed or race each other: a late opener's announcement
+ * survives another's recovery, a lost compare-and-swap leaves no intent behind, sleepers killed
+ * asleep leave no count behind, and msgr_log_clear() is coherent with a live reader. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log_util.h"
+#include "../bus/log_internal.h"
+
+TestSuite(log_crash, .init = setup, .fini = teardown, .timeout = 120);
+
+static int has_slot_of(msgr_log *log, pid_t pid)
+{
+    for (uint32_t i = 0; i < log->hdr->max_producers; i++)
+        if (atomic_load(&log->prods[i].pid) == pid)
+            return 1;
+    return 0;
+}
+
+Test(log_crash, two_openers_at_once_both_keep_their_announcement)
+{
+    msgr_log_close(create(1 << 16, MSGR_SYNC_NONE));
+    for (int trial = 0; trial < 40; trial++) {
+        int go[2], done[2];
+        cr_assert_eq(pipe(go), 0);
+        cr_assert_eq(pipe(done), 0);
+        pid_t kids[2];
+        for (int k = 0; k < 2; k++) {
+            kids[k] = fork();
+            if (kids[k] == 0) {
+                close(go[1]);
+                char c;
+                if (read(go[0], &c, 1) != 0) /* both start when the pipe closes */
+                    _exit(1);
+                msgr_log *mine;
+                if (msgr_log_open(path, NULL, &mine, NULL))
+                    _exit(2);
+                char one = 1;
+                if (write(done[1], &one, 1) != 1)
+                    _exit(3);
+                pause();
+                _exit(0);
+            }
+        }
+        close(go[0]);
+        close(go[1]);
+        char b[2];
+        cr_assert_eq(read(done[0], b, 1), 1);
+        cr_assert_eq(read(done[0], b + 1, 1), 1);
+        msgr_log *log = reopen(NULL);
+        int both = has_slot_of(log, kids[0]) && has_slot_of(log, kids[1]);
+        msgr_log_close(log);
+        for (int k = 0; k < 2; k++) {
+            kill(kids[k], SIGKILL);
+            waitpid(kids[k], NULL, 0);
+        }
+        close(done[0]);
+        close(done[1]);
+        cr_assert(both, "trial %d: an opener's producer slot was wiped by the other's recovery",
+                  trial);
+    }
+}
+
+typedef struct {
+    msgr_log *log;
+    pthread_barrier_t *bar;
+} filler_arg;
+
+static void *filler(void *p)
+{
+    filler_arg *a = p;
+    char buf[48] = {0};
+    pthread_barrier_wait(a->bar);
+    while (msgr_log_append(a->log, 1, buf, sizeof buf, 0) == 0)
+        ;
+    return NULL;
+}
+
+Test(log_crash, a_claim_that_fails_leaves_no_intent_behind)
+{
+    msgr_log *log = create(1 << 12, MSGR_SYNC_NONE);
+    for (int round = 0; round < 400; round++) {
+        pthread_barrier_t bar;
+        pthread_barrier_init(&bar, NULL, 2);
+        filler_arg a = {log, &bar};
+        pthread_t t[2];
+        for (int k = 0; k < 2; k++)
+            pthread_create(&t[k], NULL, filler, &a);
+        for (int k = 0; k < 2; k++)
+            pthread_join(t[k], NULL);
+        pthread_barrier_destroy(&bar);
+        for (uint32_t i = 0; i < log->hdr->max_producers; i++)
+            if (atomic_load(&log->prods[i].pid))
+                cr_assert_eq(atomic_load(&log->prods[i].intent), MSGR__NONE,
+                         "round %d: slot %u names a position after its claim failed (%lx, tail %lx)", round, i, (unsigned long)atomic_load(&log->prods[i].intent), (unsigned long)atomic_load(&log->hdr->tail));
+        uint64_t dropped;
+        cr_assert_eq(msgr_log_clear(log, &dropped), 0);
+    }
+    msgr_log_close(log);
+}
+
+Test(log_crash, a_reader_killed_asleep_leaves_no_sleeper_count)
+{
+    msgr_log *log = create(1 << 12, MSGR_SYNC_NONE);
+    pid_t pid = fork();
+    if (pid == 0) {
+        msgr_log *mine;
+        msgr_log_reader *rd;
+        msgr_msg m;
+        if (msgr_log_open(path, NULL, &mine, NULL) || msgr_log_reader_open(mine, "g", &rd))
+            _exit(1);
+        msgr_log_read(rd, &m, -1); /* sleeps: nothing is ever appended */
+        _exit(2);
+    }
+    uint64_t t0 = tu_now_ns();
+    while (!atomic_load(&log->hdr->data_wait.waiting)) {
+        cr_assert_lt(tu_now_ns() - t0, 20000000000ull, "the reader never slept");
+        sched_yield();
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    msgr_log_close(log);
+    msgr_log_recovery rep;
+    log = reopen(&rep);
+    cr_assert_eq(rep.recovered, 1);
+    cr_assert_eq(atomic_load(&log->hdr->data_wait.waiting), 0,
+                 "recovery rebuilt the count of sleepers (nobody sleeps)");
+    msgr_log_close(log);
+}
+
+Test(log_crash, clear_is_coherent_with_a_live_reader)
+{
+    msgr_log *log = create(1 << 12, MSGR_SYNC_NONE);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    append_n(log, 0, 10);
+    expect_n(rd, 0, 3, 0); /* read, not acknowledged */
+    uint64_t dropped = 0;
+    cr_assert_eq(msgr_log_clear(log, &dropped), 0);
+    cr_assert_eq(dropped, 10);
+    /* Records after the clear, several laps of the log: the reader gets exactly these. */
+    for (uint64_t i = 100; i < 400; i += 5) {
+        append_n(log, i, 5);
+        expect_n(rd, i, 5, 1);
+    }
+    expect_empty(rd);
+    msgr_log_reader_close(rd);
+    msgr_log_close(log);
+}
