@@ -11,10 +11,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 struct msgr_region {
@@ -87,12 +91,25 @@ static int map_fd(int fd, uint64_t total, uint64_t reserve, uint8_t **out)
     return 0;
 }
 
-/* Makes the backing object at least `total` bytes, with the blocks allocated now. */
+/* Makes the backing object at least `total` bytes, with the blocks allocated now. Growing a
+ * file beyond RLIMIT_FSIZE sends the thread SIGXFSZ, whose default action kills the process;
+ * here it is blocked around the growth and a pending one consumed, so the caller gets
+ * MSGR_EFBIG instead. */
 static int extend_fd(int fd, uint64_t total)
 {
+    sigset_t xfsz, old;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xfsz, &old);
     int e = posix_fallocate(fd, 0, (off_t)total);
     if (e == EOPNOTSUPP || e == ENOSYS) /* filesystem without fallocate: plain size change */
         e = ftruncate(fd, (off_t)total) == 0 ? 0 : errno;
+    if (e == EFBIG) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&xfsz, NULL, &zero) == SIGXFSZ)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return e ? region_errno(e) : 0;
 }
 
@@ -150,6 +167,85 @@ static int create_on_fd(int fd, uint64_t size, uint64_t max, uint32_t flags,
     return region_new(map, total, reserve, fd, flags, kind, out);
 }
 
+/* A new named object is made whole under a temporary name in the same directory and then
+ * linked to its name, which fails if the name exists (as O_EXCL would). So nobody ever opens
+ * a half-made object: not a concurrent opener, not one after its creator was killed (or hit
+ * a full disk or a file-size limit) midway; a killed creator leaves only the temporary, which
+ * the next creator of the same name removes once its process is dead. Temporary names:
+ * "<dir>/.<name>.msgr-new.<pid>". */
+#define MSGR__NEW_TAG ".msgr-new."
+
+static int tmp_path(const char *path, char *out, size_t n, int32_t pid)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dir = slash ? (size_t)(slash - path) + 1 : 0;
+    int k = snprintf(out, n, "%.*s.%s" MSGR__NEW_TAG "%d", (int)dir, path, path + dir, (int)pid);
+    return k < 0 || (size_t)k >= n ? MSGR_ENAMETOOLONG : 0;
+}
+
+/* Removes temporaries of `path` left by creators that died (any pid but a live one). */
+static void sweep_tmps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096], prefix[512];
+    size_t d = slash ? (size_t)(slash - path) : 0;
+    if (d >= sizeof dir)
+        return;
+    memcpy(dir, slash ? path : ".", slash ? d : 1);
+    dir[slash ? (d ? d : 1) : 1] = 0;
+    if (slash && d == 0)
+        strcpy(dir, "/");
+    int k = snprintf(prefix, sizeof prefix, ".%s" MSGR__NEW_TAG, slash ? slash + 1 : path);
+    if (k < 0 || (size_t)k >= sizeof prefix)
+        return;
+    DIR *dh = opendir(dir);
+    if (!dh)
+        return;
+    struct dirent *e;
+    while ((e = readdir(dh)) != NULL) {
+        if (strncmp(e->d_name, prefix, (size_t)k) != 0)
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + k, &end, 10);
+        if (*end || pid <= 0 || msgr_os_pid_alive((int32_t)pid))
+            continue;
+        char full[4096 + 512];
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        unlink(full);
+    }
+    closedir(dh);
+}
+
+/* Creates a whole region at `path` (a file, or a shm object's /dev/shm path): see above. */
+static int create_published(const char *path, mode_t mode, uint64_t size, uint64_t max,
+                            uint32_t flags, msgr_region_kind kind, msgr_region **out)
+{
+    char tmp[4096];
+    int rc = tmp_path(path, tmp, sizeof tmp, msgr_os_pid());
+    if (rc)
+        return rc;
+    sweep_tmps(path);
+    unlink(tmp); /* ours from an earlier attempt of this very process */
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return region_errno(errno);
+    fchmod(fd, mode); /* open applies the umask; the caller asked for exactly `mode` */
+    msgr_region *r; /* *out is written only on success */
+    if ((rc = create_on_fd(fd, size, max, flags, kind, &r))) {
+        unlink(tmp);
+        return rc;
+    }
+    if (link(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        msgr_region_close(r);
+        return region_errno(e);
+    }
+    unlink(tmp);
+    *out = r;
+    return 0;
+}
+
 int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_region **out)
 {
     uint64_t max;
@@ -175,6 +271,14 @@ int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_regi
     return region_new(m, total, total, -1, flags, MSGR_REGION_ANON, out);
 }
 
+/* Where glibc keeps shm objects (shm_open("/x") opens SHM_DIR "/x"), when that is so here. */
+#define SHM_DIR "/dev/shm"
+static int shm_dir_ok(void)
+{
+    struct stat st;
+    return stat(SHM_DIR, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int msgr_region_create_shm(const char *name, size_t size, const msgr_region_opts *opts,
                            msgr_region **out)
 {
@@ -191,6 +295,11 @@ int msgr_region_create_shm(const char *name, size_t size, const msgr_region_opts
     mode_t mode = (opts && opts->mode) ? opts->mode : 0600;
     if (flags & MSGR_REGION_REPLACE)
         shm_unlink(path);
+    char fs[sizeof SHM_DIR + MSGR_REGION_NAME_MAX + 2];
+    if (shm_dir_ok()) { /* Linux: shm objects are files in a tmpfs, published by link */
+        snprintf(fs, sizeof fs, "%s%s", SHM_DIR, path);
+        return create_published(fs, mode, size, max, flags, MSGR_REGION_SHM, out);
+    }
     int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         return region_errno(errno);
@@ -273,14 +382,7 @@ int msgr_region_create_file(const char *path, size_t size, const msgr_region_opt
     mode_t mode = (opts && opts->mode) ? opts->mode : 0600;
     if (flags & MSGR_REGION_REPLACE)
         unlink(path);
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0)
-        return region_errno(errno);
-    fchmod(fd, mode);
-    rc = create_on_fd(fd, size, max, flags, MSGR_REGION_FILE, out);
-    if (rc)
-        unlink(path); /* never leave a half-made file that later opens as "not messenger" */
-    return rc;
+    return create_published(path, mode, size, max, flags, MSGR_REGION_FILE, out);
 }
 
 int msgr_region_open_file(const char *path, msgr_region **out)

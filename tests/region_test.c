@@ -4,7 +4,9 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -313,4 +315,110 @@ Test(region, prefault_maps_every_page_and_keeps_contents)
     msgr_region_close(anon);
     msgr_region_close(a);
     msgr_region_close(r);
+}
+
+/* A file-size limit below the region's size: MSGR_EFBIG from create (not death by SIGXFSZ),
+ * and no file left behind under the name or a temporary one. */
+Test(region, a_file_size_limit_is_efbig_and_leaves_nothing)
+{
+    char shm_path[128];
+    snprintf(shm_path, sizeof shm_path, "/dev/shm/%s", name);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit rl = {.rlim_cur = 8192, .rlim_max = RLIM_INFINITY};
+        if (setrlimit(RLIMIT_FSIZE, &rl))
+            _exit(10);
+        msgr_region *r;
+        int a = msgr_region_create_file(path, 1 << 20, NULL, &r);
+        int b = msgr_region_create_shm(name, 1 << 20, NULL, &r);
+        _exit(a == MSGR_EFBIG && (b == MSGR_EFBIG || b == 0) ? (b ? 0 : 1) : 2);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st), "the creator was killed (signal %d)", WTERMSIG(st));
+    cr_assert_lt(WEXITSTATUS(st), 2, "create returned MSGR_EFBIG");
+    cr_assert_neq(access(path, F_OK), 0, "no file left under the name");
+    if (WEXITSTATUS(st) == 0)
+        cr_assert_neq(access(shm_path, F_OK), 0, "no shm object left under the name");
+    DIR *d = opendir("/tmp");
+    struct dirent *e;
+    char tmp_prefix[96];
+    snprintf(tmp_prefix, sizeof tmp_prefix, ".%s", strrchr(path, '/') + 1);
+    while (d && (e = readdir(d)) != NULL)
+        cr_assert_neq(strncmp(e->d_name, tmp_prefix, strlen(tmp_prefix)), 0,
+                      "temporary %s left", e->d_name);
+    if (d)
+        closedir(d);
+}
+
+/* A creator killed midway leaves only its temporary: the name does not exist (open: ENOENT,
+ * never "not messenger"), and the next create removes the dead creator's temporary. */
+Test(region, a_creator_killed_midway_leaves_no_half_made_object)
+{
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0); /* a pid that is no longer alive */
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "/tmp/.%s.msgr-new.%d", strrchr(path, '/') + 1, (int)dead);
+    int fd = open(tmp, O_CREAT | O_RDWR, 0600); /* what the killed creator left: 0 bytes */
+    cr_assert_geq(fd, 0);
+    close(fd);
+    msgr_region *r;
+    cr_assert_eq(msgr_region_open_file(path, &r), MSGR_ENOENT);
+    cr_assert_eq(msgr_region_create_file(path, 4096, NULL, &r), 0);
+    cr_assert_neq(access(tmp, F_OK), 0, "the dead creator's temporary was removed");
+    msgr_region_close(r);
+}
+
+/* Eight processes creating-or-opening one new file region at once, 100 times: exactly one
+ * creates it, every other opens a whole region (never a half-made one). */
+Test(region, concurrent_creators_and_openers_never_see_a_half_made_file, .timeout = 120)
+{
+    for (int trial = 0; trial < 100; trial++) {
+        unlink(path);
+        int go[2], res[2];
+        cr_assert_eq(pipe(go), 0);
+        cr_assert_eq(pipe(res), 0);
+        pid_t kids[8];
+        for (int k = 0; k < 8; k++) {
+            kids[k] = fork();
+            if (kids[k] == 0) {
+                close(go[1]);
+                char c;
+                if (read(go[0], &c, 1) != 0)
+                    _exit(1);
+                msgr_region *r;
+                int rc = msgr_region_create_file(path, 1 << 20, NULL, &r);
+                char out = 'c';
+                if (rc == MSGR_EEXIST) {
+                    rc = msgr_region_open_file(path, &r);
+                    out = 'o';
+                }
+                if (rc)
+                    out = (char)('A' - rc); /* an error: reported to the parent */
+                else
+                    msgr_region_close(r);
+                if (write(res[1], &out, 1) != 1)
+                    _exit(2);
+                _exit(0);
+            }
+        }
+        close(go[0]);
+        close(go[1]);
+        int created = 0, opened = 0;
+        for (int k = 0; k < 8; k++) {
+            char c;
+            cr_assert_eq(read(res[0], &c, 1), 1);
+            created += c == 'c';
+            opened += c == 'o';
+            cr_assert(c == 'c' || c == 'o', "trial %d: %s", trial, msgr_strerror('A' - c));
+        }
+        for (int k = 0; k < 8; k++)
+            waitpid(kids[k], NULL, 0);
+        close(res[0]);
+        close(res[1]);
+        cr_assert_eq(created, 1, "trial %d: one creator", trial);
+        cr_assert_eq(opened, 7);
+    }
 }
