@@ -475,14 +475,23 @@ void msgr_log_close(msgr_log *log)
 /* ---- inspection and maintenance ---- */
 
 /* Committed records in [from, to). */
+/* Committed records in [from, to). An unfinished claim (being written, or left by a producer
+ * that died) is stepped over to the next valid record: the records behind it count. */
 static uint64_t count_records(msgr_log *log, uint64_t from, uint64_t to)
 {
     uint64_t n = 0;
     while (from < to) {
         uint32_t st;
         int64_t size = msgr__lrec_at(log, from, &st, 0);
-        if (size <= 0)
+        if (size < 0)
             break;
+        if (size == 0) {
+            uint64_t next = msgr__lscan_next(log, from, to);
+            if (!next)
+                break;
+            from = next;
+            continue;
+        }
         n += !(st & MSGR__L_SKIP);
         from += (uint64_t)size;
     }

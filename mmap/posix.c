@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -498,4 +499,123 @@ void msgr_region_close(msgr_region *r)
     if (r->fd >= 0)
         close(r->fd);
     free(r);
+}
+
+/* ---- inspection of named shared memory (Linux: SHM_DIR and /proc) ---- */
+
+/* How many processes map the object SHM_DIR/<name>: matched by device and inode, not by the
+ * path a mapping shows (a creator maps the object under its temporary name, see
+ * create_published()). */
+static int32_t count_users(const char *name)
+{
+    char want[sizeof SHM_DIR + MSGR_REGION_NAME_MAX + 2];
+    snprintf(want, sizeof want, "%s/%.*s", SHM_DIR, MSGR_REGION_NAME_MAX, name);
+    struct stat st;
+    if (stat(want, &st) != 0)
+        return 0;
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return -1;
+    int32_t users = 0;
+    struct dirent *e;
+    while ((e = readdir(proc)) != NULL) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0)
+            continue;
+        char maps[64], line[4608];
+        snprintf(maps, sizeof maps, "/proc/%ld/maps", pid);
+        FILE *f = fopen(maps, "re");
+        if (!f)
+            continue; /* gone, or not ours to read */
+        int found = 0;
+        while (!found && fgets(line, sizeof line, f)) {
+            unsigned maj, mnr;
+            unsigned long long ino;
+            if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &mnr, &ino) == 3)
+                found = ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
+                        mnr == minor(st.st_dev);
+        }
+        fclose(f);
+        users += found;
+    }
+    closedir(proc);
+    return users;
+}
+
+/* Reads the region header of SHM_DIR/<name> without mapping it; its usable size, or 0. */
+static int shm_probe(const char *name, uint64_t *size)
+{
+    char p[sizeof SHM_DIR + MSGR_REGION_NAME_MAX + 2];
+    snprintf(p, sizeof p, "%s/%.*s", SHM_DIR, MSGR_REGION_NAME_MAX, name);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return region_errno(errno);
+    struct stat st;
+    msgr__region_hdr h;
+    int rc = fstat(fd, &st) != 0 ? MSGR_EIO
+             : pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ? MSGR_ENOTMSGR
+             : msgr__region_hdr_check(&h, (uint64_t)st.st_size);
+    close(fd);
+    if (rc == 0)
+        *size = atomic_load_explicit(&h.size, memory_order_relaxed);
+    return rc;
+}
+
+int msgr_region_list_shm(msgr_region_shm_info *out, uint32_t max, uint32_t *n)
+{
+    if (!n || (!out && max))
+        return MSGR_EINVAL;
+    if (!shm_dir_ok())
+        return MSGR_ENOSYS;
+    DIR *d = opendir(SHM_DIR);
+    if (!d)
+        return region_errno(errno);
+    uint32_t k = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        size_t len = strlen(nm);
+        if (nm[0] == '.' && (len <= 2 || !strstr(nm, MSGR__NEW_TAG)))
+            continue;
+        if (len > MSGR_REGION_NAME_MAX)
+            continue;
+        msgr_region_shm_info info;
+        memset(&info, 0, sizeof info);
+        memcpy(info.name, nm, len + 1);
+        const char *tag = nm[0] == '.' ? strstr(nm, MSGR__NEW_TAG) : NULL;
+        if (tag) { /* a creator's temporary: half-made if its creator is dead */
+            long pid = strtol(tag + strlen(MSGR__NEW_TAG), NULL, 10);
+            if (pid > 0 && msgr_os_pid_alive((int32_t)pid))
+                continue; /* being made right now */
+            info.half_made = 1;
+        } else if (shm_probe(nm, &info.size) != 0) {
+            continue; /* not ours */
+        }
+        info.users = count_users(nm);
+        if (k < max)
+            out[k] = info;
+        k++;
+    }
+    closedir(d);
+    *n = k;
+    return 0;
+}
+
+int msgr_region_shm_users(const char *name, int32_t *users)
+{
+    char path[MSGR_REGION_NAME_MAX + 2];
+    int rc = msgr__region_shm_name(name, path);
+    if (rc || !users)
+        return rc ? rc : MSGR_EINVAL;
+    if (!shm_dir_ok()) {
+        *users = -1;
+        return 0;
+    }
+    char p[sizeof SHM_DIR + MSGR_REGION_NAME_MAX + 2];
+    snprintf(p, sizeof p, "%s%s", SHM_DIR, path);
+    if (access(p, F_OK) != 0)
+        return MSGR_ENOENT;
+    *users = count_users(path + 1);
+    return 0;
 }

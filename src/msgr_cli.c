@@ -6,6 +6,8 @@
  *   msgr stat   FILE
  *   msgr dump   FILE [--from SEQ] [--limit N]
  *   msgr clear  FILE
+ *   msgr ls
+ *   msgr rm     NAME [--force]
  *
  * Every command also takes --claim-timeout-ms T: how long a reader waits on an unfinished claim
  * before checking whether its producer died (default 1000).
@@ -45,6 +47,14 @@ static const char *usage_text[] = {
     "clear", "msgr clear FILE\n"
              "  Drops everything pending (every group jumps to the end) and prints how many\n"
              "  records the slowest group had not acknowledged.",
+    "ls", "msgr ls\n"
+          "  Lists the messenger objects in named shared memory, one per line:\n"
+          "  NAME SIZE USERS STATE, where USERS is how many live processes map it and STATE\n"
+          "  is live, stale (no live process maps it) or half-made (left by a creator that\n"
+          "  died midway). USERS is ? where this system cannot tell.",
+    "rm", "msgr rm NAME [--force]\n"
+          "  Removes shared-memory object NAME (as msgr ls names it). Refuses one that a live\n"
+          "  process maps (exit status 1) unless --force; processes that map it keep it.",
 };
 #define N_CMDS (sizeof usage_text / sizeof *usage_text / 2)
 
@@ -123,7 +133,7 @@ static uint64_t verify(const unsigned char *p, size_t len, int *bad)
 typedef struct args {
     const char *file, *group, *sync;
     uint64_t capacity, count, size, start, idle_ms, from, limit, claim_timeout_ms;
-    int has_count, has_idle, has_limit, single;
+    int has_count, has_idle, has_limit, single, force;
 } args;
 
 static int parse(const char *cmd, int argc, char **argv, args *a)
@@ -142,6 +152,10 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
         }
         if (!strcmp(o, "--single-producer")) {
             a->single = 1;
+            continue;
+        }
+        if (!strcmp(o, "--force")) {
+            a->force = 1;
             continue;
         }
         int ok = 1;
@@ -178,8 +192,10 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
         }
         i++;
     }
-    if (!a->file)
-        return bad_usage(cmd, "FILE is missing");
+    if (!a->file && strcmp(cmd, "ls") != 0)
+        return bad_usage(cmd, strcmp(cmd, "rm") ? "FILE is missing" : "NAME is missing");
+    if (a->file && strcmp(cmd, "ls") == 0)
+        return bad_usage(cmd, "takes no FILE");
     return 0;
 }
 
@@ -229,6 +245,8 @@ static int cmd_pub(args *a)
     size_t size = a->size ? (size_t)a->size : 64;
     if (size < 8)
         return bad_usage("pub", "--size is at least 8");
+    if (a->count > UINT64_MAX - a->start)
+        return bad_usage("pub", "--start + --count is above 2^64 - 1 (the numbers would wrap)");
     msgr_log *log;
     if (open_log(a, &log))
         return 1;
@@ -363,6 +381,50 @@ static int cmd_clear(args *a)
     return 0;
 }
 
+static int cmd_ls(args *a)
+{
+    (void)a;
+    static msgr_region_shm_info list[1024];
+    uint32_t n = 0;
+    int rc = msgr_region_list_shm(list, 1024, &n);
+    if (rc)
+        return fail("shared memory", rc);
+    for (uint32_t i = 0; i < n && i < 1024; i++) {
+        const msgr_region_shm_info *o = &list[i];
+        char users[16];
+        if (o->users < 0)
+            snprintf(users, sizeof users, "?");
+        else
+            snprintf(users, sizeof users, "%d", (int)o->users);
+        printf("%s %" PRIu64 " %s %s\n", o->name, o->size, users,
+               o->half_made ? "half-made" : o->users == 0 ? "stale" : "live");
+    }
+    if (n > 1024)
+        fprintf(stderr, "msgr: %u more objects not shown\n", n - 1024);
+    return 0;
+}
+
+static int cmd_rm(args *a)
+{
+    int32_t users = 0;
+    int rc = msgr_region_shm_users(a->file, &users);
+    if (rc)
+        return fail(a->file, rc);
+    if (users != 0 && !a->force) {
+        if (users > 0)
+            fprintf(stderr, "msgr: %s: mapped by %d live process%s; not removed (--force "
+                            "removes the name anyway)\n", a->file, (int)users,
+                    users == 1 ? "" : "es");
+        else
+            fprintf(stderr, "msgr: %s: cannot tell whether a live process uses it; not "
+                            "removed (--force removes it)\n", a->file);
+        return 1;
+    }
+    if ((rc = msgr_region_unlink_shm(a->file)))
+        return fail(a->file, rc);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
@@ -376,7 +438,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(args *);
     } cmds[] = {{"create", cmd_create}, {"pub", cmd_pub},   {"sub", cmd_sub},
-                {"stat", cmd_stat},     {"dump", cmd_dump}, {"clear", cmd_clear}};
+                {"stat", cmd_stat},     {"dump", cmd_dump}, {"clear", cmd_clear},
+                {"ls", cmd_ls},         {"rm", cmd_rm}};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (!strcmp(cmd, cmds[i].name)) {
             int rc = parse(cmd, argc - 2, argv + 2, &a);

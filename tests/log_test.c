@@ -186,6 +186,9 @@ Test(log, a_killed_producer_left_a_zombie_is_skipped_and_frees_the_space)
     while (msgr_log_append(log, (uint16_t)n, buf, sizeof buf, 0) == 0)
         n++;
     cr_assert_gt(n, 4);
+    msgr_log_stat ls;
+    cr_assert_eq(msgr_log_stat_get(log, &ls), 0);
+    cr_assert_eq(ls.records, n, "stat counts the records behind the unfinished claim");
     msgr_log_reader *rd;
     cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
     for (uint64_t i = 0; i < n; i++) {

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <dirent.h>
 #include <sys/mman.h>
@@ -421,4 +422,49 @@ Test(region, concurrent_creators_and_openers_never_see_a_half_made_file, .timeou
         cr_assert_eq(created, 1, "trial %d: one creator", trial);
         cr_assert_eq(opened, 7);
     }
+}
+
+/* msgr_region_list_shm and msgr_region_shm_users: who maps a named object, and the objects a
+ * killed creator left half-made. */
+Test(region, shm_objects_are_listed_with_their_live_users)
+{
+    msgr_region *r;
+    cr_assert_eq(msgr_region_create_shm(name, 4096, NULL, &r), 0);
+    int32_t users = -2;
+    cr_assert_eq(msgr_region_shm_users(name, &users), 0);
+    cr_assert_eq(users, 1, "this process maps it");
+    pid_t kid = fork();
+    if (kid == 0) {
+        msgr_region *mine;
+        if (msgr_region_open_shm(name, &mine))
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    for (int i = 0; i < 20000 && users != 2; i++) {
+        msgr_region_shm_users(name, &users);
+        usleep(500);
+    }
+    cr_assert_eq(users, 2, "and the child");
+    kill(kid, SIGKILL);
+    msgr_region_close(r);
+    for (int i = 0; i < 20000 && users != 0; i++) { /* a zombie maps nothing */
+        msgr_region_shm_users(name, &users);
+        usleep(500);
+    }
+    cr_assert_eq(users, 0, "nobody maps it: stale");
+    static msgr_region_shm_info list[256];
+    uint32_t n = 0;
+    cr_assert_eq(msgr_region_list_shm(list, 256, &n), 0);
+    int found = 0;
+    for (uint32_t i = 0; i < n && i < 256; i++)
+        if (strcmp(list[i].name, name) == 0) {
+            found = 1;
+            cr_assert_eq(list[i].users, 0);
+            cr_assert_eq(list[i].half_made, 0);
+            cr_assert_geq(list[i].size, 4096);
+        }
+    cr_assert(found, "listed");
+    waitpid(kid, NULL, 0);
+    cr_assert_eq(msgr_region_shm_users("no-such-object-here", &users), MSGR_ENOENT);
 }

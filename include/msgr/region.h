@@ -66,6 +66,24 @@ int msgr_region_open_shm(const char *name, msgr_region **out);
  * MSGR_EINVAL, MSGR_ENAMETOOLONG. */
 int msgr_region_unlink_shm(const char *name);
 
+/* A messenger object in named shared memory, as msgr_region_list_shm() finds it. */
+typedef struct msgr_region_shm_info {
+    char name[MSGR_REGION_NAME_MAX + 1];
+    uint64_t size;     /* usable bytes (0 for a half-made object) */
+    int32_t users;     /* live processes that map it now; -1 if this system cannot tell */
+    uint32_t half_made; /* 1: a creator's temporary left by a creator that died midway */
+} msgr_region_shm_info;
+
+/* Lists messenger objects in named shared memory (objects with a messenger region header, and
+ * temporaries of creators that died), up to max into out; *n receives how many there are (may
+ * exceed max). Counting users reads every process's mappings (Linux: /proc/<pid>/maps; a zombie
+ * maps nothing). Errors: MSGR_EINVAL, MSGR_ENOSYS (no way to list shared memory here). */
+int msgr_region_list_shm(msgr_region_shm_info *out, uint32_t max, uint32_t *n);
+
+/* Live processes that map shared memory `name` now (*users; -1 if this system cannot tell).
+ * Errors: MSGR_EINVAL, MSGR_ENAMETOOLONG, MSGR_ENOENT. */
+int msgr_region_shm_users(const char *name, int32_t *users);
+
 /* Creates a file-backed region (disk space is reserved up front, so a full disk is an error
  * here, never a SIGBUS later). Errors as msgr_region_create_shm, plus MSGR_ENOENT (missing
  * directory), MSGR_EFBIG and MSGR_ENOSPC. */
