@@ -179,11 +179,12 @@ expand:
 
 # Producers and consumers of one bus file killed at random instants; then every number must
 # be there, in order, without a gap, and nothing pending. Then the same with one producer at a
-# time on a single-producer log.
+# time on a single-producer log, and over an MPSC ring in named shared memory.
 KILLS ?= 1000
-crash-test: all $(BUILD)/tests/crash_test
+crash-test: all $(BUILD)/tests/crash_test $(BUILD)/tests/ring_peer
 	$(BUILD)/tests/crash_test --kills $(KILLS) --msgr $(BUILD)/bin/msgr
 	$(BUILD)/tests/crash_test --kills $(KILLS) --msgr $(BUILD)/bin/msgr --single-producer
+	$(BUILD)/tests/crash_test --kills $(KILLS) --memory --peer $(BUILD)/tests/ring_peer
 
 # libFuzzer over opening and recovering log files, over journal files and over a ring's shared
 # memory (clang with libclang-rt). FUZZ_SECONDS=60 each.

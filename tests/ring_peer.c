@@ -4,6 +4,13 @@
  *   ring_peer NAME consume COUNT   receives COUNT messages of producer id 0, verifies each
  *   ring_peer NAME wake            waits until the consumer sleeps, then sends one message
  *   ring_peer NAME claim           claims 100 bytes and never commits (to be killed)
+ *   ring_peer NAME pub START COUNT TIMEOUT_MS
+ *                                  sends numbers START.. (sizes 8..300; payload: the number
+ *                                  as 8 little-endian bytes, then byte i = n*131 + i*7)
+ *   ring_peer NAME sub TIMEOUT_MS [IDLE_MS]
+ *                                  receives, verifies and prints each number on its own line
+ *                                  before releasing it; stops after IDLE_MS with nothing new
+ * TIMEOUT_MS: the handle's claim timeout (crash tests use a short one).
  * Exit status 0 means success; anything else is printed on stderr. */
 #include <sched.h>
 #include <stdio.h>
@@ -19,6 +26,59 @@ static int fail(const char *what, int rc)
     return 1;
 }
 
+static unsigned char pattern(uint64_t n, size_t i) { return (unsigned char)(n * 131 + i * 7); }
+
+static int numbered_pub(msgr_ring *r, uint64_t start, uint64_t count)
+{
+    uint64_t x = start | 1;
+    for (uint64_t n = start; n < start + count; n++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t len = 8 + (size_t)(x % 293);
+        msgr_claim c;
+        int rc = msgr_ring_claim_wait(r, len, &c, 60000000000ll);
+        if (rc)
+            return fail("claim", rc);
+        unsigned char *p = c.data;
+        for (size_t i = 0; i < 8; i++)
+            p[i] = (unsigned char)(n >> (8 * i));
+        for (size_t i = 8; i < len; i++)
+            p[i] = pattern(n, i);
+        c.type = 1;
+        if ((rc = msgr_ring_commit(r, &c)))
+            return fail("commit", rc);
+    }
+    return 0;
+}
+
+static int numbered_sub(msgr_ring *r, int64_t idle_ns)
+{
+    for (;;) {
+        msgr_msg m;
+        int rc = msgr_ring_peek_wait(r, &m, idle_ns);
+        if (rc == MSGR_ETIMEDOUT)
+            return 0;
+        if (rc)
+            return fail("peek", rc);
+        const unsigned char *p = m.data;
+        uint64_t n = 0;
+        int bad = m.len < 8 || m.type != 1;
+        for (size_t i = 0; !bad && i < 8; i++)
+            n |= (uint64_t)p[i] << (8 * i);
+        for (size_t i = 8; !bad && i < m.len; i++)
+            bad = p[i] != pattern(n, i);
+        if (bad) {
+            fprintf(stderr, "ring_peer: record at %llu (len %u) fails verification\n",
+                    (unsigned long long)m.pos_, m.len);
+            return 1;
+        }
+        /* Printed before released: a kill in between redelivers it, never loses it. */
+        printf("%llu\n", (unsigned long long)n);
+        fflush(stdout);
+        if ((rc = msgr_ring_release(r, &m)))
+            return fail("release", rc);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3)
@@ -29,8 +89,17 @@ int main(int argc, char **argv)
     int rc = msgr_region_open_shm(argv[1], &g);
     if (rc)
         return fail("open_shm", rc);
-    if ((rc = msgr_ring_attach(msgr_region_base(g), msgr_region_size(g), NULL, &r)))
+    msgr_ring_opts o = {0};
+    if (!strcmp(argv[2], "pub") && argc > 5)
+        o.claim_timeout_ns = (int64_t)strtoull(argv[5], NULL, 10) * 1000000;
+    if (!strcmp(argv[2], "sub") && argc > 3)
+        o.claim_timeout_ns = (int64_t)strtoull(argv[3], NULL, 10) * 1000000;
+    if ((rc = msgr_ring_attach(msgr_region_base(g), msgr_region_size(g), &o, &r)))
         return fail("attach", rc);
+    if (!strcmp(argv[2], "pub") && argc > 4)
+        return numbered_pub(r, strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10));
+    if (!strcmp(argv[2], "sub"))
+        return numbered_sub(r, argc > 4 ? (int64_t)strtoull(argv[4], NULL, 10) * 1000000 : -1);
     char buf[1024];
     if (strcmp(argv[2], "produce") == 0) {
         for (uint64_t seq = 0; seq < count; seq++) {
