@@ -213,6 +213,9 @@ static int lock(msgr_journal *j)
             deadline = now + (uint64_t)j->lock_timeout;
         else if (now >= deadline)
             return MSGR_EBUSY;
+        /* No sleep on a word: the holder appends for microseconds, so we yield and look again;
+         * a holder killed with the lock is found dead above (pid and start time) and the lock
+         * taken from it, and a live one stuck longer than lock_timeout gives MSGR_EBUSY. */
         msgr_os_yield();
     }
 }

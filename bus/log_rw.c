@@ -281,6 +281,14 @@ MSGR_HOT int claim_try(msgr_log *log, const claim_args *a)
 
 static int claim_once(void *self, void *arg) { return claim_try(self, arg); }
 
+/* A reader killed between acknowledging and waking us leaves free space and nobody to say so:
+ * a producer waiting for space looks again at least every claim timeout. */
+static int64_t cap_space(void *self, void *arg)
+{
+    (void)arg;
+    return ((msgr_log *)self)->claim_timeout;
+}
+
 int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns)
 {
     if (!log || !c)
@@ -291,8 +299,10 @@ int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns)
     int rc = claim_try(log, &a);
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
+    /* Sleeps on space_wait.futex; woken by an acknowledgement (msgr_log_ack()) or a clear;
+     * bounded by cap_space(). */
     return msgr__wait_until(&log->wait, claim_once, log, &a, timeout_ns, &log->hdr->space_wait,
-                            1, 0, NULL);
+                            1, 0, cap_space);
 }
 
 /* The header's time and the CRC of a version-1 or -2 file (msgr__lrec_crc). Out of line: only
@@ -658,7 +668,9 @@ void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_
 static int read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
 {
     int rc;
-    /* While a claim is blocked, wake up at least every claim_timeout to check its owner. */
+    /* Sleeps on data_wait.futex; woken by a commit. At least every claim_timeout it wakes and
+     * looks again: a claim blocked by a dead producer is checked (and skipped), and a record
+     * whose producer was killed between its commit and its wake is found. */
     msgr_log *log = rd->log;
     int64_t left = timeout_ns;
     for (;;) {

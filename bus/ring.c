@@ -742,7 +742,7 @@ static int64_t cap_claim(void *self, void *arg)
     msgr_ring *r = self;
     claim_args *a = arg;
     if (!(r->flags & MSGR_RING_MPSC))
-        return -1; /* an SPSC claim never committed holds no space */
+        return r->claim_timeout; /* a dead consumer's last wake may be lost: look again */
     uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
     uint64_t now = msgr_os_now_ns();
     if (!a->blocked_since || head != a->blocked_head) {
@@ -764,9 +764,10 @@ int msgr_ring_claim_wait(msgr_ring *r, size_t len, msgr_claim *c, int64_t timeou
     if (rc != MSGR_EAGAIN || timeout_ns == 0)
         return rc;
     claim_args a = {len, c, 0, 0};
-    /* Sleeps on prod_wait.futex; woken by the consumer publishing its head (publish_head());
-     * a consumer killed at any instant leaves nothing to wait for but the timeout, and a dead
-     * producer's claim at the head is checked at least every claim timeout (cap_claim()). */
+    /* Sleeps on prod_wait.futex; woken by the consumer publishing its head (publish_head()).
+     * A consumer killed between publishing and waking leaves free space and nobody to wake
+     * us, and a dead producer's claim at the head holds space nobody else frees: so no sleep
+     * lasts longer than the claim timeout, and the claim at the head is checked (cap_claim()). */
     return msgr__wait_until(&r->wait, try_claim, r, &a, timeout_ns, &r->hdr->prod_wait, 1, 0,
                             cap_claim);
 }
@@ -869,21 +870,22 @@ int msgr_ring_release(msgr_ring *r, const msgr_msg *m)
 
 static int try_peek(void *r, void *arg) { return msgr_ring_peek(r, arg); }
 
-/* Before the consumer sleeps: with a claim unfinished at its position (MPSC), sleep at most
- * until that claim has been unfinished for the claim timeout, then check its producer. With
- * nothing claimed, sleep until woken: a claim made afterwards by a producer that then dies
- * leaves nothing to deliver, and any record committed behind it wakes us (D1 in commit). */
+/* Before the consumer sleeps. A producer killed between its commit and its wake leaves a
+ * record and nobody to wake us: so no sleep lasts longer than the claim timeout (an idle
+ * consumer wakes once per claim timeout, 1 s by default, and sleeps again). With a claim
+ * unfinished at its position (MPSC), it sleeps at most until that claim has been unfinished for
+ * the claim timeout, then checks its producer. */
 static int64_t cap_peek(void *self, void *arg)
 {
     msgr_ring *r = self;
     (void)arg;
     if (!(r->flags & MSGR_RING_MPSC))
-        return -1;
+        return r->claim_timeout;
     int st = consumer_stuck(r, r->c_head);
     if (st > 0)
         return 0;
     if (st == 0)
-        return -1;
+        return r->claim_timeout;
     uint64_t waited = msgr_os_now_ns() - r->c_blocked_since;
     int64_t left = r->claim_timeout - (int64_t)waited;
     return left > 1000000 ? left : 1000000;
@@ -896,8 +898,9 @@ int msgr_ring_peek_wait(msgr_ring *r, msgr_msg *m, int64_t timeout_ns)
         return rc;
     /* A lingering consumer also looks less often while it waits (msgr_ring_set_linger). */
     /* Sleeps on cons_wait.futex; woken by a commit (msgr_ring_commit()), an abort or a repair.
-     * A producer killed before its commit leaves its claim unfinished: cap_peek() bounds the
-     * sleep while one is there, and the repair wakes us. */
+     * A producer killed before its commit leaves its claim unfinished, one killed between its
+     * commit and its wake leaves a record unannounced: cap_peek() bounds every sleep by the
+     * claim timeout, checks a claim stuck at our position, and the repair wakes us. */
     return msgr__wait_until(&r->wait, try_peek, r, m, timeout_ns, &r->hdr->cons_wait, 0,
                             r->linger_pauses, cap_peek);
 }

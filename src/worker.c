@@ -50,7 +50,10 @@ static void *worker_main(void *arg)
             break;
         }
         if (n == 0 && !w->stopping)
-            msgr__inbox_wait(in, -1); /* stop sends a record, so this always returns */
+            /* Sleeps in the inbox (ring: cons_wait, log: data_wait, each bounded by the claim
+             * timeout against a waker killed before its wake); stop sends a record, so this
+             * returns once the bus is stopped. */
+            msgr__inbox_wait(in, -1);
     }
     return NULL;
 }

@@ -290,3 +290,112 @@ Test(ring_crash, closing_a_handle_with_a_claim_open_pads_it)
     cr_assert_eq(st.producer_slots, 1, "the closed handle gave its slot back");
     msgr_ring_close(r);
 }
+
+/* ---- a waker killed between its state change and its wake-up ---- */
+
+#include "../bus/record.h"
+#include "../bus/ring_layout.h"
+
+static _Atomic pid_t sleeper_tid;
+
+static void *park_and_recv(void *arg)
+{
+    msgr_ring *r = arg;
+    sleeper_tid = gettid();
+    msgr_ring_set_wait(r, 0, 0);
+    char buf[64];
+    intptr_t n = msgr_ring_recv_wait(r, buf, sizeof buf, NULL, -1);
+    return (void *)n;
+}
+
+/* Until the consumer has announced that it sleeps and its thread sleeps in the kernel (the
+ * announcement comes a little before the futex call). */
+static void await_consumer_asleep(msgr_ring *r)
+{
+    msgr_ring_stats st;
+    do {
+        msgr_ring_stats_get(r, &st);
+        sched_yield();
+    } while (!st.consumer_sleeping);
+    char p[64], buf[256];
+    snprintf(p, sizeof p, "/proc/self/task/%d/stat", (int)sleeper_tid);
+    for (;;) {
+        FILE *f = fopen(p, "r");
+        cr_assert_not_null(f);
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *q = strrchr(buf, ')');
+        if (q && q[2] == 'S')
+            return;
+        sched_yield();
+    }
+}
+
+/* A producer that stored its record's tag (committed) and was killed before waking the
+ * sleeping consumer: the consumer finds the record within about a claim timeout. */
+Test(ring_crash, a_consumer_asleep_finds_a_record_whose_producer_died_before_waking_it)
+{
+    /* SPSC: no claim outstanding to time, only the bound on every sleep can help. */
+    cr_assert_eq(msgr_region_create_anon(msgr_ring_footprint(CAP), NULL, &g_region), 0);
+    msgr_ring_opts o = {.capacity = CAP, .claim_timeout_ns = TIMEOUT_NS};
+    msgr_ring *r;
+    cr_assert_eq(msgr_ring_create(msgr_region_base(g_region), msgr_region_size(g_region), &o, &r),
+                 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, park_and_recv, r), 0);
+    await_consumer_asleep(r);
+    msgr_claim c;
+    cr_assert_eq(msgr_ring_claim(r, 5, &c), 0);
+    memcpy(c.data, "late", 5);
+    /* What msgr_ring_commit() stores, without its wake-up. */
+    msgr__rec *rec = (msgr__rec *)((char *)c.data - sizeof(msgr__rec));
+    const msgr__ring_hdr *h = (const msgr__ring_hdr *)msgr_region_base(g_region);
+    rec->len = 5;
+    rec->type = 1;
+    rec->source = 0;
+    atomic_store_explicit(&rec->tag, (c.pos_ | MSGR__REC_COMMITTED) ^ h->salt,
+                          memory_order_release);
+    msgr__ring_hdr *hw = (msgr__ring_hdr *)h;
+    atomic_store_explicit(&hw->tail, c.pos_ + c.size_, memory_order_release);
+    uint64_t t0 = tu_now_ns();
+    void *n;
+    pthread_join(t, &n); /* without a bound on the sleep this never returns */
+    cr_assert_eq((intptr_t)n, 5);
+    cr_assert_lt(tu_now_ns() - t0, 2000000000ull, "found within the bound");
+    msgr_ring_close(r);
+}
+
+static void *fill_then_send(void *arg)
+{
+    msgr_ring *r = arg;
+    msgr_ring_set_wait(r, 0, 0);
+    static char buf[CAP / 4];
+    while (msgr_ring_send(r, 1, buf, sizeof buf) == 0)
+        ;
+    intptr_t rc = msgr_ring_send_wait(r, 2, buf, sizeof buf, -1); /* sleeps: the ring is full */
+    return (void *)rc;
+}
+
+/* A consumer that published its head (space freed) and was killed before waking the sleeping
+ * producer: the producer finds the space within about a claim timeout. */
+Test(ring_crash, a_producer_asleep_finds_space_a_consumer_freed_before_dying)
+{
+    msgr_ring *r = new_ring();
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, fill_then_send, r), 0);
+    msgr_ring_stats st;
+    do {
+        msgr_ring_stats_get(r, &st);
+        sched_yield();
+    } while (!st.producers_sleeping);
+    /* Consume every record and publish the head as publish_head() would, without its wake. */
+    msgr__ring_hdr *h = (msgr__ring_hdr *)msgr_region_base(g_region);
+    atomic_store_explicit(&h->head, atomic_load(&h->tail), memory_order_release);
+    uint64_t t0 = tu_now_ns();
+    void *rc;
+    pthread_join(t, &rc);
+    cr_assert_eq((intptr_t)rc, 0, "the producer got the space");
+    cr_assert_lt(tu_now_ns() - t0, 2000000000ull, "within the bound");
+    msgr_ring_close(r);
+}

@@ -105,7 +105,9 @@ static msgr_region *named_ring(char *name, size_t n, msgr_ring **r)
     snprintf(name, n, "msgr-test-%d-%lu", (int)getpid(), (unsigned long)random());
     msgr_region *g;
     cr_assert_eq(msgr_region_create_shm(name, msgr_ring_footprint(1 << 16), NULL, &g), 0);
-    msgr_ring_opts o = {.capacity = 1 << 16};
+    /* A claim timeout of an hour: sleeps are bounded by it (against a waker killed before its
+     * wake), and here only a wake-up that really crosses the processes may end one. */
+    msgr_ring_opts o = {.capacity = 1 << 16, .claim_timeout_ns = 3600000000000ll};
     cr_assert_eq(msgr_ring_create(msgr_region_base(g), msgr_region_size(g), &o, r), 0);
     return g;
 }

@@ -172,7 +172,8 @@ Test(ring_threads, parked_consumer_is_woken_by_a_send, .timeout = 30)
 {
     msgr_region *g;
     cr_assert_eq(msgr_region_create_anon(msgr_ring_footprint(4096), NULL, &g), 0);
-    msgr_ring_opts o = {.capacity = 4096};
+    /* Sleeps are bounded by the claim timeout: an hour, so only the wake-up ends this one. */
+    msgr_ring_opts o = {.capacity = 4096, .claim_timeout_ns = 3600000000000ll};
     msgr_ring *r;
     cr_assert_eq(msgr_ring_create(msgr_region_base(g), msgr_region_size(g), &o, &r), 0);
     msgr_ring_set_wait(r, 100, 2);
