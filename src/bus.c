@@ -194,6 +194,12 @@ static int open_region(msgr_bus *b, const msgr_bus_opts *o, uint64_t cap, int *c
     return MSGR_ENOTMSGR;
 }
 
+/* A worker's recorded owner runs: pid and start time (start 0, from an older writer: by pid). */
+static int owner_alive(int32_t pid, uint64_t start)
+{
+    return pid > 0 && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
+}
+
 static int is_listed(const char *const *run, const char *name)
 {
     if (!run)
@@ -250,6 +256,8 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
         b->sent = (_Atomic uint64_t *)(base + l.off_sent);
         b->sent_stride = (uint32_t)l.sent_stride;
         int32_t me = msgr_os_pid();
+        uint64_t self_start = 0;
+        msgr_os_proc_start(me, &self_start);
         for (uint32_t i = 0; i < app->n_workers && rc == 0; i++) {
             msgr__worker *w = &b->w[i];
             w->ctx.bus = b;
@@ -257,15 +265,19 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
             w->local = is_listed(o ? o->run : NULL, app->worker_names[i]);
             if (!w->local)
                 continue;
-            /* Claim the worker: refuse if a live process other than us runs it. */
-            int32_t owner = atomic_load_explicit(&b->wtab[i].pid, memory_order_acquire);
-            if (atomic_load_explicit(&b->wtab[i].running, memory_order_acquire) && owner != me &&
-                msgr_os_pid_alive(owner)) {
+            /* Claim the worker: refuse if a live process other than us runs it (pid and start
+             * time: a reused pid or a zombie is not it). The compare-and-swap makes two
+             * processes claiming it at once agree on one owner. */
+            msgr__worker_entry *we = &b->wtab[i];
+            int32_t owner = atomic_load_explicit(&we->pid, memory_order_acquire);
+            if ((atomic_load_explicit(&we->running, memory_order_acquire) && owner != me &&
+                 owner_alive(owner, atomic_load_explicit(&we->start, memory_order_relaxed))) ||
+                (owner != me && !atomic_compare_exchange_strong(&we->pid, &owner, me))) {
                 rc = MSGR_EBUSY;
                 break;
             }
-            atomic_store_explicit(&b->wtab[i].pid, me, memory_order_relaxed);
-            atomic_store_explicit(&b->wtab[i].running, 1, memory_order_release);
+            atomic_store_explicit(&we->start, self_start, memory_order_relaxed);
+            atomic_store_explicit(&we->running, 1, memory_order_release);
             /* A file inbox is read by the group named after its worker: this process now. */
             if (b->file && (rc = msgr_log_reader_open(b->inbox[i].log, app->worker_names[i],
                                                       &b->inbox[i].rd)))
@@ -324,8 +336,10 @@ int msgr_bus_counters(msgr_bus *b, uint32_t worker, msgr_counters *c)
     }
     uint64_t out = c->received + c->unhandled + c->rejected + c->dropped;
     c->queued = in > out ? in - out : 0; /* racy snapshot: never negative */
-    c->running = atomic_load_explicit(&e->running, memory_order_relaxed);
+    /* Running: claimed, and its process alive (one killed leaves the flag set). */
     c->pid = atomic_load_explicit(&e->pid, memory_order_relaxed);
+    c->running = atomic_load_explicit(&e->running, memory_order_relaxed) &&
+                 owner_alive(c->pid, atomic_load_explicit(&e->start, memory_order_relaxed));
     c->queued_bytes = msgr__inbox_queued_bytes(&b->inbox[worker]);
     return 0;
 }

@@ -61,8 +61,9 @@ _Static_assert(sizeof(msgr__schema_entry) == 64, "schema entry is 64 bytes");
 typedef struct msgr__worker_entry {
     char name[MSGR__NAME_MAX + 1];
     _Atomic uint32_t running;
-    _Atomic int32_t pid;
-    uint8_t pad0[128 - 56];
+    _Atomic int32_t pid;          /* the process running it (with start: pid reuse) */
+    _Atomic uint64_t start;       /* that process's start time; 0 from an older writer */
+    uint8_t pad0[128 - 64];
     _Atomic uint64_t received, unhandled, rejected, dropped;   /* receive side */
     _Atomic uint64_t unrouted, send_errors, to_absent;         /* send side */
     uint8_t pad1[128 - 56];

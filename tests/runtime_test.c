@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test_util.h"
 #include "rt.def.h"
 #include "rt_schema_variants.h"
 
@@ -404,6 +405,105 @@ Test(runtime, a_worker_running_in_a_live_process_cannot_be_claimed_twice)
     waitpid(pid, &st, 0);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "another process got EBUSY for worker a");
     msgr_bus_close(b);
+    cr_assert_eq(msgr_region_unlink_shm(name), 0);
+}
+
+/* A process killed inside a typed zero-copy claim (claimed, written, never committed) costs
+ * only that message: the receiving worker moves past the claim after the claim timeout and
+ * every message sent after it is handled, in order. */
+Test(runtime, a_process_killed_inside_a_typed_claim_costs_only_that_message)
+{
+    char name[64];
+    shm_name(name, sizeof name);
+    const char *const run[] = {"a", "b", "sink", NULL};
+    msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .inbox_capacity = 1 << 16,
+                       .run = run};
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
+    cr_assert_eq(msgr_bus_start(b), 0);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *const run_src[] = {"src", NULL};
+        msgr_bus_opts co = o;
+        co.run = run_src;
+        msgr_bus *c;
+        msgr_ctx *ctx;
+        msgr_out out;
+        M1 *m;
+        if (msgr_bus_open(rt_app(), &co, &c) || msgr_bus_ctx(c, rt_W_src, &ctx) ||
+            rt_claim_M1(ctx, &out, &m))
+            _exit(1);
+        m->seq = 999; /* written in place, never committed */
+        char one = 1;
+        if (write(fds[1], &one, 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    char one;
+    cr_assert_eq(read(fds[0], &one, 1), 1, "the child holds its claim");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    msgr_ctx *src;
+    cr_assert_eq(msgr_bus_ctx(b, rt_W_src, &src), 0);
+    for (uint64_t i = 1; i <= 5; i++) {
+        M1 m = {.seq = i};
+        cr_assert_eq(rt_send_M1(src, &m), 1);
+    }
+    /* Waits for a's inbox to move past the dead claim (claim timeout: 1 s by default). */
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, 10000000000ll, NULL), 0);
+    cr_assert_eq(count(rt_W_a, "M1"), 5, "every message after the dead claim");
+    for (uint32_t i = 0; i < 5; i++)
+        cr_assert_eq(logs[rt_W_a].seq[i], i + 1, "in order");
+    msgr_bus_close(b);
+    cr_assert_eq(msgr_region_unlink_shm(name), 0);
+}
+
+/* A worker whose process was killed (and is a zombie until reaped) is not running: its
+ * counters say so, and another process may run it. */
+Test(runtime, a_worker_of_a_killed_process_is_not_running_and_can_be_taken_over)
+{
+    char name[64];
+    shm_name(name, sizeof name);
+    const char *const run_a[] = {"a", NULL};
+    msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .inbox_capacity = 1 << 16,
+                       .run = run_a};
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        msgr_bus *c;
+        if (msgr_bus_open(rt_app(), &o, &c))
+            _exit(1);
+        char one = 1;
+        if (write(fds[1], &one, 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    char one;
+    cr_assert_eq(read(fds[0], &one, 1), 1, "the child runs worker a");
+    const char *const none[] = {NULL};
+    msgr_bus_opts watch = o;
+    watch.run = none;
+    msgr_bus *w;
+    cr_assert_eq(msgr_bus_open(rt_app(), &watch, &w), 0);
+    cr_assert_eq(counters(w, rt_W_a).running, 1);
+    kill(pid, SIGKILL);
+    uint64_t t0 = tu_now_ns();
+    while (counters(w, rt_W_a).running) { /* a zombie: not reaped yet, already dead */
+        cr_assert_lt(tu_now_ns() - t0, 10000000000ull, "still running after the kill");
+        sched_yield();
+    }
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0, "worker a taken over from the dead");
+    cr_assert_eq(counters(w, rt_W_a).running, 1);
+    cr_assert_eq(counters(w, rt_W_a).pid, getpid());
+    waitpid(pid, NULL, 0);
+    msgr_bus_close(b);
+    msgr_bus_close(w);
     cr_assert_eq(msgr_region_unlink_shm(name), 0);
 }
 
