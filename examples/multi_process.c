@@ -94,6 +94,11 @@ static int child(const char *worker, const char *shm)
     return 0;
 }
 
+/* The bus's name in shared memory: the processes that use it keep their mappings, so it is
+ * removed when main ends, however it ends (a SIGKILL leaves it for `msgr ls` / `msgr rm`). */
+static char name[64];
+static void remove_name(void) { msgr_region_unlink_shm(name); }
+
 int main(int argc, char **argv)
 {
     uint64_t count = 1000000;
@@ -113,8 +118,8 @@ int main(int argc, char **argv)
     if (worker && shm)
         return child(worker, shm);
 
-    char name[64];
     snprintf(name, sizeof name, "msgr-multi-process-%d", (int)getpid());
+    atexit(remove_name); /* on every way out, failures included */
     const char *const run[] = {"main", NULL};
     msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .run = run};
     msgr_bus *bus;
@@ -153,7 +158,6 @@ int main(int argc, char **argv)
     msgr_bus_counters(bus, multiproc_W_doubler, &dbl);
     msgr_bus_counters(bus, multiproc_W_checker, &chk);
     msgr_bus_close(bus);
-    msgr_region_unlink_shm(name);
     uint64_t want_sum = count * (count + 1); /* 2 * (1 + ... + count) */
     printf("multi_process: 4 processes, %lu numbers: checker got %lu, sum %lu (expected %lu)\n",
            (unsigned long)count, (unsigned long)total.count, (unsigned long)total.sum,

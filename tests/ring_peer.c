@@ -96,10 +96,15 @@ int main(int argc, char **argv)
         o.claim_timeout_ns = (int64_t)strtoull(argv[3], NULL, 10) * 1000000;
     if ((rc = msgr_ring_attach(msgr_region_base(g), msgr_region_size(g), &o, &r)))
         return fail("attach", rc);
-    if (!strcmp(argv[2], "pub") && argc > 4)
-        return numbered_pub(r, strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10));
-    if (!strcmp(argv[2], "sub"))
-        return numbered_sub(r, argc > 4 ? (int64_t)strtoull(argv[4], NULL, 10) * 1000000 : -1);
+    if ((!strcmp(argv[2], "pub") && argc > 4) || !strcmp(argv[2], "sub")) {
+        rc = !strcmp(argv[2], "pub")
+                 ? numbered_pub(r, strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10))
+                 : numbered_sub(r, argc > 4 ? (int64_t)strtoull(argv[4], NULL, 10) * 1000000
+                                            : -1);
+        msgr_ring_close(r);
+        msgr_region_close(g);
+        return rc;
+    }
     char buf[1024];
     if (strcmp(argv[2], "produce") == 0) {
         for (uint64_t seq = 0; seq < count; seq++) {

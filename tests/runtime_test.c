@@ -172,7 +172,8 @@ static msgr_counters counters(msgr_bus *b, uint32_t w)
     return c;
 }
 
-TestSuite(runtime, .timeout = 60);
+static void teardown(void);
+TestSuite(runtime, .fini = teardown, .timeout = 60);
 
 Test(runtime, every_route_delivers_to_its_handler_including_fan_out)
 {
@@ -364,9 +365,18 @@ Test(runtime, serialized_messages_round_trip_and_the_size_contract_is_enforced)
     msgr_bus_close(b);
 }
 
+static char test_shm[64]; /* the current test's shm name, removed by the suite's teardown */
+
 static void shm_name(char *buf, size_t n)
 {
     snprintf(buf, n, "msgr-rt-test-%d-%ld", (int)getpid(), random());
+    snprintf(test_shm, sizeof test_shm, "%s", buf);
+}
+
+static void teardown(void)
+{
+    if (test_shm[0])
+        msgr_region_unlink_shm(test_shm); /* also when an assertion failed */
 }
 
 Test(runtime, a_binary_with_another_layout_is_refused_and_adding_a_message_is_not)
