@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "msgr/log.h"
+#include "record.h"
 #include "crc32c.h"
 #include "durable.h"
 #include "msgr/region.h"
@@ -212,29 +213,17 @@ static inline void msgr__lrec_msg(const msgr_log *log, uint64_t p, uint64_t size
 uint32_t msgr__lrec_crc(const msgr_log *log, uint64_t pos, const msgr__lrec *r,
                         const void *payload);
 
-/* A version-3 record's CRC seed: its position folded to 32 bits (positions are multiples of
- * 16, so bits 4 to 35 go in as they are: distinct for the first 64 GiB appended). A position
- * and the one a lap later never share a seed: the lap adds 2^j (j >= 8) to pos >> 4, which
- * flips bit j and any carry above it in the low word, and a carry into the high word flips its
- * bits from 0 up, which cannot cancel bits from j up. So the previous lap's record under a torn
- * new tag fails its CRC. */
-static inline uint32_t msgr__lrec_seed(uint64_t pos)
-{
-    return (uint32_t)(pos >> 4) ^ (uint32_t)(pos >> 36);
-}
+/* A version-3 record's CRC seed (msgr__rec_seed: a position and the one a lap later never
+ * share one, so the previous lap's record under a torn new tag fails its CRC). */
+static inline uint32_t msgr__lrec_seed(uint64_t pos) { return msgr__rec_seed(pos); }
 
 /* The record's len, type and source as the 8 bytes they occupy in its header. */
 static inline uint64_t msgr__lrec_word1(uint32_t len, uint16_t type, uint16_t source)
 {
-    struct {
-        uint32_t len;
-        uint16_t type, source;
-    } f = {len, type, source};
-    _Static_assert(sizeof f == 8 && offsetof(msgr__lrec, source) - offsetof(msgr__lrec, len) == 6,
-                   "len, type and source are 8 contiguous bytes in the record");
-    uint64_t w1;
-    memcpy(&w1, &f, 8);
-    return w1;
+    _Static_assert(offsetof(msgr__lrec, len) == offsetof(msgr__rec, len) &&
+                   offsetof(msgr__lrec, source) == offsetof(msgr__rec, source),
+                   "the log's record header has the ring's len, type and source");
+    return msgr__rec_word1(len, type, source);
 }
 
 void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size);

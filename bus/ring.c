@@ -15,6 +15,7 @@
 #include "record.h"
 #include "claim.h"
 #include "hot.h"
+#include "crc32c.h"
 #include "msgr/error.h"
 #include "../src/os.h"
 
@@ -29,6 +30,7 @@ struct msgr_ring {
     uint64_t mask;
     uint64_t salt;
     uint64_t max_payload;
+    uint64_t trailer;      /* MSGR_RING_CHECKSUM: 16 bytes after each payload hold its CRC32C */
     uint32_t flags;
     msgr__wait_policy wait;
     int64_t claim_timeout; /* when an unfinished claim's owner is checked (ns) */
@@ -96,7 +98,8 @@ static int handle_new(msgr__ring_hdr *h, const msgr_ring_opts *opts, msgr_ring *
     r->mask = h->capacity - 1;
     r->salt = h->salt;
     r->flags = h->flags;
-    r->max_payload = msgr_ring_max_payload(h->capacity);
+    r->trailer = (h->flags & MSGR_RING_CHECKSUM) ? 16 : 0;
+    r->max_payload = msgr_ring_max_payload(h->capacity) - r->trailer;
     msgr__wait_policy_init(&r->wait);
     r->claim_timeout = opts && opts->claim_timeout_ns > 0 ? opts->claim_timeout_ns : 1000000000;
     r->id = atomic_fetch_add_explicit(&ring_ids, 1, memory_order_relaxed) + 1;
@@ -118,7 +121,7 @@ int msgr_ring_create(void *mem, size_t mem_size, const msgr_ring_opts *opts, msg
 {
     if (!mem || !opts || !out || ((uintptr_t)mem & 63) || !opts_size_ok(opts))
         return MSGR_EINVAL;
-    if (opts->flags & ~MSGR_RING_MPSC)
+    if (opts->flags & ~(MSGR_RING_MPSC | MSGR_RING_CHECKSUM))
         return MSGR_EINVAL;
     size_t need = msgr_ring_footprint(opts->capacity);
     if (need == 0)
@@ -154,7 +157,7 @@ int msgr_ring_attach(void *mem, size_t mem_size, const msgr_ring_opts *opts, msg
         return MSGR_ENOTMSGR;
     if (h->version != MSGR__RING_VERSION)
         return MSGR_EVERSION;
-    if (h->hdr_size != MSGR_RING_HDR_SIZE || (h->flags & ~MSGR_RING_MPSC) ||
+    if (h->hdr_size != MSGR_RING_HDR_SIZE || (h->flags & ~(MSGR_RING_MPSC | MSGR_RING_CHECKSUM)) ||
         (h->salt & MSGR__REC_FLAGS))
         return MSGR_ECORRUPT;
     size_t need = msgr_ring_footprint(h->capacity);
@@ -197,6 +200,21 @@ void msgr_ring_set_linger(msgr_ring *r, unsigned min_batch, uint32_t pauses)
 static inline msgr__rec *rec_at(const msgr_ring *r, uint64_t pos)
 {
     return (msgr__rec *)(r->data + (pos & r->mask));
+}
+
+static inline int is_skip(const msgr_ring *r, uint64_t pos)
+{
+    return ((atomic_load_explicit(&rec_at(r, pos)->tag, memory_order_relaxed) ^ r->salt) &
+            MSGR__REC_SKIP) != 0;
+}
+
+/* MSGR_RING_CHECKSUM: a record's CRC32C, seeded by its position (so a record copied to another
+ * place fails), over len/type/source and the payload. */
+static uint32_t rec_crc(uint64_t pos, uint32_t len, uint16_t type, uint16_t source,
+                        const void *payload)
+{
+    return msgr__crc32c_seeded(msgr__rec_seed(pos), msgr__rec_word1(len, type, source), payload,
+                               len);
 }
 
 /* Writes and publishes a padding record of `bytes` (>= 16) at pos. */
@@ -475,7 +493,7 @@ static void pad_own_claims(msgr_ring *r, msgr__rslot *mine, uint64_t sp)
         uint64_t size = 0;
         msgr__rec *rec = rec_at(r, p);
         if (committed_at(r, p)) {
-            size = msgr__rec_size(rec->len);
+            size = msgr__rec_size(rec->len) + (is_skip(r, p) ? 0 : r->trailer);
         } else {
             int other = 0;
             for (uint32_t i = 0; i < MSGR__RING_SLOTS && !other; i++) {
@@ -673,7 +691,7 @@ int msgr_ring_claim(msgr_ring *r, size_t len, msgr_claim *c)
         return MSGR_EINVAL;
     if (len > r->max_payload)
         return MSGR_EMSGSIZE;
-    uint64_t size = msgr__rec_size(len);
+    uint64_t size = msgr__rec_size(len) + r->trailer;
     return (r->flags & MSGR_RING_MPSC) ? claim_mpsc(r, size, len, c)
                                        : claim_spsc(r, size, len, c);
 }
@@ -682,12 +700,16 @@ int msgr_ring_commit(msgr_ring *r, msgr_claim *c)
 {
     if (!r || !c)
         return MSGR_EINVAL;
-    uint64_t asz = msgr__rec_size(c->len);
+    uint64_t asz = msgr__rec_size(c->len) + r->trailer;
     if (c->len > c->claimed_ || asz > c->size_)
         return MSGR_EINVAL;
     if (asz < c->size_) /* committed shorter than claimed: the rest becomes padding */
         write_skip(r, c->pos_ + asz, c->size_ - asz, memory_order_relaxed);
     msgr__rec *rec = rec_at(r, c->pos_);
+    if (r->trailer) {
+        uint32_t crc = rec_crc(c->pos_, c->len, c->type, c->source, c->data);
+        memcpy((uint8_t *)rec + msgr__rec_size(c->len), &crc, 4);
+    }
     rec->len = c->len;
     rec->type = c->type;
     rec->source = c->source;
@@ -834,12 +856,25 @@ static inline int peek_one(msgr_ring *r, msgr_msg *m)
         }
         if (len > r->max_payload)
             return MSGR_ECORRUPT;
+        if (r->trailer) {
+            uint64_t size = msgr__rec_size(len) + r->trailer;
+            if (off + size > r->cap)
+                return MSGR_ECORRUPT;
+            uint32_t want;
+            memcpy(&want, (const uint8_t *)rec + msgr__rec_size(len), 4);
+            if (rec_crc(pos, (uint32_t)len, rec->type, rec->source, rec + 1) != want) {
+                /* Damaged in shared memory (a broken or hostile peer): counted, not delivered. */
+                atomic_fetch_add_explicit(&r->hdr->corrupt, 1, memory_order_relaxed);
+                r->c_head = pos + size;
+                continue;
+            }
+        }
         m->data = rec + 1;
         m->len = (uint32_t)len;
         m->type = rec->type;
         m->source = rec->source;
         m->pos_ = pos;
-        m->size_ = (uint32_t)msgr__rec_size(len);
+        m->size_ = (uint32_t)(msgr__rec_size(len) + r->trailer);
         return 0;
     }
 }
@@ -984,6 +1019,7 @@ int msgr_ring_stats_get(const msgr_ring *r, msgr_ring_stats *out)
     out->consumer_sleeping = atomic_load_explicit(&h->cons_wait.waiting, memory_order_relaxed);
     out->producers_sleeping = atomic_load_explicit(&h->prod_wait.waiting, memory_order_relaxed);
     out->claims_repaired = atomic_load_explicit(&h->repaired, memory_order_relaxed);
+    out->records_corrupt = atomic_load_explicit(&h->corrupt, memory_order_relaxed);
     out->producer_slots = 0;
     out->pad_ = 0;
     for (uint32_t i = 0; i < MSGR__RING_SLOTS; i++)

@@ -85,7 +85,8 @@ typedef struct msgr__ring_hdr {
     uint32_t pad5;
     _Atomic uint64_t repair_start;  /* its start time, 0 while being taken */
     _Atomic uint64_t repaired;      /* claims turned into padding, ever */
-    uint8_t pad6[MSGR__LINE - 24];
+    _Atomic uint64_t corrupt;       /* MSGR_RING_CHECKSUM: records that failed it, skipped */
+    uint8_t pad6[MSGR__LINE - 32];
     msgr__rslot slots[MSGR__RING_SLOTS];
 } msgr__ring_hdr;
 

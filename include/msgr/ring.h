@@ -40,6 +40,12 @@ typedef struct msgr_ring msgr_ring;
 /* Ring flags (msgr_ring_opts.flags). */
 #define MSGR_RING_SPSC 0x0u
 #define MSGR_RING_MPSC 0x1u
+/* Each record carries a CRC32C of its header fields and payload (16 bytes more per record, and
+ * a CRC per send and per receive): a record damaged in shared memory by a broken or hostile
+ * peer is counted (msgr_ring_stats.records_corrupt) and skipped, never delivered. Off by
+ * default: without it, a peer that scribbles over payloads is delivered what it wrote (every
+ * length and position is still bounds-checked). */
+#define MSGR_RING_CHECKSUM 0x2u
 
 /* Size of the ring's shared header; the data area follows it. */
 #define MSGR_RING_HDR_SIZE 8192u
@@ -56,7 +62,7 @@ typedef struct msgr_ring msgr_ring;
 /* Creation and attach options. Zero-initialise, then set what you need. */
 typedef struct msgr_ring_opts {
     uint32_t size_of;  /* sizeof(msgr_ring_opts), or 0 */
-    uint32_t flags;    /* MSGR_RING_SPSC or MSGR_RING_MPSC (create only) */
+    uint32_t flags;    /* MSGR_RING_SPSC or MSGR_RING_MPSC, | MSGR_RING_CHECKSUM (create only) */
     uint64_t capacity; /* data bytes, a power of two (create only) */
     uint64_t schema;   /* application fingerprint: stored at create; checked at attach when
                           nonzero (MSGR_ESCHEMA if the ring's differs) */
@@ -96,7 +102,7 @@ typedef int (*msgr_ring_handler)(void *arg, const msgr_msg *m);
 size_t msgr_ring_footprint(uint64_t capacity);
 
 /* Largest payload a ring of this capacity accepts: capacity / 2 - 16, at most
- * MSGR_RING_MAX_PAYLOAD; 0 for an invalid capacity. */
+ * MSGR_RING_MAX_PAYLOAD (16 bytes less with MSGR_RING_CHECKSUM); 0 for an invalid capacity. */
 size_t msgr_ring_max_payload(uint64_t capacity);
 
 /* Formats a new ring in `mem` (64-byte aligned, mem_size >= footprint) and returns a handle.
@@ -204,6 +210,7 @@ typedef struct msgr_ring_stats {
     uint32_t consumer_sleeping;
     uint32_t producers_sleeping;
     uint64_t claims_repaired; /* claims of dead producers turned into padding, ever */
+    uint64_t records_corrupt; /* MSGR_RING_CHECKSUM: records that failed it, skipped */
     uint32_t producer_slots;  /* MPSC producer slots held (live or dead owners) */
     uint32_t pad_;
 } msgr_ring_stats;
