@@ -201,7 +201,11 @@ static int handle_new(msgr_region *g, const msgr_log_opts *o, msgr_log **out)
     static _Atomic uint64_t next_id = 1;
     log->id = atomic_fetch_add(&next_id, 1);
     log->mine = msgr__lalloc((h->max_producers + 63) / 64 * sizeof *log->mine);
-    if (!log->mine) {
+    log->map = calloc(h->max_producers ? h->max_producers : 1, sizeof *log->map);
+    atomic_flag_clear(&log->map_lock);
+    if (!log->mine || !log->map) {
+        free(log->mine);
+        free(log->map);
         free(log);
         return MSGR_ENOMEM;
     }
@@ -469,6 +473,7 @@ void msgr_log_close(msgr_log *log)
     msgr__ladvance_start(log); /* reclaim what was acknowledged (producers do it lazily) */
     msgr_region_close(log->region);
     free(log->mine);
+    free(log->map);
     free(log);
 }
 

@@ -151,6 +151,11 @@ struct msgr_log {
     msgr__wait_policy wait;
     uint64_t id;            /* unique per handle in this process (thread-local slot cache key) */
     _Atomic uint64_t *mine; /* bitmap of producer slots this handle's threads registered */
+    /* Which slot each thread of this handle took (slow path, under map_lock): a thread that
+     * moves between handles finds its slot again instead of taking a new one each time. */
+    atomic_flag map_lock;
+    uint32_t n_map;
+    struct msgr__lthread { uintptr_t thread; uint32_t slot; } *map;
     _Atomic int failed;     /* a sync failed: refuse further commits (MSGR_EIO) */
     int32_t pid;
     uint64_t pid_start;

@@ -37,11 +37,35 @@ static inline void claim_done(msgr_log *log, uint64_t p)
         atomic_store_explicit(&log->prods[s].claimed, MSGR__NONE, memory_order_relaxed);
 }
 
+static int take_slot(msgr_log *log);
+
 int msgr__lprod_slot(msgr_log *log)
 {
     int s = cached_slot(log);
     if (s >= 0)
         return s;
+    uintptr_t me = (uintptr_t)&tl_log_id; /* a thread-local's address names the thread */
+    while (atomic_flag_test_and_set_explicit(&log->map_lock, memory_order_acquire))
+        msgr_os_cpu_relax();
+    for (uint32_t i = 0; i < log->n_map && s < 0; i++)
+        if (log->map[i].thread == me)
+            s = (int)log->map[i].slot;
+    if (s < 0 && (s = take_slot(log)) >= 0 && log->n_map < log->hdr->max_producers) {
+        log->map[log->n_map].thread = me;
+        log->map[log->n_map].slot = (uint32_t)s;
+        log->n_map++;
+    }
+    atomic_flag_clear_explicit(&log->map_lock, memory_order_release);
+    if (s >= 0) {
+        tl_log_id = log->id;
+        tl_slot = s;
+    }
+    return s;
+}
+
+/* A free producer slot, taken for this process (see msgr__lprod_slot()). */
+static int take_slot(msgr_log *log)
+{
     for (uint32_t i = 0; i < log->hdr->max_producers; i++) {
         msgr__lprod *p = &log->prods[i];
         int32_t pid = atomic_load_explicit(&p->pid, memory_order_acquire);
@@ -59,8 +83,6 @@ int msgr__lprod_slot(msgr_log *log)
         atomic_store(&p->claimed, MSGR__NONE);
         atomic_store_explicit(&p->pid, log->pid, memory_order_release);
         atomic_fetch_or(&log->mine[i / 64], 1ull << (i % 64));
-        tl_log_id = log->id;
-        tl_slot = (int)i;
         return (int)i;
     }
     return MSGR_ENOSPC;

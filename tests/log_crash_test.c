@@ -151,3 +151,36 @@ Test(log_crash, clear_is_coherent_with_a_live_reader)
     msgr_log_reader_close(rd);
     msgr_log_close(log);
 }
+
+/* A thread appending to two logs in turn keeps one producer slot in each (it used to take a
+ * new slot at every switch, and failed with MSGR_ENOSPC after 64). */
+Test(log_crash, a_thread_alternating_between_two_logs_keeps_one_slot_in_each)
+{
+    char other[160];
+    snprintf(other, sizeof other, "%s.other", path);
+    unlink(other);
+    msgr_log *a = create(1 << 16, MSGR_SYNC_NONE), *b;
+    msgr_log_opts o = {.capacity = 1 << 16};
+    cr_assert_eq(msgr_log_create(other, &o, &b), 0);
+    msgr_log_reader *ra, *rb;
+    cr_assert_eq(msgr_log_reader_open(a, "g", &ra), 0);
+    cr_assert_eq(msgr_log_reader_open(b, "g", &rb), 0);
+    char buf[16] = {0};
+    for (int i = 0; i < 100000; i++) {
+        msgr_log *to = (i & 1) ? b : a;
+        int rc = msgr_log_append(to, 1, buf, sizeof buf, 0);
+        cr_assert_eq(rc, 0, "append %d: %s", i, msgr_strerror(rc));
+        msgr_msg m;
+        msgr_log_reader *rd = (i & 1) ? rb : ra;
+        cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+        cr_assert_eq(msgr_log_ack(rd, &m), 0);
+    }
+    msgr_log_stat st;
+    cr_assert_eq(msgr_log_stat_get(a, &st), 0);
+    cr_assert_eq(st.producers, 1, "one slot for this thread");
+    msgr_log_reader_close(ra);
+    msgr_log_reader_close(rb);
+    msgr_log_close(a);
+    msgr_log_close(b);
+    unlink(other);
+}
