@@ -227,7 +227,9 @@ static int seg_create(msgr_journal *j, uint64_t first)
 {
     char p[3200];
     seg_path(j, first, p, sizeof p);
-    msgr_region_opts ro = {.flags = MSGR_REGION_GROWABLE | MSGR_REGION_REPLACE,
+    /* Filled in under a temporary name, then renamed over any leftover of that name. */
+    msgr_region_opts ro = {.flags = MSGR_REGION_GROWABLE | MSGR_REGION_REPLACE |
+                                    MSGR_REGION_PUBLISH_LATER,
                            .max_size = j->meta->segment_bytes};
     msgr_region *g;
     int rc = msgr_region_create_file(p, 64 * 1024, &ro, &g);
@@ -236,7 +238,10 @@ static int seg_create(msgr_journal *j, uint64_t first)
     seg_hdr *h = msgr_region_base(g);
     h->first_seq = first;
     atomic_store_explicit(&h->magic, SEG_MAGIC, memory_order_release);
+    rc = msgr_region_publish(g);
     msgr_region_close(g);
+    if (rc)
+        return rc;
     msgr_os_sync_dir(j->dir);
     atomic_store_explicit(&j->meta->active, first, memory_order_release);
     return scan_dir(j);
@@ -288,7 +293,8 @@ int msgr_journal_open(const char *dir, const msgr_journal_opts *o, msgr_journal 
     uint32_t max_readers = o && o->max_readers ? o->max_readers : 16;
     rc = msgr_region_open_file(p, &j->meta_region);
     if (rc == MSGR_ENOENT) {
-        rc = msgr_region_create_file(p, sizeof(meta_hdr) + 128ull * max_readers, NULL,
+        msgr_region_opts ro = {.flags = MSGR_REGION_PUBLISH_LATER};
+        rc = msgr_region_create_file(p, sizeof(meta_hdr) + 128ull * max_readers, &ro,
                                      &j->meta_region);
         if (rc == 0) {
             meta_hdr *m = msgr_region_base(j->meta_region);
@@ -296,7 +302,12 @@ int msgr_journal_open(const char *dir, const msgr_journal_opts *o, msgr_journal 
             m->max_readers = max_readers;
             m->segment_bytes = o && o->segment_bytes ? o->segment_bytes : (64u << 20);
             atomic_store_explicit(&m->magic, META_MAGIC, memory_order_release);
-        } else if (rc == MSGR_EEXIST) {
+            if ((rc = msgr_region_publish(j->meta_region)) != 0) {
+                msgr_region_close(j->meta_region);
+                j->meta_region = NULL;
+            }
+        }
+        if (rc == MSGR_EEXIST) {
             rc = msgr_region_open_file(p, &j->meta_region); /* someone else just made it */
         }
     }

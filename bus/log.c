@@ -223,7 +223,9 @@ int msgr_log_create(const char *path, const msgr_log_opts *o, msgr_log **out)
     uint32_t groups = o && o->max_groups ? o->max_groups : 16;
     uint32_t prods = o && o->max_producers ? o->max_producers : 64;
     uint64_t hs = hdr_size_for(groups, prods);
-    msgr_region_opts ro = {.mode = o ? o->mode : 0};
+    /* Filled in under a temporary name and then published: nobody ever opens a log whose
+     * header is not written yet, even if we are killed midway. */
+    msgr_region_opts ro = {.mode = o ? o->mode : 0, .flags = MSGR_REGION_PUBLISH_LATER};
     msgr_region *g;
     int rc = msgr_region_create_file(path, hs + cap, &ro, &g);
     if (rc)
@@ -242,7 +244,7 @@ int msgr_log_create(const char *path, const msgr_log_opts *o, msgr_log **out)
     h->created_ns = msgr_os_now_ns();
     /* Release: the identity is complete for whoever sees the magic (acquire in validate()). */
     atomic_store_explicit(&h->magic, MSGR__LOG_MAGIC, memory_order_release);
-    if ((rc = msgr_os_msync(h, hs)) == 0)
+    if ((rc = msgr_os_msync(h, hs)) == 0 && (rc = msgr_region_publish(g)) == 0)
         rc = handle_new(g, o, out);
     if (rc)
         msgr_region_close(g);

@@ -29,6 +29,7 @@ struct msgr_region {
     int fd;               /* backing object, or -1 for plain anonymous memory */
     uint32_t flags;
     msgr_region_kind kind;
+    char *tmp, *name;     /* MSGR_REGION_PUBLISH_LATER, until published: the paths */
 };
 
 /* errno of a failed call -> messenger code. */
@@ -51,7 +52,8 @@ static int opts_check(const msgr_region_opts *o, uint64_t size, uint64_t *max_ou
 {
     if (o && o->size_of != 0 && o->size_of < offsetof(msgr_region_opts, max_size))
         return MSGR_EINVAL;
-    uint32_t known = MSGR_REGION_PRIVATE | MSGR_REGION_GROWABLE | MSGR_REGION_REPLACE;
+    uint32_t known = MSGR_REGION_PRIVATE | MSGR_REGION_GROWABLE | MSGR_REGION_REPLACE |
+                     MSGR_REGION_PUBLISH_LATER;
     if (o && (o->flags & ~known))
         return MSGR_EINVAL;
     if (o && (o->mode & ~0777u))
@@ -236,6 +238,16 @@ static int create_published(const char *path, mode_t mode, uint64_t size, uint64
         unlink(tmp);
         return rc;
     }
+    if (flags & MSGR_REGION_PUBLISH_LATER) { /* msgr_region_publish() links it */
+        r->tmp = strdup(tmp);
+        r->name = strdup(path);
+        if (!r->tmp || !r->name) {
+            msgr_region_close(r);
+            return MSGR_ENOMEM;
+        }
+        *out = r;
+        return 0;
+    }
     if (link(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
@@ -294,7 +306,7 @@ int msgr_region_create_shm(const char *name, size_t size, const msgr_region_opts
         return rc;
     uint32_t flags = opts ? opts->flags : 0;
     mode_t mode = (opts && opts->mode) ? opts->mode : 0600;
-    if (flags & MSGR_REGION_REPLACE)
+    if ((flags & MSGR_REGION_REPLACE) && !(flags & MSGR_REGION_PUBLISH_LATER && shm_dir_ok()))
         shm_unlink(path);
     char fs[sizeof SHM_DIR + MSGR_REGION_NAME_MAX + 2];
     if (shm_dir_ok()) { /* Linux: shm objects are files in a tmpfs, published by link */
@@ -381,8 +393,8 @@ int msgr_region_create_file(const char *path, size_t size, const msgr_region_opt
     if (flags & MSGR_REGION_PRIVATE)
         return MSGR_EINVAL;
     mode_t mode = (opts && opts->mode) ? opts->mode : 0600;
-    if (flags & MSGR_REGION_REPLACE)
-        unlink(path);
+    if ((flags & MSGR_REGION_REPLACE) && !(flags & MSGR_REGION_PUBLISH_LATER))
+        unlink(path); /* publishing later renames over it instead */
     return create_published(path, mode, size, max, flags, MSGR_REGION_FILE, out);
 }
 
@@ -491,10 +503,34 @@ msgr_region_kind msgr_region_kind_of(const msgr_region *r)
     return r ? r->kind : (msgr_region_kind)0;
 }
 
+int msgr_region_publish(msgr_region *r)
+{
+    if (!r)
+        return MSGR_EINVAL;
+    if (!r->tmp)
+        return (r->flags & MSGR_REGION_PUBLISH_LATER) ? 0 : MSGR_ESTATE; /* made in place */
+    if (r->flags & MSGR_REGION_REPLACE) { /* takes the name over, atomically */
+        if (rename(r->tmp, r->name) != 0)
+            return region_errno(errno);
+    } else {
+        if (link(r->tmp, r->name) != 0)
+            return region_errno(errno);
+        unlink(r->tmp);
+    }
+    free(r->tmp);
+    free(r->name);
+    r->tmp = r->name = NULL;
+    return 0;
+}
+
 void msgr_region_close(msgr_region *r)
 {
     if (!r)
         return;
+    if (r->tmp) /* never published: nobody else can have it */
+        unlink(r->tmp);
+    free(r->tmp);
+    free(r->name);
     munmap(r->map, r->reserved);
     if (r->fd >= 0)
         close(r->fd);

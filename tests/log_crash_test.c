@@ -184,3 +184,83 @@ Test(log_crash, a_thread_alternating_between_two_logs_keeps_one_slot_in_each)
     msgr_log_close(b);
     unlink(other);
 }
+
+/* A log's creator killed before its header was written leaves no log under the name: open
+ * says there is none (not "bad magic" for ever), and the next create makes it. */
+Test(log_crash, a_creator_killed_before_its_header_leaves_no_half_made_log)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        msgr_region_opts ro = {.flags = MSGR_REGION_PUBLISH_LATER};
+        msgr_region *g;
+        if (msgr_region_create_file(path, 1 << 16, &ro, &g))
+            _exit(1);
+        kill(getpid(), SIGKILL); /* the header never written, the name never given */
+        _exit(2);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFSIGNALED(st));
+    msgr_log *log;
+    cr_assert_eq(msgr_log_open(path, NULL, &log, NULL), MSGR_ENOENT);
+    log = create(1 << 16, MSGR_SYNC_NONE);
+    append_n(log, 0, 3);
+    expect_whole_log(log, 3);
+    msgr_log_close(log);
+}
+
+/* Eight processes creating-or-opening one new log at once, 50 times: one creates it, the
+ * others open a whole log (never one whose header is still being written). */
+Test(log_crash, concurrent_creators_and_openers_of_a_log_agree)
+{
+    for (int trial = 0; trial < 50; trial++) {
+        unlink(path);
+        int go[2], res[2];
+        cr_assert_eq(pipe(go), 0);
+        cr_assert_eq(pipe(res), 0);
+        pid_t kids[8];
+        for (int k = 0; k < 8; k++) {
+            kids[k] = fork();
+            if (kids[k] == 0) {
+                close(go[1]);
+                char c;
+                if (read(go[0], &c, 1) != 0)
+                    _exit(1);
+                msgr_log_opts o = {.capacity = 1 << 16};
+                msgr_log *log;
+                int rc = msgr_log_create(path, &o, &log);
+                char out = 'c';
+                if (rc == MSGR_EEXIST) {
+                    rc = msgr_log_open(path, NULL, &log, NULL);
+                    out = 'o';
+                }
+                if (rc == 0)
+                    rc = msgr_log_append(log, 1, "x", 1, 0);
+                if (rc)
+                    out = (char)('A' - rc);
+                if (write(res[1], &out, 1) != 1)
+                    _exit(2);
+                _exit(0);
+            }
+        }
+        close(go[0]);
+        close(go[1]);
+        int created = 0;
+        for (int k = 0; k < 8; k++) {
+            char c;
+            cr_assert_eq(read(res[0], &c, 1), 1);
+            cr_assert(c == 'c' || c == 'o', "trial %d: %s", trial, msgr_strerror('A' - c));
+            created += c == 'c';
+        }
+        for (int k = 0; k < 8; k++)
+            waitpid(kids[k], NULL, 0);
+        close(res[0]);
+        close(res[1]);
+        cr_assert_eq(created, 1, "trial %d: one creator", trial);
+        msgr_log *log = reopen(NULL);
+        msgr_log_stat st;
+        cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+        cr_assert_eq(st.records, 8, "trial %d: every process appended to the same log", trial);
+        msgr_log_close(log);
+    }
+}

@@ -32,6 +32,10 @@ typedef enum msgr_region_kind {
 #define MSGR_REGION_PRIVATE  0x1u /* anonymous only: not shared with forked children */
 #define MSGR_REGION_GROWABLE 0x2u /* reserve max_size of address space; msgr_region_grow() */
 #define MSGR_REGION_REPLACE  0x4u /* shm/file: replace an existing object instead of EEXIST */
+/* shm/file: create the object under a temporary name only, so the caller can fill it in
+ * before anyone can open it; msgr_region_publish() then gives it its name (a creator that dies
+ * before publishing leaves no half-made object under the name). */
+#define MSGR_REGION_PUBLISH_LATER 0x8u
 
 /* Creation options. Zero-initialised (or a NULL pointer) means: mode 0600, shared, fixed size. */
 typedef struct msgr_region_opts {
@@ -94,6 +98,12 @@ int msgr_region_create_file(const char *path, size_t size, const msgr_region_opt
  * that is not a messenger file, including one too short for the header), MSGR_EVERSION,
  * MSGR_ECORRUPT (header disagrees with the file's size). */
 int msgr_region_open_file(const char *path, msgr_region **out);
+
+/* Gives a region created with MSGR_REGION_PUBLISH_LATER its name, atomically: anyone opening
+ * the name from now on sees the content written so far. Errors: MSGR_EEXIST (someone else
+ * published that name first: close this one, open theirs), MSGR_ESTATE (not waiting to be
+ * published), MSGR_EINVAL. Closing a region never published removes it. */
+int msgr_region_publish(msgr_region *r);
 
 /* Grows a growable region to `new_size` usable bytes (never shrinks); the base stays put.
  * Errors: MSGR_ESTATE (not growable), MSGR_ERANGE (beyond max_size), MSGR_ENOSPC, MSGR_EFBIG.
