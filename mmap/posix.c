@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <dirent.h>
@@ -30,6 +31,7 @@ struct msgr_region {
     uint32_t flags;
     msgr_region_kind kind;
     char *tmp, *name;     /* MSGR_REGION_PUBLISH_LATER, until published: the paths */
+    char *path;           /* shm or file: the name's path in the file system, when known */
 };
 
 /* errno of a failed call -> messenger code. */
@@ -126,6 +128,7 @@ static void hdr_init(msgr__region_hdr *h, uint64_t usable, uint64_t max_usable, 
     h->flags = flags & MSGR_REGION_GROWABLE;
     h->kind = (uint32_t)kind;
     h->creator_pid = msgr_os_pid();
+    msgr_os_proc_start(h->creator_pid, &h->creator_start);
     /* Release: the fields above are visible to anyone who sees the magic; pairs with the
      * acquire in msgr__region_hdr_check(). */
     atomic_store_explicit(&h->magic, MSGR__REGION_MAGIC, memory_order_release);
@@ -168,6 +171,16 @@ static int create_on_fd(int fd, uint64_t size, uint64_t max, uint32_t flags,
     hdr_init((msgr__region_hdr *)map, total - MSGR__REGION_HDR_SIZE,
              reserve - MSGR__REGION_HDR_SIZE, flags, kind);
     return region_new(map, total, reserve, fd, flags, kind, out);
+}
+
+/* Remembers where the region's name lives, for msgr_region_unlink_if_same(). */
+static int set_path(msgr_region *r, const char *path, int rc)
+{
+    if (rc == 0 && path && !(r->path = strdup(path))) {
+        msgr_region_close(r);
+        return MSGR_ENOMEM;
+    }
+    return rc;
 }
 
 /* A new named object is made whole under a temporary name in the same directory and then
@@ -241,7 +254,8 @@ static int create_published(const char *path, mode_t mode, uint64_t size, uint64
     if (flags & MSGR_REGION_PUBLISH_LATER) { /* msgr_region_publish() links it */
         r->tmp = strdup(tmp);
         r->name = strdup(path);
-        if (!r->tmp || !r->name) {
+        r->path = strdup(path);
+        if (!r->tmp || !r->name || !r->path) {
             msgr_region_close(r);
             return MSGR_ENOMEM;
         }
@@ -255,8 +269,9 @@ static int create_published(const char *path, mode_t mode, uint64_t size, uint64
         return region_errno(e);
     }
     unlink(tmp);
-    *out = r;
-    return 0;
+    if ((rc = set_path(r, path, 0)) == 0)
+        *out = r;
+    return rc;
 }
 
 int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_region **out)
@@ -368,7 +383,12 @@ int msgr_region_open_shm(const char *name, msgr_region **out)
     int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0)
         return region_errno(errno);
-    return open_fd(fd, MSGR_REGION_SHM, out);
+    msgr_region *r;
+    char fs[sizeof SHM_DIR + MSGR_REGION_NAME_MAX + 2];
+    snprintf(fs, sizeof fs, "%s%s", SHM_DIR, path);
+    if ((rc = open_fd(fd, MSGR_REGION_SHM, &r)) == 0 && (rc = set_path(r, fs, 0)) == 0)
+        *out = r;
+    return rc;
 }
 
 int msgr_region_unlink_shm(const char *name)
@@ -405,7 +425,11 @@ int msgr_region_open_file(const char *path, msgr_region **out)
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return region_errno(errno);
-    return open_fd(fd, MSGR_REGION_FILE, out);
+    msgr_region *r;
+    int rc = open_fd(fd, MSGR_REGION_FILE, &r);
+    if (rc == 0 && (rc = set_path(r, path, 0)) == 0)
+        *out = r;
+    return rc;
 }
 
 /* Maps bytes [r->mapped, total) of the backing object at their place in the reservation. */
@@ -523,6 +547,40 @@ int msgr_region_publish(msgr_region *r)
     return 0;
 }
 
+int msgr_region_creator_alive(const msgr_region *r)
+{
+    if (!r)
+        return 0;
+    const msgr__region_hdr *h = (const msgr__region_hdr *)r->map;
+    int32_t pid = h->creator_pid;
+    uint64_t start = h->creator_start;
+    return pid > 0 && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
+}
+
+int msgr_region_unlink_if_same(msgr_region *r)
+{
+    if (!r || r->fd < 0 || !r->path)
+        return MSGR_EINVAL;
+    /* The lock makes two processes doing this at once remove the name once: the second finds
+     * that it names another object (or none) by the time it holds the lock. Released when
+     * we are done or dead. */
+    while (flock(r->fd, LOCK_EX) != 0)
+        if (errno != EINTR)
+            return region_errno(errno);
+    struct stat mine, named;
+    int rc;
+    if (fstat(r->fd, &mine) != 0)
+        rc = region_errno(errno);
+    else if (stat(r->path, &named) != 0)
+        rc = MSGR_ENOENT;
+    else if (named.st_dev != mine.st_dev || named.st_ino != mine.st_ino)
+        rc = MSGR_ENOENT; /* the name was given to another object meanwhile */
+    else
+        rc = unlink(r->path) == 0 ? 0 : region_errno(errno);
+    flock(r->fd, LOCK_UN);
+    return rc;
+}
+
 void msgr_region_close(msgr_region *r)
 {
     if (!r)
@@ -531,6 +589,7 @@ void msgr_region_close(msgr_region *r)
         unlink(r->tmp);
     free(r->tmp);
     free(r->name);
+    free(r->path);
     munmap(r->map, r->reserved);
     if (r->fd >= 0)
         close(r->fd);

@@ -35,7 +35,8 @@ typedef struct msgr__region_hdr {
     uint32_t kind;             /* msgr_region_kind at creation */
     int32_t creator_pid;
     uint32_t reserved0;
-    uint8_t reserved[256 - 48];
+    uint64_t creator_start;    /* the creator's process start time (0 from older files) */
+    uint8_t reserved[256 - 56];
 } msgr__region_hdr;
 
 _Static_assert(sizeof(msgr__region_hdr) == MSGR__REGION_HDR_SIZE, "region header is 256 bytes");

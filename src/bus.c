@@ -163,6 +163,35 @@ static int attach(msgr_bus *b, const char *path)
     return 0;
 }
 
+/* wait_formatted(): the bus's creator died before formatting it. */
+#define HALF_MADE (-2001)
+
+/* Waits until the creator of the bus in b->region has formatted it (its magic, stored last).
+ * Returns 0, HALF_MADE (the creator is dead and the magic missing), MSGR_ENOTMSGR (a region
+ * holding something else), MSGR_ETIMEDOUT (a live creator still at it after 30 s). */
+static int wait_formatted(msgr_bus *b)
+{
+    msgr__bus_hdr *h = (msgr__bus_hdr *)msgr_region_base(b->region);
+    if (msgr_region_size(b->region) < MSGR__BUS_HDR)
+        return MSGR_ENOTMSGR;
+    uint64_t deadline = msgr_os_now_ns() + 30000000000ull;
+    for (;;) {
+        /* Acquire: pairs with the release store of the magic at the end of format(). */
+        uint64_t magic = atomic_load_explicit(&h->magic, memory_order_acquire);
+        if (magic == MSGR__BUS_MAGIC)
+            return 0;
+        if (magic != 0)
+            return MSGR_ENOTMSGR;
+        if (!msgr_region_creator_alive(b->region))
+            return atomic_load_explicit(&h->magic, memory_order_acquire) == MSGR__BUS_MAGIC
+                       ? 0 : HALF_MADE;
+        if (msgr_os_now_ns() >= deadline)
+            return MSGR_ETIMEDOUT;
+        /* No word to sleep on that the creator wakes: it formats for milliseconds. */
+        msgr_os_sleep_ns(1000000);
+    }
+}
+
 static int open_region(msgr_bus *b, const msgr_bus_opts *o, uint64_t cap, int *created)
 {
     uint32_t kind = o && o->kind ? o->kind : MSGR_REGION_ANON;
@@ -241,6 +270,19 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
     b->send_timeout = o && o->send_timeout_ns > 0 ? o->send_timeout_ns : -1;
     b->file = o && o->kind == MSGR_REGION_FILE;
     int created = 0, rc = (b->inbox && b->w) ? open_region(b, o, cap, &created) : MSGR_ENOMEM;
+    /* A bus someone else created may still be being formatted: wait for it. One whose creator
+     * died before finishing is re-made (its name removed, once, even if several of us find it
+     * at the same time, then created again). */
+    for (int remade = 0; rc == 0 && !created && remade < 3; remade++) {
+        if ((rc = wait_formatted(b)) != HALF_MADE)
+            break;
+        msgr_region_unlink_if_same(b->region);
+        msgr_region_close(b->region);
+        b->region = NULL;
+        rc = open_region(b, o, cap, &created);
+    }
+    if (rc == HALF_MADE)
+        rc = MSGR_EBUSY; /* re-made three times and half-made again: someone keeps dying */
     if (rc == 0)
         rc = created ? format(b, cap, o ? o->name : NULL) : attach(b, o ? o->name : NULL);
     /* Memory buses are mapped in full now: the first lap of every inbox would otherwise take a

@@ -229,16 +229,16 @@ Test(log_crash, concurrent_creators_and_openers_of_a_log_agree)
                 msgr_log_opts o = {.capacity = 1 << 16};
                 msgr_log *log;
                 int rc = msgr_log_create(path, &o, &log);
-                char out = 'c';
+                int out = 1; /* 1 created, 2 opened, else the error */
                 if (rc == MSGR_EEXIST) {
                     rc = msgr_log_open(path, NULL, &log, NULL);
-                    out = 'o';
+                    out = 2;
                 }
                 if (rc == 0)
                     rc = msgr_log_append(log, 1, "x", 1, 0);
                 if (rc)
-                    out = (char)('A' - rc);
-                if (write(res[1], &out, 1) != 1)
+                    out = rc;
+                if (write(res[1], &out, sizeof out) != sizeof out)
                     _exit(2);
                 _exit(0);
             }
@@ -247,10 +247,10 @@ Test(log_crash, concurrent_creators_and_openers_of_a_log_agree)
         close(go[1]);
         int created = 0;
         for (int k = 0; k < 8; k++) {
-            char c;
-            cr_assert_eq(read(res[0], &c, 1), 1);
-            cr_assert(c == 'c' || c == 'o', "trial %d: %s", trial, msgr_strerror('A' - c));
-            created += c == 'c';
+            int c;
+            cr_assert_eq(read(res[0], &c, sizeof c), (ssize_t)sizeof c);
+            cr_assert(c == 1 || c == 2, "trial %d: %s", trial, msgr_strerror(c));
+            created += c == 1;
         }
         for (int k = 0; k < 8; k++)
             waitpid(kids[k], NULL, 0);

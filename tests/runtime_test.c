@@ -365,7 +365,7 @@ Test(runtime, serialized_messages_round_trip_and_the_size_contract_is_enforced)
     msgr_bus_close(b);
 }
 
-static char test_shm[64]; /* the current test's shm name, removed by the suite's teardown */
+static char test_shm[160]; /* the current test's shm name, removed by the suite's teardown */
 
 static void shm_name(char *buf, size_t n)
 {
@@ -515,6 +515,100 @@ Test(runtime, a_worker_of_a_killed_process_is_not_running_and_can_be_taken_over)
     msgr_bus_close(b);
     msgr_bus_close(w);
     cr_assert_eq(msgr_region_unlink_shm(name), 0);
+}
+
+/* N processes opening one new bus at once: one creates it, the others wait for it to be
+ * formatted and attach (a file bus takes milliseconds to format: each inbox is a log file). */
+static void open_together(uint32_t kind, int procs, int trials)
+{
+    char name[160];
+    for (int trial = 0; trial < trials; trial++) {
+        if (kind == MSGR_REGION_FILE) {
+            snprintf(name, sizeof name, "/tmp/msgr-rt-together-%d.bus", (int)getpid());
+            char p[200];
+            unlink(name);
+            for (uint32_t w = 0; w < rt_N_WORKERS; w++) {
+                snprintf(p, sizeof p, "%s.%s", name, rt_app()->worker_names[w]);
+                unlink(p);
+            }
+        } else {
+            shm_name(name, sizeof name);
+        }
+        int go[2], res[2];
+        cr_assert_eq(pipe(go), 0);
+        cr_assert_eq(pipe(res), 0);
+        pid_t kids[8];
+        for (int k = 0; k < procs; k++) {
+            kids[k] = fork();
+            if (kids[k] == 0) {
+                close(go[1]);
+                char c;
+                if (read(go[0], &c, 1) != 0)
+                    _exit(1);
+                const char *const none[] = {NULL};
+                msgr_bus_opts o = {.kind = kind, .name = name, .inbox_capacity = 1 << 16,
+                                   .run = none};
+                msgr_bus *b;
+                int rc = msgr_bus_open(rt_app(), &o, &b);
+                if (rc == 0)
+                    msgr_bus_close(b);
+                if (write(res[1], &rc, sizeof rc) != sizeof rc)
+                    _exit(2);
+                _exit(0);
+            }
+        }
+        close(go[0]);
+        close(go[1]);
+        for (int k = 0; k < procs; k++) {
+            int got;
+            cr_assert_eq(read(res[0], &got, sizeof got), (ssize_t)sizeof got);
+            cr_assert_eq(got, 0, "trial %d: an opener got %s", trial, msgr_strerror(got));
+        }
+        for (int k = 0; k < procs; k++)
+            waitpid(kids[k], NULL, 0);
+        close(res[0]);
+        close(res[1]);
+        if (kind == MSGR_REGION_SHM)
+            msgr_region_unlink_shm(name);
+    }
+}
+
+Test(runtime, two_then_eight_processes_open_one_new_file_bus_at_once, .timeout = 240)
+{
+    open_together(MSGR_REGION_FILE, 2, 100);
+    open_together(MSGR_REGION_FILE, 8, 100);
+}
+
+Test(runtime, eight_processes_open_one_new_shm_bus_at_once, .timeout = 120)
+{
+    open_together(MSGR_REGION_SHM, 8, 100);
+}
+
+/* A bus whose creator died after making its region and before formatting it is re-made by
+ * the next opener, not refused for ever. */
+Test(runtime, a_bus_whose_creator_died_before_formatting_it_is_re_made)
+{
+    char name[64];
+    shm_name(name, sizeof name);
+    pid_t pid = fork();
+    if (pid == 0) {
+        msgr_region *g;
+        _exit(msgr_region_create_shm(name, 1 << 20, NULL, &g) ? 1 : 0); /* then dies */
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .inbox_capacity = 1 << 16};
+    msgr_bus *b;
+    int rc = msgr_bus_open(rt_app(), &o, &b);
+    cr_assert_eq(rc, 0, "open: %s", msgr_strerror(rc));
+    msgr_ctx *src = src_ctx(b);
+    cr_assert_eq(msgr_bus_start(b), 0);
+    M1 m = {.seq = 1};
+    cr_assert_eq(rt_send_M1(src, &m), 1);
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, NULL), 0);
+    cr_assert_eq(count(rt_W_a, "M1"), 1, "the re-made bus works");
+    msgr_bus_close(b);
 }
 
 Test(runtime, bad_arguments)

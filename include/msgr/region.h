@@ -105,6 +105,16 @@ int msgr_region_open_file(const char *path, msgr_region **out);
  * published), MSGR_EINVAL. Closing a region never published removes it. */
 int msgr_region_publish(msgr_region *r);
 
+/* 1 if the process that created the region runs (pid and start time; a zombie is dead), 0 if
+ * not: a region whose content its creator never finished is then known to stay unfinished. */
+int msgr_region_creator_alive(const msgr_region *r);
+
+/* Removes the name of an opened shm or file region if the name still names this very object
+ * (for re-making an object its creator left unfinished: two processes doing this at once remove
+ * it once). Errors: MSGR_ENOENT (the name names another object by now, or none), MSGR_EINVAL
+ * (anonymous memory), MSGR_EACCES, MSGR_EIO. */
+int msgr_region_unlink_if_same(msgr_region *r);
+
 /* Grows a growable region to `new_size` usable bytes (never shrinks); the base stays put.
  * Errors: MSGR_ESTATE (not growable), MSGR_ERANGE (beyond max_size), MSGR_ENOSPC, MSGR_EFBIG.
  * Other processes see the growth after msgr_region_refresh(). */
