@@ -45,7 +45,7 @@ EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized
 TOOLS    = ring_bench bench_compare msgr
 TEST_HELPERS = ring_peer crash_test
 TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test \
-           runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test
+           runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test
 
 BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)
 TEST_BINS = $(TESTS:%=$(BUILD)/tests/%)
