@@ -6,6 +6,9 @@
  *   crash_test [--kills N] [--msgr PATH] [--seed S] [--single-producer]   (make crash-test)
  *   crash_test --memory --peer PATH [--kills N] [--seed S]
  *
+ * A quarter of the rounds stop the victim for up to 30 ms instead (SIGSTOP, SIGCONT): alive
+ * but stalled past the claim timeout, it must be waited for.
+ *
  * Two producers run at once, or with --single-producer one at a time on a single-producer log
  * (each new one takes the append lock its killed predecessor held).
  *
@@ -59,6 +62,7 @@ static pid_t spawn(char *const argv[], int out_fd)
 }
 
 static int consumers;
+static long stops; /* SIGSTOP/SIGCONT pauses, besides the kills */
 static uint64_t next_range;
 static uint64_t ranges_started;
 
@@ -149,6 +153,16 @@ static int kill_loop(long kills, pid_t *prod, pid_t *cons, long *done, long *pro
                 bad |= check_exit(prod[i], st, 0, "producer");
                 prod[i] = start_producer();
             }
+        if (rand() % 4 == 0) {
+            /* Stopped, not killed: a live process holding a claim (or asleep) for up to 30 ms,
+             * past the 20 ms claim timeout; it must be waited for, never taken for dead. */
+            kill(*p, SIGSTOP);
+            struct timespec pause_ts = {0, (long)(1 + rand() % 30) * 1000000L};
+            nanosleep(&pause_ts, NULL);
+            kill(*p, SIGCONT);
+            stops++;
+            continue;
+        }
         kill(*p, SIGKILL);
         waitpid(*p, &st, 0);
         bad |= check_exit(*p, st, 1, victim < nprod ? "producer" : "consumer");
@@ -226,10 +240,10 @@ static int run_memory(long kills, unsigned seed)
                         ", tail %" PRIu64 ")\n", rs.head, rs.tail);
         bad = 1;
     }
-    printf("crash_test --memory: %ld kills (%ld producers, %ld consumers), %" PRIu64
+    printf("crash_test --memory: %ld kills (%ld producers, %ld consumers), %ld stops, %" PRIu64
            " producer runs, %" PRIu64 " numbers delivered once in order, %" PRIu64
            " redelivered, %" PRIu64 " dead claims padded, seed %u: %s\n",
-           done, prod_kills, cons_kills, ranges_started, delivered, dups, rs.claims_repaired,
+           done, prod_kills, cons_kills, stops, ranges_started, delivered, dups, rs.claims_repaired,
            seed, bad ? "FAILED" : "ok");
     msgr_ring_close(r);
     msgr_region_close(g);
@@ -311,9 +325,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "crash_test: stat does not show 'pending: 0'\n");
         bad = 1;
     }
-    printf("crash_test: %ld kills (%ld producers, %ld consumers), %" PRIu64 " producer runs, "
+    printf("crash_test: %ld kills (%ld producers, %ld consumers), %ld stops, %" PRIu64
+           " producer runs, "
            "%" PRIu64 " numbers delivered once in order, %" PRIu64 " redelivered, seed %u: %s\n",
-           done, prod_kills, cons_kills, ranges_started, delivered, dups, seed,
+           done, prod_kills, cons_kills, stops, ranges_started, delivered, dups, seed,
            bad ? "FAILED" : "ok");
     if (!bad) {
         unlink(bus);
