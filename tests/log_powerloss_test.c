@@ -91,7 +91,7 @@ static uint64_t check_state(uint64_t committed)
     cr_assert_eq(rc, 0, "a crash state does not open: %s", msgr_strerror(rc));
     /* Every durable record, in order, then possibly some later ones (a record not yet synced
      * may be lost while a later one on another page survived: recovery keeps what is whole). */
-    uint64_t cursor = 0, n, got = 0, next = 0;
+    uint64_t cursor = 0, n = 0, got = 0, next = 0;
     msgr_msg m;
     while ((rc = msgr_log_scan(log, &cursor, &m)) == 0) {
         cr_assert(whole(&m, &n), "a record that is not whole was returned (seq %lu)",

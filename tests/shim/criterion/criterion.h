@@ -81,6 +81,7 @@ msgr_shim_check(int ok, const char *file, int line, const char *expr, const char
 
 #define MSGR_SHIM_CHECK(ok, expr, ...) msgr_shim_check((ok), __FILE__, __LINE__, expr, "" __VA_ARGS__)
 #define cr_assert(c, ...) MSGR_SHIM_CHECK(!!(c), #c, __VA_ARGS__)
+#define cr_log_info(...) (fprintf(stderr, __VA_ARGS__), fputc('\n', stderr))
 #define cr_assert_not(c, ...) MSGR_SHIM_CHECK(!(c), "!(" #c ")", __VA_ARGS__)
 #define cr_assert_eq(a, b, ...) MSGR_SHIM_CHECK((a) == (b), #a " == " #b, __VA_ARGS__)
 #define cr_assert_neq(a, b, ...) MSGR_SHIM_CHECK((a) != (b), #a " != " #b, __VA_ARGS__)
