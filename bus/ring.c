@@ -58,10 +58,13 @@ struct msgr_ring {
 
 /* The calling thread's producer slot for a handle (MPSC), cached: valid while the key names
  * the handle and no fork() happened since (the child is another process). */
-static MSGR_TLS uint64_t tl_ring_id;
-static MSGR_TLS uint32_t tl_ring_gen;
+static MSGR_TLS uint64_t tl_ring_id; /* 0 in a forked child (ring_fork_child()) */
 static MSGR_TLS uint32_t tl_ring_slot;
 static _Atomic uint64_t ring_ids;
+
+/* In a forked child (only the forking thread exists there): its cached slot belongs to the
+ * parent process. */
+static void ring_fork_child(void) { tl_ring_id = 0; }
 
 static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
 
@@ -104,7 +107,7 @@ static int handle_new(msgr__ring_hdr *h, const msgr_ring_opts *opts, msgr_ring *
     r->claim_timeout = opts && opts->claim_timeout_ns > 0 ? opts->claim_timeout_ns : 1000000000;
     r->id = atomic_fetch_add_explicit(&ring_ids, 1, memory_order_relaxed) + 1;
     atomic_flag_clear(&r->lock);
-    msgr_os_fork_watch();
+    msgr_os_fork_watch(ring_fork_child);
     r->self_gen = atomic_load_explicit(&msgr_os_fork_generation, memory_order_relaxed);
     r->pid = msgr_os_pid();
     msgr_os_proc_start(r->pid, &r->pid_start);
@@ -305,20 +308,12 @@ MSGR_COLD int slot_take(msgr_ring *r, uint32_t gen)
     unlock_handle(r);
     if (slot >= 0) {
         tl_ring_id = r->id;
-        tl_ring_gen = gen;
         tl_ring_slot = (uint32_t)slot;
     }
     return slot;
 }
 
-/* The calling thread's slot (fast path: the thread-local cache). */
-MSGR_HOT int slot_of(msgr_ring *r)
-{
-    uint32_t gen = atomic_load_explicit(&msgr_os_fork_generation, memory_order_relaxed);
-    if (tl_ring_id == r->id && tl_ring_gen == gen)
-        return (int)tl_ring_slot;
-    return slot_take(r, gen);
-}
+
 
 /* The repair lock (pid, start time) in the header: one repairer at a time, so that a claim is
  * never padded twice (a second padding written after the consumer passed the first would land
@@ -604,19 +599,17 @@ static int claim_spsc(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
     return 0;
 }
 
-static int claim_mpsc(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
+MSGR_HOT int claim_mpsc(msgr_ring *r, msgr__rslot *slot, uint64_t size, size_t len,
+                        msgr_claim *c)
 {
     msgr__ring_hdr *h = r->hdr;
-    int si = slot_of(r);
-    if (si < 0)
-        return si;
-    msgr__rslot *slot = &h->slots[si];
     /* The slot's range covers this thread's claims; a failed attempt puts it back. */
     uint32_t held = atomic_load_explicit(&slot->count, memory_order_relaxed);
-    uint64_t was_pos = atomic_load_explicit(&slot->pos, memory_order_relaxed);
-    uint64_t was_size = atomic_load_explicit(&slot->size, memory_order_relaxed);
-    if (!held)
-        was_pos = MSGR__RPOS_NONE;
+    uint64_t was_pos = MSGR__RPOS_NONE, was_size = 0;
+    if (held) {
+        was_pos = atomic_load_explicit(&slot->pos, memory_order_relaxed);
+        was_size = atomic_load_explicit(&slot->size, memory_order_relaxed);
+    }
     uint64_t pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
     for (;;) {
         uint64_t pad, head;
@@ -666,23 +659,43 @@ static int claim_mpsc(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
     }
 }
 
+/* The first claim of this thread through this handle (or after another handle's): takes or
+ * finds its slot, then claims. */
+MSGR_COLD int claim_mpsc_slow(msgr_ring *r, uint64_t size, size_t len, msgr_claim *c)
+{
+    int si = slot_take(r, atomic_load_explicit(&msgr_os_fork_generation, memory_order_relaxed));
+    if (si < 0)
+        return si;
+    return claim_mpsc(r, &r->hdr->slots[si], size, len, c);
+}
+
 /* A claim of the calling thread is committed or aborted: when it holds none any more, its
  * slot's range is cleared. After the tag store: killed in between, the range covers a
  * finished record, which a repair leaves alone. A claim must be finished on the thread that
  * made it (another thread has no count to lower). */
-MSGR_HOT void slot_done(msgr_ring *r)
+static inline void slot_release_one(msgr__rslot *slot)
 {
-    uint32_t gen = atomic_load_explicit(&msgr_os_fork_generation, memory_order_relaxed);
-    int si = tl_ring_id == r->id && tl_ring_gen == gen ? (int)tl_ring_slot : slot_take(r, gen);
-    if (si < 0)
-        return;
-    msgr__rslot *slot = &r->hdr->slots[si];
     uint32_t held = atomic_load_explicit(&slot->count, memory_order_relaxed);
     if (!held)
         return;
     atomic_store_explicit(&slot->count, held - 1, memory_order_relaxed);
     if (held == 1)
         atomic_store_explicit(&slot->pos, MSGR__RPOS_NONE, memory_order_relaxed);
+}
+
+MSGR_COLD void slot_done_slow(msgr_ring *r)
+{
+    int si = slot_take(r, atomic_load_explicit(&msgr_os_fork_generation, memory_order_relaxed));
+    if (si >= 0)
+        slot_release_one(&r->hdr->slots[si]);
+}
+
+MSGR_HOT void slot_done(msgr_ring *r)
+{
+    if (__builtin_expect(tl_ring_id == r->id, 1))
+        slot_release_one(&r->hdr->slots[tl_ring_slot]);
+    else
+        slot_done_slow(r);
 }
 
 int msgr_ring_claim(msgr_ring *r, size_t len, msgr_claim *c)
@@ -692,8 +705,18 @@ int msgr_ring_claim(msgr_ring *r, size_t len, msgr_claim *c)
     if (len > r->max_payload)
         return MSGR_EMSGSIZE;
     uint64_t size = msgr__rec_size(len) + r->trailer;
-    return (r->flags & MSGR_RING_MPSC) ? claim_mpsc(r, size, len, c)
-                                       : claim_spsc(r, size, len, c);
+    if (!(r->flags & MSGR_RING_MPSC))
+        return claim_spsc(r, size, len, c);
+    if (__builtin_expect(tl_ring_id != r->id, 0))
+        return claim_mpsc_slow(r, size, len, c);
+    return claim_mpsc(r, &r->hdr->slots[tl_ring_slot], size, len, c);
+}
+
+/* MSGR_RING_CHECKSUM: the record's CRC, in the 16 bytes after its payload. */
+MSGR_COLD void write_trailer(const msgr_claim *c, msgr__rec *rec)
+{
+    uint32_t crc = rec_crc(c->pos_, c->len, c->type, c->source, c->data);
+    memcpy((uint8_t *)rec + msgr__rec_size(c->len), &crc, 4);
 }
 
 int msgr_ring_commit(msgr_ring *r, msgr_claim *c)
@@ -706,10 +729,8 @@ int msgr_ring_commit(msgr_ring *r, msgr_claim *c)
     if (asz < c->size_) /* committed shorter than claimed: the rest becomes padding */
         write_skip(r, c->pos_ + asz, c->size_ - asz, memory_order_relaxed);
     msgr__rec *rec = rec_at(r, c->pos_);
-    if (r->trailer) {
-        uint32_t crc = rec_crc(c->pos_, c->len, c->type, c->source, c->data);
-        memcpy((uint8_t *)rec + msgr__rec_size(c->len), &crc, 4);
-    }
+    if (__builtin_expect(r->trailer != 0, 0))
+        write_trailer(c, rec);
     rec->len = c->len;
     rec->type = c->type;
     rec->source = c->source;
@@ -825,7 +846,22 @@ static inline void publish_head(msgr_ring *r)
     msgr__wake_waiters(&r->wait, &r->hdr->prod_wait, 1); /* D1 (wait.h), producers' side */
 }
 
-static inline int peek_one(msgr_ring *r, msgr_msg *m)
+/* MSGR_RING_CHECKSUM: 1 if the record at pos fails its CRC (damaged in shared memory by a
+ * broken or hostile peer: counted, never delivered), 0 if it is intact, MSGR_ECORRUPT if its
+ * trailer lies beyond the data area. */
+MSGR_COLD int trailer_bad(msgr_ring *r, uint64_t pos, const msgr__rec *rec, uint64_t len)
+{
+    if ((pos & r->mask) + msgr__rec_size(len) + r->trailer > r->cap)
+        return MSGR_ECORRUPT;
+    uint32_t want;
+    memcpy(&want, (const uint8_t *)rec + msgr__rec_size(len), 4);
+    if (rec_crc(pos, (uint32_t)len, rec->type, rec->source, rec + 1) == want)
+        return 0;
+    atomic_fetch_add_explicit(&r->hdr->corrupt, 1, memory_order_relaxed);
+    return 1;
+}
+
+MSGR_HOT int peek_one(msgr_ring *r, msgr_msg *m)
 {
     for (;;) {
         uint64_t pos = r->c_head;
@@ -856,16 +892,12 @@ static inline int peek_one(msgr_ring *r, msgr_msg *m)
         }
         if (len > r->max_payload)
             return MSGR_ECORRUPT;
-        if (r->trailer) {
-            uint64_t size = msgr__rec_size(len) + r->trailer;
-            if (off + size > r->cap)
-                return MSGR_ECORRUPT;
-            uint32_t want;
-            memcpy(&want, (const uint8_t *)rec + msgr__rec_size(len), 4);
-            if (rec_crc(pos, (uint32_t)len, rec->type, rec->source, rec + 1) != want) {
-                /* Damaged in shared memory (a broken or hostile peer): counted, not delivered. */
-                atomic_fetch_add_explicit(&r->hdr->corrupt, 1, memory_order_relaxed);
-                r->c_head = pos + size;
+        if (__builtin_expect(r->trailer != 0, 0)) {
+            int bad = trailer_bad(r, pos, rec, len);
+            if (bad < 0)
+                return bad;
+            if (bad) {
+                r->c_head = pos + msgr__rec_size(len) + r->trailer;
                 continue;
             }
         }

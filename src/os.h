@@ -49,8 +49,9 @@ int msgr_os_pid_alive(int32_t pid);
 
 /* A number that changes in the child of every fork(): per-thread caches keyed by it are
  * invalid in the child, whose pid differs from the one they recorded. msgr_os_fork_watch()
- * arms the counting (idempotent, call before relying on it). */
-void msgr_os_fork_watch(void);
+ * arms the counting (idempotent, call before relying on it) and registers `child` (may be
+ * NULL; at most 8 distinct ones) to run in every child, in the only thread the child has. */
+void msgr_os_fork_watch(void (*child)(void));
 extern _Atomic uint32_t msgr_os_fork_generation;
 
 /* Threads. msgr_os_thread_start runs fn(arg) on a new thread; join waits for it. Return 0 or

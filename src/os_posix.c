@@ -121,15 +121,30 @@ int32_t msgr_os_pid(void) { return (int32_t)getpid(); }
 _Atomic uint32_t msgr_os_fork_generation;
 static pthread_once_t fork_watch_once = PTHREAD_ONCE_INIT;
 
+static void (*_Atomic fork_hooks[8])(void);
+
 /* Runs in the child, where only the forking thread exists: nothing else can race it. */
 static void fork_child(void)
 {
     atomic_fetch_add_explicit(&msgr_os_fork_generation, 1, memory_order_relaxed);
+    for (int i = 0; i < 8; i++) {
+        void (*fn)(void) = atomic_load_explicit(&fork_hooks[i], memory_order_acquire);
+        if (fn)
+            fn();
+    }
 }
 
 static void fork_watch_init(void) { pthread_atfork(NULL, NULL, fork_child); }
 
-void msgr_os_fork_watch(void) { pthread_once(&fork_watch_once, fork_watch_init); }
+void msgr_os_fork_watch(void (*child)(void))
+{
+    pthread_once(&fork_watch_once, fork_watch_init);
+    for (int i = 0; child && i < 8; i++) {
+        void (*cur)(void) = NULL;
+        if (atomic_compare_exchange_strong(&fork_hooks[i], &cur, child) || cur == child)
+            return;
+    }
+}
 
 int msgr_os_thread_start(msgr_os_thread *t, void *(*fn)(void *), void *arg)
 {
