@@ -136,6 +136,8 @@ runtime_test_EXTRA = tests/rt_schema_v2.c tests/rt_schema_v3.c
 test: all $(TEST_BINS) $(HELPER_BINS)
 	@echo "== compile-fail tests (definition mistakes must not compile)"
 	@CC="$(CC)" sh tests/compile_fail.sh
+	@echo "== the msgr tool"
+	@sh tests/cli_test.sh $(BUILD)
 	@set -e; for t in $(TEST_BINS); do \
 	  echo "== $$t"; MSGR_TEST_BIN=$(BUILD)/tests $(TEST_ENV) $$t --jobs 1 $(TEST_ARGS); done
 	@echo "all tests passed ($(BUILD))"

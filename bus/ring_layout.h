@@ -6,12 +6,12 @@
  *   384  consumer-wait line: cons_wait (flag written by the consumer when it parks, futex word)
  *   512  producer-wait line: prod_wait (count of parked producers, futex word)
  *   640  repair line: the lock taken to turn a dead producer's claim into padding, and a count
- *   768  producer slots (MPSC): MSGR__RING_SLOTS x 64 bytes, one per producing thread
+ *   768  producer slots (MPSC): MSGR__RING_SLOTS x 128 bytes, one per producing thread
  *
  * Lines written by different sides are 128 bytes apart: x86 prefetches lines in pairs, so
- * 64-byte separation still makes the two sides fight over one pair. Producer slots are 64
- * bytes: each is written by its own thread on every claim, and read by others only when a claim
- * has been unfinished for the claim timeout.
+ * 64-byte separation still makes the two sides fight over one pair. Producer slots are 128
+ * bytes for the same reason: each is written by its own thread on every claim and commit, and
+ * read by others only when a claim has been unfinished for the claim timeout.
  *
  * Dead producers (MPSC): a producer extends its slot's range over the space it is about to
  * reserve *before* the compare-and-swap on tail, and clears the range when it holds no claim;
@@ -40,7 +40,7 @@
 #define MSGR__RING_VERSION 2u
 #define MSGR__LINE 128
 #define MSGR__RING_SLOTS_AT 768u
-#define MSGR__RING_SLOTS ((MSGR_RING_HDR_SIZE - MSGR__RING_SLOTS_AT) / 64u)
+#define MSGR__RING_SLOTS ((MSGR_RING_HDR_SIZE - MSGR__RING_SLOTS_AT) / 128u)
 #define MSGR__RPOS_NONE UINT64_MAX
 
 /* One producing thread's slot: [pos, pos + size) covers every claim the thread holds, from its
@@ -53,9 +53,9 @@ typedef struct msgr__rslot {
     _Atomic uint64_t start; /* the owner's process start time (pid reuse) */
     _Atomic uint64_t pos;
     _Atomic uint64_t size;  /* bytes from pos, wrap padding included */
-    uint8_t pad1[64 - 32];
+    uint8_t pad1[128 - 32];
 } msgr__rslot;
-_Static_assert(sizeof(msgr__rslot) == 64, "producer slot is 64 bytes");
+_Static_assert(sizeof(msgr__rslot) == 128, "producer slot is 128 bytes");
 
 typedef struct msgr__ring_hdr {
     /* identity */

