@@ -601,10 +601,28 @@ void msgr_region_close(msgr_region *r)
 /* How many processes map the object SHM_DIR/<name>: matched by device and inode, not by the
  * path a mapping shows (a creator maps the object under its temporary name, see
  * create_published()). */
+static int32_t count_path_users(const char *want);
+
 static int32_t count_users(const char *name)
 {
     char want[sizeof SHM_DIR + MSGR_REGION_NAME_MAX + 2];
     snprintf(want, sizeof want, "%s/%.*s", SHM_DIR, MSGR_REGION_NAME_MAX, name);
+    return count_path_users(want);
+}
+
+int msgr_region_file_users(const char *path, int32_t *users)
+{
+    if (!path || !*path || !users)
+        return MSGR_EINVAL;
+    if (access(path, F_OK) != 0)
+        return region_errno(errno);
+    *users = count_path_users(path);
+    return 0;
+}
+
+/* How many processes map the file at `want` (by device and inode). */
+static int32_t count_path_users(const char *want)
+{
     struct stat st;
     if (stat(want, &st) != 0)
         return 0;

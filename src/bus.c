@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #define DEFAULT_INBOX (1u << 20)
@@ -85,12 +86,13 @@ static int format(msgr_bus *b, uint64_t cap, const char *path)
         int rc;
         if (b->file) {
             char p[4096];
-            msgr_log_opts lo = {.capacity = cap};
+            msgr_log_opts lo = {.capacity = cap, .claim_timeout_ns = b->claim_timeout};
             inbox_path(b, path, i, p, sizeof p);
             remove(p); /* a new bus: an inbox left from an older one is not ours */
             rc = msgr_log_create(p, &lo, &b->inbox[i].log);
         } else {
-            msgr_ring_opts o = {.capacity = cap, .flags = MSGR_RING_MPSC};
+            msgr_ring_opts o = {.capacity = cap, .flags = MSGR_RING_MPSC,
+                                .claim_timeout_ns = b->claim_timeout};
             rc = msgr_ring_create(base + l.off_inboxes + i * l.stride, l.stride, &o,
                                   &b->inbox[i].ring);
         }
@@ -150,9 +152,11 @@ static int attach(msgr_bus *b, const char *path)
         if (b->file) {
             char p[4096];
             inbox_path(b, path, i, p, sizeof p);
-            rc = msgr_log_open(p, NULL, &b->inbox[i].log, NULL); /* recovers after a crash */
+            msgr_log_opts lo = {.claim_timeout_ns = b->claim_timeout};
+            rc = msgr_log_open(p, &lo, &b->inbox[i].log, NULL); /* recovers after a crash */
         } else {
-            rc = msgr_ring_attach(base + l.off_inboxes + i * l.stride, l.stride, NULL,
+            msgr_ring_opts ro = {.claim_timeout_ns = b->claim_timeout};
+            rc = msgr_ring_attach(base + l.off_inboxes + i * l.stride, l.stride, &ro,
                                   &b->inbox[i].ring);
             if (rc == 0 && !(msgr_ring_flags(b->inbox[i].ring) & MSGR_RING_MPSC))
                 rc = MSGR_ECORRUPT;
@@ -243,7 +247,10 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
 {
     if (!out || app_check(app))
         return MSGR_EINVAL;
-    if (o && o->size_of && o->size_of < sizeof(msgr_bus_opts))
+    /* Callers built before claim_timeout_ns and flags existed pass the older size. */
+    if (o && o->size_of && o->size_of < offsetof(msgr_bus_opts, claim_timeout_ns))
+        return MSGR_EINVAL;
+    if (o && (o->flags & ~MSGR_BUS_FRESH))
         return MSGR_EINVAL;
     if (o && o->kind && o->kind != MSGR_REGION_ANON && o->kind != MSGR_REGION_SHM &&
         o->kind != MSGR_REGION_FILE)
@@ -268,6 +275,14 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
     b->spins = o ? o->spins : 0;
     b->yields = o ? o->yields : 0;
     b->send_timeout = o && o->send_timeout_ns > 0 ? o->send_timeout_ns : -1;
+    b->claim_timeout = o && o->claim_timeout_ns > 0 ? o->claim_timeout_ns : 1000000000;
+    if (o && (o->flags & MSGR_BUS_FRESH) && o->kind && o->kind != MSGR_REGION_ANON) {
+        int drc = msgr_bus_destroy(app, o);
+        if (drc) {
+            free(b);
+            return drc;
+        }
+    }
     b->file = o && o->kind == MSGR_REGION_FILE;
     int created = 0, rc = (b->inbox && b->w) ? open_region(b, o, cap, &created) : MSGR_ENOMEM;
     /* A bus someone else created may still be being formatted: wait for it. One whose creator
@@ -293,6 +308,7 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
     if (rc == 0) {
         char *base = msgr_region_base(b->region);
         b->hdr = (msgr__bus_hdr *)base;
+        b->stops_seen = atomic_load_explicit(&b->hdr->stops, memory_order_relaxed);
         b->wtab = (msgr__worker_entry *)(base + b->hdr->off_workers);
         layout l = layout_for(app, b->hdr->inbox_capacity, b->file);
         b->sent = (_Atomic uint64_t *)(base + l.off_sent);
@@ -337,6 +353,56 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
         return rc;
     }
     *out = b;
+    return 0;
+}
+
+int msgr_bus_worker_id(const msgr_app *app, const char *name)
+{
+    if (!app || !name)
+        return MSGR_EINVAL;
+    for (uint32_t i = 0; i < app->n_workers; i++)
+        if (strcmp(app->worker_names[i], name) == 0)
+            return (int)i;
+    return MSGR_ENOENT;
+}
+
+int msgr_bus_destroy(const msgr_app *app, const msgr_bus_opts *o)
+{
+    if (!app || !o || !o->name || !o->kind || o->kind == MSGR_REGION_ANON ||
+        (o->kind != MSGR_REGION_SHM && o->kind != MSGR_REGION_FILE))
+        return MSGR_EINVAL;
+    int32_t users = 0;
+    if (o->kind == MSGR_REGION_SHM) {
+        int rc = msgr_region_shm_users(o->name, &users);
+        if (rc == MSGR_ENOENT)
+            return 0;
+        if (rc)
+            return rc;
+        if (users != 0)
+            return MSGR_EBUSY; /* in use, or this system cannot tell: keep it */
+        rc = msgr_region_unlink_shm(o->name);
+        return rc == MSGR_ENOENT ? 0 : rc;
+    }
+    /* A file bus: the bus file and an inbox log per worker; none may be in use. */
+    char p[4096];
+    for (int pass = 0; pass < 2; pass++)
+        for (uint32_t i = 0; i <= app->n_workers; i++) {
+            if (i == app->n_workers)
+                snprintf(p, sizeof p, "%s", o->name);
+            else
+                snprintf(p, sizeof p, "%s.%s", o->name, app->worker_names[i]);
+            if (pass == 0) {
+                int rc = msgr_region_file_users(p, &users);
+                if (rc && rc != MSGR_ENOENT)
+                    return rc;
+                if (rc == 0 && users != 0)
+                    return MSGR_EBUSY;
+            } else {
+                int rc = msgr_os_unlink(p);
+                if (rc && rc != MSGR_ENOENT)
+                    return rc;
+            }
+        }
     return 0;
 }
 

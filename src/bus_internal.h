@@ -42,7 +42,8 @@ typedef struct msgr__bus_hdr {
     uint64_t off_inboxes;
     uint64_t inbox_stride;
     uint32_t flags;          /* MSGR__BUS_FILE: inboxes are log files beside the bus file */
-    uint8_t reserved[MSGR__BUS_HDR - 116];
+    _Atomic uint32_t stops;  /* bumped by every stop, in any process; joiners sleep on it */
+    uint8_t reserved[MSGR__BUS_HDR - 120];
 } msgr__bus_hdr;
 _Static_assert(sizeof(msgr__bus_hdr) == MSGR__BUS_HDR, "bus header is 256 bytes");
 
@@ -101,6 +102,8 @@ struct msgr_bus {
     msgr__worker *w;
     uint32_t spins, yields;
     int64_t send_timeout;
+    int64_t claim_timeout;
+    uint32_t stops_seen; /* hdr->stops when opened or last joined: a join waits for a change */
     int started;
     _Atomic int abandon; /* workers discard instead of dispatching */
     uint64_t run_id;     /* this start's stop records carry it: a stop record left in a file

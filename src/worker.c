@@ -4,6 +4,7 @@
 #include "msgr/error.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
@@ -66,6 +67,10 @@ int msgr_bus_start(msgr_bus *b)
         return MSGR_ESTATE;
     atomic_store_explicit(&b->abandon, 0, memory_order_relaxed);
     b->run_id = msgr_os_random64() | 1;
+    for (uint32_t i = 0; i < b->app->n_workers; i++) /* running again after a stop */
+        if (b->w[i].local && atomic_load_explicit(&b->wtab[i].pid, memory_order_relaxed) ==
+                                 msgr_os_pid())
+            atomic_store_explicit(&b->wtab[i].running, 1, memory_order_release);
     for (uint32_t i = 0; i < b->app->n_workers; i++) {
         msgr__worker *w = &b->w[i];
         if (!w->local || w->polled)
@@ -222,9 +227,56 @@ int msgr_bus_stop(msgr_bus *b, msgr_stop_mode mode, int64_t timeout_ns, msgr_sto
     abandoned += local_total(b, DISCARDED) - discarded0;
     atomic_store_explicit(&b->abandon, 0, memory_order_relaxed);
     b->started = 0;
+    /* Not running any more (the counters say so to every process); joiners anywhere return. */
+    for (uint32_t i = 0; i < b->app->n_workers; i++)
+        if (b->w[i].local && atomic_load_explicit(&b->wtab[i].pid, memory_order_relaxed) ==
+                                 msgr_os_pid())
+            atomic_store_explicit(&b->wtab[i].running, 0, memory_order_release);
+    msgr_bus_signal_stop(b);
     if (rep) {
         rep->drained = local_total(b, DISPATCHED) - start;
         rep->abandoned = abandoned;
+    }
+    return 0;
+}
+
+int msgr_bus_signal_stop(msgr_bus *b)
+{
+    if (!b)
+        return MSGR_EINVAL;
+    /* The RMW changes the word joiners sleep on, so one between reading it and sleeping
+     * returns at once (the futex compares first). */
+    atomic_fetch_add_explicit(&b->hdr->stops, 1, memory_order_seq_cst);
+    msgr_os_futex_wake(&b->hdr->stops, INT32_MAX);
+    return 0;
+}
+
+int msgr_bus_join(msgr_bus *b, int64_t timeout_ns)
+{
+    if (!b)
+        return MSGR_EINVAL;
+    uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : msgr_os_now_ns() + (uint64_t)timeout_ns;
+    for (;;) {
+        uint32_t now = atomic_load_explicit(&b->hdr->stops, memory_order_seq_cst);
+        if (now != b->stops_seen)
+            break;
+        uint64_t t = msgr_os_now_ns();
+        if (t >= deadline)
+            return MSGR_ETIMEDOUT;
+        /* Sleeps on the bus header's `stops`, which every stop or signal_stop bumps before
+         * waking all sleepers; one killed between the two leaves the count changed and nobody
+         * to wake us: so at most a second per sleep, then look again. */
+        uint64_t left = deadline - t;
+        msgr_os_futex_wait(&b->hdr->stops, now, left > 1000000000u ? 1000000000 : (int64_t)left);
+    }
+    b->stops_seen = atomic_load_explicit(&b->hdr->stops, memory_order_relaxed);
+    if (b->started) {
+        int64_t left = deadline == UINT64_MAX ? -1 : (int64_t)(deadline - msgr_os_now_ns());
+        int rc = msgr_bus_stop(b, MSGR_STOP_DRAIN, left < 0 && deadline != UINT64_MAX ? 0 : left,
+                               NULL);
+        b->stops_seen = atomic_load_explicit(&b->hdr->stops, memory_order_relaxed);
+        if (rc && rc != MSGR_ESTATE)
+            return rc;
     }
     return 0;
 }

@@ -611,6 +611,112 @@ Test(runtime, a_bus_whose_creator_died_before_formatting_it_is_re_made)
     msgr_bus_close(b);
 }
 
+Test(runtime, worker_ids_by_name)
+{
+    cr_assert_eq(msgr_bus_worker_id(rt_app(), "src"), rt_W_src);
+    cr_assert_eq(msgr_bus_worker_id(rt_app(), "sink"), rt_W_sink);
+    cr_assert_eq(msgr_bus_worker_id(rt_app(), "nobody"), MSGR_ENOENT);
+    cr_assert_eq(msgr_bus_worker_id(NULL, "a"), MSGR_EINVAL);
+}
+
+Test(runtime, running_is_cleared_by_stop_and_set_by_start)
+{
+    msgr_bus *b = open_bus(NULL);
+    src_ctx(b);
+    cr_assert_eq(msgr_bus_start(b), 0);
+    cr_assert_eq(counters(b, rt_W_a).running, 1);
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, NULL), 0);
+    cr_assert_eq(counters(b, rt_W_a).running, 0, "stopped: not running");
+    cr_assert_eq(msgr_bus_start(b), 0);
+    cr_assert_eq(counters(b, rt_W_a).running, 1);
+    msgr_bus_close(b);
+}
+
+/* A process that only runs workers joins the bus; a stop signalled from another process ends
+ * the join after its workers drained what they had. */
+Test(runtime, join_returns_when_another_process_stops_the_bus)
+{
+    char name[64];
+    shm_name(name, sizeof name);
+    msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .inbox_capacity = 1 << 16};
+    const char *const none[] = {NULL};
+    o.run = none;
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
+    cr_assert_eq(msgr_bus_join(b, 10000000), MSGR_ETIMEDOUT, "nothing stopped it yet");
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *const run[] = {"a", "b", "sink", NULL};
+        msgr_bus_opts co = o;
+        co.run = run;
+        msgr_bus *c;
+        if (msgr_bus_open(rt_app(), &co, &c) || msgr_bus_start(c))
+            _exit(1);
+        char one = 1;
+        if (write(fds[1], &one, 1) != 1)
+            _exit(1);
+        int rc = msgr_bus_join(c, 30000000000ll);
+        int handled = count(rt_W_a, "M1");
+        msgr_bus_close(c);
+        _exit(rc == 0 && handled == 100 ? 0 : 2);
+    }
+    char one;
+    cr_assert_eq(read(fds[0], &one, 1), 1, "the child runs its workers");
+    msgr_ctx *src;
+    cr_assert_eq(msgr_bus_ctx(b, rt_W_src, &src), 0);
+    for (uint64_t i = 0; i < 100; i++) {
+        M1 m = {.seq = i};
+        cr_assert_eq(rt_send_M1(src, &m), 1);
+    }
+    cr_assert_eq(msgr_bus_signal_stop(b), 0);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "the child's join returned after draining all 100 (status %d)", st);
+    msgr_bus_close(b);
+}
+
+/* MSGR_BUS_FRESH starts from an empty bus; without it the old messages are still there;
+ * msgr_bus_destroy refuses a bus in use and removes every file of one that is not. */
+Test(runtime, fresh_and_destroy)
+{
+    char bus[128];
+    snprintf(bus, sizeof bus, "/tmp/msgr-rt-fresh-%d.bus", (int)getpid());
+    const char *const none[] = {NULL};
+    msgr_bus_opts o = {.kind = MSGR_REGION_FILE, .name = bus, .inbox_capacity = 1 << 16,
+                       .run = none};
+    msgr_bus_destroy(rt_app(), &o);
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
+    msgr_ctx *src;
+    cr_assert_eq(msgr_bus_ctx(b, rt_W_src, &src), 0);
+    M1 m = {.seq = 1};
+    cr_assert_eq(rt_send_M1(src, &m), 1);
+    cr_assert_eq(msgr_bus_destroy(rt_app(), &o), MSGR_EBUSY, "in use by this process");
+    o.flags = MSGR_BUS_FRESH;
+    msgr_bus *other;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &other), MSGR_EBUSY, "fresh, but in use");
+    msgr_bus_close(b);
+    o.flags = 0;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
+    cr_assert_eq(counters(b, rt_W_a).queued, 1, "the old message is still there");
+    msgr_bus_close(b);
+    o.flags = MSGR_BUS_FRESH;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
+    cr_assert_eq(counters(b, rt_W_a).queued, 0, "a fresh bus is empty");
+    msgr_bus_close(b);
+    cr_assert_eq(msgr_bus_destroy(rt_app(), &o), 0);
+    char p[200];
+    cr_assert_neq(access(bus, F_OK), 0, "the bus file is gone");
+    snprintf(p, sizeof p, "%s.a", bus);
+    cr_assert_neq(access(p, F_OK), 0, "and every inbox file");
+    cr_assert_eq(msgr_bus_destroy(rt_app(), &o), 0, "destroying nothing is fine");
+    o.kind = MSGR_REGION_ANON;
+    cr_assert_eq(msgr_bus_destroy(rt_app(), &o), MSGR_EINVAL);
+}
+
 Test(runtime, bad_arguments)
 {
     msgr_bus *b;

@@ -88,6 +88,10 @@ int msgr_region_list_shm(msgr_region_shm_info *out, uint32_t max, uint32_t *n);
  * Errors: MSGR_EINVAL, MSGR_ENAMETOOLONG, MSGR_ENOENT. */
 int msgr_region_shm_users(const char *name, int32_t *users);
 
+/* Live processes that map the file at `path` now (*users; -1 if this system cannot tell).
+ * Errors: MSGR_EINVAL, MSGR_ENOENT. */
+int msgr_region_file_users(const char *path, int32_t *users);
+
 /* Creates a file-backed region (disk space is reserved up front, so a full disk is an error
  * here, never a SIGBUS later). Errors as msgr_region_create_shm, plus MSGR_ENOENT (missing
  * directory), MSGR_EFBIG and MSGR_ENOSPC. */

@@ -71,7 +71,36 @@ typedef struct msgr_bus_opts {
                                   defaults; spins = UINT32_MAX keeps them spinning (lowest
                                   latency, one busy core each) */
     int64_t send_timeout_ns;   /* how long a send waits for inbox space; 0 means no limit */
+    int64_t claim_timeout_ns;  /* how long a message claimed but not committed may hold up an
+                                  inbox before its sender's liveness is checked (a sender
+                                  killed mid-claim costs only that message); 0 means 1 s */
+    uint32_t flags;            /* MSGR_BUS_FRESH */
+    uint32_t reserved_;
 } msgr_bus_opts;
+
+/* msgr_bus_opts.flags: start from an empty bus: an existing bus of that name (shared memory,
+ * or the bus file and its inbox files) is removed first, as msgr_bus_destroy() does (so
+ * MSGR_EBUSY while a live process uses it). Without it, opening attaches to what is there,
+ * messages left by an earlier run included. */
+#define MSGR_BUS_FRESH 0x1u
+
+/* Removes every object of a named bus: the shared memory, or the bus file and one inbox file
+ * per worker. Refuses with MSGR_EBUSY (nothing removed) while a live process maps any of them.
+ * Missing objects are fine (0). Errors: MSGR_EINVAL (anonymous, no name), MSGR_EBUSY, MSGR_EACCES. */
+int msgr_bus_destroy(const msgr_app *app, const msgr_bus_opts *opts);
+
+/* The id of the worker named `name` (its index in app->worker_names), or MSGR_ENOENT. */
+int msgr_bus_worker_id(const msgr_app *app, const char *name);
+
+/* Waits until the bus is stopped, by msgr_bus_stop() or msgr_bus_signal_stop() in any process
+ * (or timeout_ns passes, < 0: no limit: MSGR_ETIMEDOUT), then stops this process's workers
+ * (draining what they hold) and returns 0: the main loop of a process that only runs workers.
+ * Errors: MSGR_EINVAL, MSGR_ETIMEDOUT. */
+int msgr_bus_join(msgr_bus *b, int64_t timeout_ns);
+
+/* Tells every process joined on the bus (msgr_bus_join) to stop; returns at once. Any thread,
+ * any process, a handler included. Errors: MSGR_EINVAL. */
+int msgr_bus_signal_stop(msgr_bus *b);
 
 /* Creates the bus (anonymous by default), or attaches to an existing named or file bus of the
  * same application. Attaching checks the application name, the workers and each message's
@@ -136,7 +165,7 @@ typedef struct msgr_counters {
     uint64_t unrouted;    /* sends refused: no route from this worker for that message */
     uint64_t send_errors; /* sends that failed: inbox full past the timeout, codec errors */
     uint64_t to_absent;   /* messages it queued for a worker not running anywhere (kept) */
-    uint32_t running;     /* 1 while some process runs it */
+    uint32_t running;     /* 1 while a live process runs it (open, and not stopped) */
     int32_t pid;          /* that process */
 } msgr_counters;
 
