@@ -45,7 +45,7 @@ EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized
 TOOLS    = ring_bench bench_compare msgr
 TEST_HELPERS = ring_peer crash_test
 TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test \
-           runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test
+           runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test cycle_test
 
 BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)
 TEST_BINS = $(TESTS:%=$(BUILD)/tests/%)
@@ -126,6 +126,8 @@ $(BUILD)/tests/crc_portable_test: bus/crc32c.c tests/crc_test.c
 # The log tests share their helpers.
 $(BUILD)/tests/log_test $(BUILD)/tests/log_single_test $(BUILD)/tests/log_crash_test \
 $(BUILD)/tests/log_powerloss_test: tests/log_util.h
+
+$(BUILD)/tests/cycle_test: tests/cycle.def.h
 
 # Extra sources linked into a test program.
 $(BUILD)/tests/runtime_test: tests/rt_schema_v2.c tests/rt_schema_v3.c tests/rt.def.h \

@@ -244,10 +244,24 @@ int msgr_log_create(const char *path, const msgr_log_opts *o, msgr_log **out)
     h->created_ns = msgr_os_now_ns();
     /* Release: the identity is complete for whoever sees the magic (acquire in validate()). */
     atomic_store_explicit(&h->magic, MSGR__LOG_MAGIC, memory_order_release);
-    if ((rc = msgr_os_msync(h, hs)) == 0 && (rc = msgr_region_publish(g)) == 0)
-        rc = handle_new(g, o, out);
-    if (rc)
-        msgr_region_close(g);
+    /* Announced in a producer slot before anyone can open it: an opener that finds no live
+     * user recovers the log, and recovery must never run under an appender (it resets the
+     * tail), so the creator must be visible from the first moment. */
+    msgr_log *log = NULL;
+    if ((rc = handle_new(g, o, &log)) == 0) {
+        int s = msgr__lprod_slot(log);
+        if (s < 0)
+            rc = s;
+        else if ((rc = msgr_os_msync(h, hs)) == 0)
+            rc = msgr_region_publish(g);
+        if (rc == 0) {
+            *out = log;
+            return 0;
+        }
+        msgr_log_close(log); /* closes the region too, removing the unpublished object */
+        return rc;
+    }
+    msgr_region_close(g);
     return rc;
 }
 

@@ -259,13 +259,13 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
     if (!msgr_ring_footprint(cap))
         return MSGR_EINVAL;
     if (o && o->run) /* every name in `run` must be a worker */
-        for (const char *const *r = o->run; *r; r++) {
-            uint32_t i = 0;
-            while (i < app->n_workers && strcmp(app->worker_names[i], *r) != 0)
-                i++;
-            if (i == app->n_workers)
+        for (const char *const *r = o->run; *r; r++)
+            if (msgr_bus_worker_id(app, *r) < 0)
                 return MSGR_EINVAL;
-        }
+    if (o && o->drive) /* every name in `drive` must be a worker this process runs */
+        for (const char *const *r = o->drive; *r; r++)
+            if (msgr_bus_worker_id(app, *r) < 0 || !is_listed(o->run, *r))
+                return MSGR_EINVAL;
     msgr_bus *b = calloc(1, sizeof *b);
     if (!b)
         return MSGR_ENOMEM;
@@ -323,6 +323,8 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
             w->local = is_listed(o ? o->run : NULL, app->worker_names[i]);
             if (!w->local)
                 continue;
+            if (o && o->drive && is_listed(o->drive, app->worker_names[i]))
+                w->polled = 1; /* the application's loop drives it */
             /* Claim the worker: refuse if a live process other than us runs it (pid and start
              * time: a reused pid or a zombie is not it). The compare-and-swap makes two
              * processes claiming it at once agree on one owner. */

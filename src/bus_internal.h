@@ -64,7 +64,9 @@ typedef struct msgr__worker_entry {
     _Atomic uint32_t running;
     _Atomic int32_t pid;          /* the process running it (with start: pid reuse) */
     _Atomic uint64_t start;       /* that process's start time; 0 from an older writer */
-    uint8_t pad0[128 - 64];
+    _Atomic uint32_t blocked_on;  /* 1 + the worker whose full inbox a send of this one waits
+                                     for, or 0: the wait-for graph, read to find cycles */
+    uint8_t pad0[128 - 68];
     _Atomic uint64_t received, unhandled, rejected, dropped;   /* receive side */
     _Atomic uint64_t unrouted, send_errors, to_absent;         /* send side */
     uint8_t pad1[128 - 56];
@@ -85,6 +87,7 @@ typedef struct msgr__worker {
     int threaded;   /* started on a thread */
     int polled;     /* driven by the application through msgr_bus_poll */
     int stopping;   /* worker thread: a stop record was seen */
+    int in_send;    /* polled worker: dispatching its own inbox while a send of it waits */
     _Atomic uint64_t dispatched; /* messages handed to a handler (or found to have none) */
     _Atomic uint64_t discarded;  /* messages thrown away while the bus was abandoning */
 } msgr__worker;
@@ -122,5 +125,8 @@ static inline void msgr__count(_Atomic uint64_t *c, uint64_t n)
 
 /* Dispatches or discards one inbox record on behalf of worker w (worker.c). */
 int msgr__worker_handle(msgr__worker *w, const msgr_msg *m);
+
+/* Dispatches up to max records of w's own inbox in the calling thread (worker.c). */
+int msgr__worker_poll(msgr__worker *w, unsigned max);
 
 #endif

@@ -30,13 +30,80 @@ static int failed(msgr_ctx *ctx, int rc)
     return rc;
 }
 
+/* Whether the chain of workers blocked on full inboxes, starting at dest, comes back to me. */
+static int waits_for_me(const msgr_bus *b, uint32_t me, uint32_t dest)
+{
+    uint32_t d = dest;
+    for (uint32_t k = 0; k < b->app->n_workers; k++) {
+        uint32_t next = atomic_load_explicit(&b->wtab[d].blocked_on, memory_order_acquire);
+        if (!next || next > b->app->n_workers)
+            return 0;
+        d = next - 1;
+        if (d == me)
+            return 1;
+    }
+    return 0;
+}
+
+/* dest's inbox is full. Waits for space up to the bus's send timeout, in slices, and never
+ * silently for ever:
+ *   - a worker the application drives itself (msgr_bus_poll, opts.drive) keeps dispatching
+ *     its own inbox meanwhile (once: not from a handler it is running for that), so main
+ *     sending to a worker that replies to main cannot lock both;
+ *   - each waiting sender marks whom it waits for in the bus's worker table (shared by every
+ *     process); a sender whose chain of waits comes back to itself, and stays so for 200 ms
+ *     (a mark can be stale for a moment), fails with MSGR_EDEADLK. */
+static int claim_waiting(msgr_ctx *ctx, uint32_t dest, size_t len, msgr_claim *c)
+{
+    msgr_bus *b = ctx->bus;
+    msgr__worker *w = &b->w[ctx->worker];
+    int drives = w->local && w->polled && !w->threaded && !w->in_send;
+    uint64_t start = msgr_os_now_ns(), cycle_since = 0;
+    uint64_t deadline = b->send_timeout < 0 ? UINT64_MAX : start + (uint64_t)b->send_timeout;
+    _Atomic uint32_t *mark = &b->wtab[ctx->worker].blocked_on;
+    /* Release: pairs with the acquire in waits_for_me(); only a hint, re-checked over time. */
+    atomic_store_explicit(mark, dest + 1, memory_order_release);
+    int rc;
+    for (;;) {
+        if (drives) {
+            w->in_send = 1;
+            msgr__worker_poll(w, 64);
+            w->in_send = 0;
+        }
+        uint64_t now = msgr_os_now_ns();
+        int64_t slice = drives ? 1000000 : 20000000;
+        if (deadline != UINT64_MAX && (int64_t)(deadline - now) < slice)
+            slice = now >= deadline ? 0 : (int64_t)(deadline - now);
+        rc = msgr__inbox_claim(&b->inbox[dest], len, c, slice);
+        if (rc != MSGR_EAGAIN && rc != MSGR_ETIMEDOUT)
+            break;
+        now = msgr_os_now_ns();
+        if (now >= deadline) {
+            rc = MSGR_ETIMEDOUT;
+            break;
+        }
+        if (!waits_for_me(b, ctx->worker, dest))
+            cycle_since = 0;
+        else if (!cycle_since)
+            cycle_since = now;
+        else if (now - cycle_since >= 200000000u) {
+            rc = MSGR_EDEADLK;
+            break;
+        }
+    }
+    atomic_store_explicit(mark, 0, memory_order_release);
+    return rc;
+}
+
 int msgr_claim_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len, msgr_out *out)
 {
     int rc = check_dest(ctx, dest, id);
     if (rc || !out)
         return rc ? rc : MSGR_EINVAL;
     msgr_bus *b = ctx->bus;
-    rc = msgr__inbox_claim(&b->inbox[dest], len, &out->claim_, b->send_timeout);
+    rc = msgr__inbox_claim(&b->inbox[dest], len, &out->claim_, 0);
+    if (rc == MSGR_EAGAIN && b->send_timeout != 0)
+        rc = claim_waiting(ctx, dest, len, &out->claim_);
     if (rc)
         return failed(ctx, rc);
     out->data = out->claim_.data;

@@ -39,6 +39,11 @@ int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
 
 static int handle_cb(void *arg, const msgr_msg *m) { return msgr__worker_handle(arg, m); }
 
+int msgr__worker_poll(msgr__worker *w, unsigned max)
+{
+    return msgr__inbox_poll(&w->ctx.bus->inbox[w->ctx.worker], handle_cb, w, max);
+}
+
 static void *worker_main(void *arg)
 {
     msgr__worker *w = arg;

@@ -76,6 +76,11 @@ typedef struct msgr_bus_opts {
                                   killed mid-claim costs only that message); 0 means 1 s */
     uint32_t flags;            /* MSGR_BUS_FRESH */
     uint32_t reserved_;
+    const char *const *drive;  /* NULL-terminated workers (among those this process runs) that
+                                  the application drives from its own loop with
+                                  msgr_bus_poll(): msgr_bus_start() gives them no thread, and a
+                                  send of theirs that waits for space keeps dispatching their
+                                  inbox meanwhile; NULL: none */
 } msgr_bus_opts;
 
 /* msgr_bus_opts.flags: start from an empty bus: an existing bus of that name (shared memory,
