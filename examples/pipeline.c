@@ -59,7 +59,9 @@ int main(int argc, char **argv)
         return 2;
     }
     msgr_bus *bus;
-    int rc = msgr_bus_open(pipeline_app(), NULL, &bus);
+    const char *const drive[] = {"main", NULL}; /* `main` is this thread, not started */
+    msgr_bus_opts opts = {.drive = drive};
+    int rc = msgr_bus_open(pipeline_app(), &opts, &bus);
     if (rc) {
         fprintf(stderr, "pipeline: open: %s\n", msgr_strerror(rc));
         return 1;
@@ -68,7 +70,6 @@ int main(int argc, char **argv)
     msgr_bus_set_user(bus, pipeline_W_check, &st);
     msgr_ctx *feed;
     msgr_bus_ctx(bus, pipeline_W_main, &feed);
-    msgr_bus_poll(bus, pipeline_W_main, 0); /* `main` is this thread */
     msgr_bus_start(bus);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

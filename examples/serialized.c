@@ -136,14 +136,15 @@ int main(int argc, char **argv)
         return 2;
     }
     msgr_bus *bus;
-    int rc = msgr_bus_open(shop_app(), NULL, &bus);
+    const char *const drive[] = {"main", NULL}; /* `main` is this thread, not started */
+    msgr_bus_opts opts = {.drive = drive};
+    int rc = msgr_bus_open(shop_app(), &opts, &bus);
     if (rc) {
         fprintf(stderr, "serialized: open: %s\n", msgr_strerror(rc));
         return 1;
     }
     msgr_ctx *ctx;
     msgr_bus_ctx(bus, shop_W_main, &ctx);
-    msgr_bus_poll(bus, shop_W_main, 0); /* main: this thread */
     msgr_bus_start(bus);
     for (uint64_t id = 0; id < orders; id++) {
         const char *items[6];

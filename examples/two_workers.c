@@ -100,7 +100,8 @@ int main(int argc, char **argv)
         rounds = 1;
     pinger_state st = {.rtt = calloc(rounds, sizeof(uint64_t))};
     /* Embedded default: anonymous memory. Workers spin (a busy core each) unless --park. */
-    msgr_bus_opts opts = {.spins = park ? 0 : UINT32_MAX};
+    const char *const drive[] = {"main", NULL}; /* `main` is driven by this thread, not started */
+    msgr_bus_opts opts = {.spins = park ? 0 : UINT32_MAX, .drive = drive};
     msgr_bus *bus;
     int rc = msgr_bus_open(pingpong_app(), &opts, &bus);
     if (rc)
@@ -108,7 +109,6 @@ int main(int argc, char **argv)
     msgr_bus_set_user(bus, pingpong_W_pinger, &st);
     msgr_ctx *main_ctx;
     msgr_bus_ctx(bus, pingpong_W_main, &main_ctx);
-    msgr_bus_poll(bus, pingpong_W_main, 0); /* `main` is driven by this thread, not started */
     if ((rc = msgr_bus_start(bus)))
         return fail("start", rc);
 
