@@ -315,15 +315,18 @@ MSGR_APP_MESSAGES(MSGR__CLAIMER, MSGR__IGNORE)
 
 /* ---- step "descriptor": the constant msgr_app handed to msgr_bus_open ---- */
 
+/* The fingerprint covers the wire id, the name, size and alignment, and per field its name,
+ * type (as written: int64_t and double of the same size differ), offset and size. */
 #define MSGR__FP_FIELD(type, fname, ...)                                                      \
     h = msgr_fp_str(h, #fname);                                                                \
+    h = msgr_fp_str(h, #type);                                                                 \
     h = msgr_fp_u64(h, offsetof(msgr__self, fname));                                           \
     h = msgr_fp_u64(h, sizeof(((msgr__self *)0)->fname));
 #define MSGR__FP_M(name, id, fields)                                                          \
     static inline uint64_t MSGR__N(MSGR__CAT(_fingerprint_, name))(void)                       \
     {                                                                                          \
         typedef name msgr__self;                                                               \
-        uint64_t h = msgr_fp_str(0, #name);                                                    \
+        uint64_t h = msgr_fp_u64(msgr_fp_str(0, #name), (id));                                 \
         h = msgr_fp_u64(h, sizeof(name));                                                      \
         h = msgr_fp_u64(h, _Alignof(name));                                                    \
         fields return h;                                                                       \
@@ -331,7 +334,7 @@ MSGR_APP_MESSAGES(MSGR__CLAIMER, MSGR__IGNORE)
 #define MSGR__FP_S(name, id, type)                                                            \
     static inline uint64_t MSGR__N(MSGR__CAT(_fingerprint_, name))(void)                       \
     {                                                                                          \
-        return msgr_fp_str(msgr_fp_str(0, #name), "serialized");                               \
+        return msgr_fp_str(msgr_fp_u64(msgr_fp_str(0, #name), (id)), "serialized " #type);     \
     }
 MSGR_APP_MESSAGES(MSGR__FP_M, MSGR__FP_FIELD)
 MSGR_APP_SERIALIZED(MSGR__FP_S)

@@ -1,6 +1,7 @@
 /* messenger: the root object: create or attach a bus, check the schema, claim workers. */
 #include "bus_internal.h"
 #include "msgr/error.h"
+#include "error_detail.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,19 @@ static void inbox_path(msgr_bus *b, const char *bus_path, uint32_t i, char *out,
     snprintf(out, n, "%s.%s", bus_path, b->app->worker_names[i]);
 }
 
+/* Names the inbox that failed to open or be made, and why. */
+static int inbox_failed(msgr_bus *b, const char *path, uint32_t i, int rc)
+{
+    if (b->file) {
+        char p[4096];
+        inbox_path(b, path, i, p, sizeof p);
+        return msgr__fail(rc, "inbox of worker '%s' (%s): %s", b->app->worker_names[i], p,
+                          msgr_strerror(rc));
+    }
+    return msgr__fail(rc, "inbox of worker '%s': %s", b->app->worker_names[i],
+                      msgr_strerror(rc));
+}
+
 /* Formats a new bus in the region. */
 static int format(msgr_bus *b, uint64_t cap, const char *path)
 {
@@ -97,7 +111,7 @@ static int format(msgr_bus *b, uint64_t cap, const char *path)
                                   &b->inbox[i].ring);
         }
         if (rc)
-            return rc;
+            return inbox_failed(b, path, i, rc);
     }
     /* Release: everything above is visible to a process that sees the magic; pairs with the
      * acquire in attach(). */
@@ -129,22 +143,40 @@ static int attach(msgr_bus *b, const char *path)
     if (h->off_schema != l.off_schema || h->off_workers != l.off_workers ||
         h->off_inboxes != l.off_inboxes || h->inbox_stride != l.stride || l.total > size)
         return MSGR_ECORRUPT;
-    if (strncmp(h->app, app->name, MSGR__NAME_MAX + 1) != 0 || h->n_workers != app->n_workers)
-        return MSGR_ESCHEMA;
+    if (strncmp(h->app, app->name, MSGR__NAME_MAX + 1) != 0)
+        return msgr__fail(MSGR_ESCHEMA, "the bus is application '%.47s', this is '%s'", h->app,
+                          app->name);
+    if (h->n_workers != app->n_workers)
+        return msgr__fail(MSGR_ESCHEMA, "the bus has %u workers, this application %u",
+                          h->n_workers, app->n_workers);
     msgr__worker_entry *we = (msgr__worker_entry *)(base + l.off_workers);
     for (uint32_t i = 0; i < app->n_workers; i++)
         if (strncmp(we[i].name, app->worker_names[i], MSGR__NAME_MAX + 1) != 0)
-            return MSGR_ESCHEMA;
+            return msgr__fail(MSGR_ESCHEMA, "worker %u is '%.47s' in the bus, '%s' here", i,
+                              we[i].name, app->worker_names[i]);
     msgr__schema_entry *se = (msgr__schema_entry *)(base + l.off_schema);
     for (uint32_t i = 0; i < app->n_messages; i++) {
         const msgr_app_msg *m = &app->messages[i];
         for (uint32_t k = 0; k < h->n_messages; k++) {
+            int same_name = strncmp(se[k].name, m->name, MSGR__NAME_MAX + 1) == 0;
+            if (same_name && se[k].id != m->id)
+                return msgr__fail(MSGR_ESCHEMA, "message %s has wire id %u here and %u in the "
+                                  "bus", m->name, m->id, se[k].id);
             if (se[k].id != m->id)
                 continue;
             /* Same wire id: same name, kind and layout, or this binary would misread it. */
-            if (se[k].fingerprint != m->fingerprint() || se[k].serialized != m->serialized ||
-                strncmp(se[k].name, m->name, MSGR__NAME_MAX + 1) != 0)
-                return MSGR_ESCHEMA;
+            if (!same_name)
+                return msgr__fail(MSGR_ESCHEMA, "wire id %u is message %s here and %.47s in the "
+                                  "bus", m->id, m->name, se[k].name);
+            if (se[k].serialized != m->serialized)
+                return msgr__fail(MSGR_ESCHEMA, "message %s (wire id %u) is %s here and %s in "
+                                  "the bus", m->name, m->id,
+                                  m->serialized ? "serialized" : "a struct",
+                                  se[k].serialized ? "serialized" : "a struct");
+            if (se[k].fingerprint != m->fingerprint())
+                return msgr__fail(MSGR_ESCHEMA, "message %s (wire id %u): its layout differs "
+                                  "from the bus's (size %u here, %u there; or a field's name, "
+                                  "type, offset or size)", m->name, m->id, m->size, se[k].size);
         }
     }
     for (uint32_t i = 0; i < app->n_workers; i++) {
@@ -162,7 +194,7 @@ static int attach(msgr_bus *b, const char *path)
                 rc = MSGR_ECORRUPT;
         }
         if (rc)
-            return rc;
+            return inbox_failed(b, path, i, rc);
     }
     return 0;
 }
@@ -257,15 +289,18 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
         return MSGR_EINVAL;
     uint64_t cap = o && o->inbox_capacity ? o->inbox_capacity : DEFAULT_INBOX;
     if (!msgr_ring_footprint(cap))
-        return MSGR_EINVAL;
+        return msgr__fail(MSGR_EINVAL, "inbox_capacity %llu is not a power of two between %u "
+                          "and 2^40", (unsigned long long)cap, MSGR_RING_MIN_CAPACITY);
     if (o && o->run) /* every name in `run` must be a worker */
         for (const char *const *r = o->run; *r; r++)
             if (msgr_bus_worker_id(app, *r) < 0)
-                return MSGR_EINVAL;
+                return msgr__fail(MSGR_EINVAL, "run: application '%s' has no worker named '%s'",
+                                  app->name, *r);
     if (o && o->drive) /* every name in `drive` must be a worker this process runs */
         for (const char *const *r = o->drive; *r; r++)
             if (msgr_bus_worker_id(app, *r) < 0 || !is_listed(o->run, *r))
-                return MSGR_EINVAL;
+                return msgr__fail(MSGR_EINVAL, "drive: '%s' is not a worker this process runs",
+                                  *r);
     msgr_bus *b = calloc(1, sizeof *b);
     if (!b)
         return MSGR_ENOMEM;
@@ -333,7 +368,8 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
             if ((atomic_load_explicit(&we->running, memory_order_acquire) && owner != me &&
                  owner_alive(owner, atomic_load_explicit(&we->start, memory_order_relaxed))) ||
                 (owner != me && !atomic_compare_exchange_strong(&we->pid, &owner, me))) {
-                rc = MSGR_EBUSY;
+                rc = msgr__fail(MSGR_EBUSY, "worker '%s' already runs in live process %d",
+                                app->worker_names[i], (int)owner);
                 break;
             }
             atomic_store_explicit(&we->start, self_start, memory_order_relaxed);

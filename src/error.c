@@ -1,5 +1,9 @@
-/* Error strings, generated from MSGR_ERRNO_MAP. */
+/* Error strings, generated from MSGR_ERRNO_MAP, and the per-thread detail of the last error. */
 #include "msgr/error.h"
+#include "error_detail.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 const char *msgr_strerror(int code)
 {
@@ -21,4 +25,17 @@ const char *msgr_errname(int code)
 #undef MSGR__ERR_NAME
     default: return "MSGR_E?";
     }
+}
+
+static _Thread_local char last_error[512];
+
+const char *msgr_last_error(void) { return last_error; }
+
+int msgr__fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return code;
 }

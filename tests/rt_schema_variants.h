@@ -4,4 +4,6 @@
 #include <messenger.h>
 const msgr_app *rt_v2_app(void); /* M2 laid out differently under the same wire id */
 const msgr_app *rt_v3_app(void); /* the same messages plus a new one */
+const msgr_app *rt_v4_app(void); /* a field of M2 of another type, same size and offset */
+const msgr_app *rt_v5_app(void); /* M1 under another wire id */
 #endif

@@ -717,6 +717,57 @@ Test(runtime, fresh_and_destroy)
     cr_assert_eq(msgr_bus_destroy(rt_app(), &o), MSGR_EINVAL);
 }
 
+/* Changes the old fingerprint missed: a field's type (same size and offset) and a message's
+ * wire id; and the refusal names the message. */
+Test(runtime, a_changed_field_type_or_wire_id_is_refused_and_named)
+{
+    char name[64];
+    shm_name(name, sizeof name);
+    msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .inbox_capacity = 1 << 16};
+    const char *const none[] = {NULL};
+    o.run = none;
+    msgr_bus *b, *other;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
+    cr_assert_eq(msgr_bus_open(rt_v4_app(), &o, &other), MSGR_ESCHEMA, "uint32_t -> float");
+    cr_assert(strstr(msgr_last_error(), "message M2 (wire id 2)"), "said: %s", msgr_last_error());
+    cr_assert_eq(msgr_bus_open(rt_v5_app(), &o, &other), MSGR_ESCHEMA, "wire id 1 -> 9");
+    cr_assert(strstr(msgr_last_error(), "M1 has wire id 9 here and 1 in the bus"), "said: %s",
+              msgr_last_error());
+    msgr_bus_close(b);
+}
+
+Test(runtime, errors_name_the_worker_or_value_at_fault)
+{
+    const char *const run[] = {"a", "nobody", NULL};
+    msgr_bus_opts o = {.run = run};
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), MSGR_EINVAL);
+    cr_assert(strstr(msgr_last_error(), "no worker named 'nobody'"), "said: %s",
+              msgr_last_error());
+    o = (msgr_bus_opts){.inbox_capacity = 3000};
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), MSGR_EINVAL);
+    cr_assert(strstr(msgr_last_error(), "inbox_capacity 3000 is not a power of two"), "said: %s",
+              msgr_last_error());
+    /* A damaged inbox file of a file bus: its worker and path. */
+    char bus[128], inbox[160];
+    snprintf(bus, sizeof bus, "/tmp/msgr-rt-damaged-%d.bus", (int)getpid());
+    snprintf(inbox, sizeof inbox, "%s.b", bus);
+    const char *const none[] = {NULL};
+    o = (msgr_bus_opts){.kind = MSGR_REGION_FILE, .name = bus, .inbox_capacity = 1 << 16,
+                        .run = none, .flags = MSGR_BUS_FRESH};
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
+    msgr_bus_close(b);
+    FILE *f = fopen(inbox, "r+");
+    cr_assert_not_null(f);
+    fwrite("garbage!", 1, 8, f); /* over the region's magic */
+    fclose(f);
+    o.flags = 0;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), MSGR_ENOTMSGR);
+    cr_assert(strstr(msgr_last_error(), "inbox of worker 'b'") && strstr(msgr_last_error(), inbox),
+              "said: %s", msgr_last_error());
+    msgr_bus_destroy(rt_app(), &o);
+}
+
 Test(runtime, bad_arguments)
 {
     msgr_bus *b;
