@@ -120,8 +120,13 @@ enum MSGR__N(_known_names) {
 
 /* ---- step "structs": the message types, with layout checks ---- */
 
-#define MSGR__FIELD(type, fname, ...) type fname __VA_ARGS__;
-#define MSGR__FIELD_SIZE(type, fname, ...) +sizeof(type __VA_ARGS__)
+/* Field macros take F's arguments as one variadic list plus two empty ones, so F(type, name)
+ * (no array extent) still passes an argument for every parameter: ISO C before C23 wants one
+ * for `...` (-Wpedantic). */
+#define MSGR__FIELD(...) MSGR__FIELD_(__VA_ARGS__, , )
+#define MSGR__FIELD_(type, fname, ext, ...) type fname ext;
+#define MSGR__FIELD_SIZE(...) MSGR__FIELD_SIZE_(__VA_ARGS__, , )
+#define MSGR__FIELD_SIZE_(type, fname, ext, ...) +sizeof(type ext)
 #define MSGR__STRUCT(name, id, fields)                                                        \
     typedef struct name {                                                                      \
         fields                                                                                 \
@@ -147,7 +152,9 @@ MSGR_APP_MESSAGES(MSGR__LAYOUT, MSGR__FIELD_SIZE)
 MSGR_APP_SERIALIZED(MSGR__SER_TYPE)
 
 #undef MSGR__FIELD
+#undef MSGR__FIELD_
 #undef MSGR__FIELD_SIZE
+#undef MSGR__FIELD_SIZE_
 #undef MSGR__STRUCT
 #undef MSGR__LAYOUT
 #undef MSGR__SER_TYPE
@@ -317,7 +324,8 @@ MSGR_APP_MESSAGES(MSGR__CLAIMER, MSGR__IGNORE)
 
 /* The fingerprint covers the wire id, the name, size and alignment, and per field its name,
  * type (as written: int64_t and double of the same size differ), offset and size. */
-#define MSGR__FP_FIELD(type, fname, ...)                                                      \
+#define MSGR__FP_FIELD(...) MSGR__FP_FIELD_(__VA_ARGS__, , )
+#define MSGR__FP_FIELD_(type, fname, ext, ...)                                                \
     h = msgr_fp_str(h, #fname);                                                                \
     h = msgr_fp_str(h, #type);                                                                 \
     h = msgr_fp_u64(h, offsetof(msgr__self, fname));                                           \
@@ -354,6 +362,7 @@ static inline const msgr_app *MSGR__N(_app)(void)
     return &app;
 }
 #undef MSGR__FP_FIELD
+#undef MSGR__FP_FIELD_
 #undef MSGR__FP_M
 #undef MSGR__FP_S
 #undef MSGR__DESC_M

@@ -23,5 +23,13 @@ for f in "$dir"/*.c; do
         echo "$out" | head -5
     fi
 done
+# The generator is pedantic-clean: every example's definitions and code compile with
+# -std=c11 -Wpedantic -Werror (variadic macros called with no argument for `...` were not).
+for f in examples/*.c; do
+    out=$($CC -std=c11 -pthread -Wall -Wextra -Wpedantic -Werror -fsyntax-only -Iinclude \
+          -Imacros -Iexamples "$f" 2>&1); rc=$?
+    if [ $rc -eq 0 ]; then pass=$((pass + 1)); else
+        fail=$((fail + 1)); echo "[FAIL] $(basename "$f"): not -Wpedantic clean:"; echo "$out" | head -5; fi
+done
 echo "[====] compile-fail: Tested: $((pass + fail)) | Passing: $pass | Failing: $fail"
 [ $fail -eq 0 ]
