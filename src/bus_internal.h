@@ -88,6 +88,7 @@ typedef struct msgr__worker {
     int polled;     /* driven by the application through msgr_bus_poll */
     int stopping;   /* worker thread: a stop record was seen */
     int in_send;    /* polled worker: dispatching its own inbox while a send of it waits */
+    int in_handler; /* one of its handlers runs now (on whatever thread drives it) */
     _Atomic uint64_t dispatched; /* messages handed to a handler (or found to have none) */
     _Atomic uint64_t discarded;  /* messages thrown away while the bus was abandoning */
 } msgr__worker;

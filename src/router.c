@@ -47,9 +47,9 @@ static int waits_for_me(const msgr_bus *b, uint32_t me, uint32_t dest)
 
 /* dest's inbox is full. Waits for space up to the bus's send timeout, in slices, and never
  * silently for ever:
- *   - a worker the application drives itself (msgr_bus_poll, opts.drive) keeps dispatching
- *     its own inbox meanwhile (once: not from a handler it is running for that), so main
- *     sending to a worker that replies to main cannot lock both;
+ *   - a worker the application drives itself (msgr_bus_poll, opts.drive), sending from the
+ *     application's loop (not from one of its handlers), keeps dispatching its own inbox
+ *     meanwhile, so main sending to a worker that replies to main cannot lock both;
  *   - each waiting sender marks whom it waits for in the bus's worker table (shared by every
  *     process); a sender whose chain of waits comes back to itself, and stays so for 200 ms
  *     (a mark can be stale for a moment), fails with MSGR_EDEADLK. */
@@ -57,7 +57,9 @@ static int claim_waiting(msgr_ctx *ctx, uint32_t dest, size_t len, msgr_claim *c
 {
     msgr_bus *b = ctx->bus;
     msgr__worker *w = &b->w[ctx->worker];
-    int drives = w->local && w->polled && !w->threaded && !w->in_send;
+    /* Not from inside one of its own handlers: the record being handled is still at the head
+     * of its inbox, and dispatching again would hand it out twice. */
+    int drives = w->local && w->polled && !w->threaded && !w->in_send && !w->in_handler;
     uint64_t start = msgr_os_now_ns(), cycle_since = 0;
     uint64_t deadline = b->send_timeout < 0 ? UINT64_MAX : start + (uint64_t)b->send_timeout;
     _Atomic uint32_t *mark = &b->wtab[ctx->worker].blocked_on;

@@ -26,7 +26,9 @@ int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
         msgr__count(&e->dropped, 1);
         return 0; /* discarded and counted (msgr_bus_stop reports it as abandoned) */
     }
+    w->in_handler++;
     int rc = b->app->dispatch[w->ctx.worker](&w->ctx, m->source, m->type, m->data, m->len);
+    w->in_handler--;
     if (rc == 0)
         msgr__count(&e->received, 1);
     else if (rc == MSGR_ENOROUTE)

@@ -12,10 +12,29 @@
 
 static _Atomic uint64_t results, deadlocks, balls;
 
+static _Atomic uint64_t bursts, burst_errors;
+
 void gw_on_order(msgr_ctx *ctx, const Order *o)
 {
+    if (o->seq == UINT64_MAX) { /* the trigger: answer with a Burst */
+        Burst b = {.n = 40}; /* more than gw's inbox holds */
+        cyc_send_Burst(ctx, &b);
+        return;
+    }
     Result r = {.seq = o->seq};
     cyc_send_Result(ctx, &r);
+}
+
+/* A handler of the driven worker that sends more than the destination holds: its sends wait
+ * inside the handler, where the worker's own inbox must not be dispatched again. */
+void main_on_burst(msgr_ctx *ctx, const Burst *b)
+{
+    atomic_fetch_add(&bursts, 1);
+    for (uint64_t i = 0; i < b->n; i++) {
+        Order o = {.seq = i};
+        if (cyc_send_Order(ctx, &o) < 0)
+            atomic_fetch_add(&burst_errors, 1);
+    }
 }
 
 void main_on_result(msgr_ctx *ctx, const Result *r)
@@ -102,5 +121,29 @@ Test(cycle, workers_waiting_for_each_other_fail_with_edeadlk_within_a_bound)
     msgr_counters cy;
     cr_assert_eq(msgr_bus_counters(b, cyc_W_y, &cy), 0);
     cr_assert_gt(cx.send_errors + cy.send_errors, 0, "counted as send errors");
+    msgr_bus_close(b);
+}
+
+Test(cycle, a_driven_workers_handler_that_waits_for_space_is_not_dispatched_twice)
+{
+    const char *const drive[] = {"main", NULL};
+    const char *const run_list[] = {"main", "gw", NULL};
+    msgr_bus_opts o = {.inbox_capacity = 4096, .run = run_list, .drive = drive};
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(cyc_app(), &o, &b), 0);
+    cr_assert_eq(msgr_bus_start(b), 0);
+    msgr_ctx *main_ctx;
+    cr_assert_eq(msgr_bus_ctx(b, cyc_W_main, &main_ctx), 0);
+    Order trigger = {.seq = UINT64_MAX};
+    cr_assert_eq(cyc_send_Order(main_ctx, &trigger), 1);
+    uint64_t t0 = tu_now_ns();
+    while (!atomic_load(&bursts)) {
+        msgr_bus_poll_wait(b, cyc_W_main, 1, 100000000);
+        cr_assert_lt(tu_now_ns() - t0, 30000000000ull, "no Burst came");
+    }
+    for (int i = 0; i < 50; i++)
+        msgr_bus_poll_wait(b, cyc_W_main, 64, 10000000); /* the results, what got through */
+    cr_assert_eq(atomic_load(&bursts), 1, "the Burst was handled once, not again from its own sends");
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_ABANDON, 0, NULL), 0);
     msgr_bus_close(b);
 }
