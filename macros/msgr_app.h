@@ -185,6 +185,11 @@ MSGR_APP_ROUTES(MSGR__HANDLER_PROTO)
                                                         const void *m)                         \
     {                                                                                          \
         return msgr_send_to(ctx, dest, (uint16_t)(id), m, sizeof(name));                      \
+    }                                                                                          \
+    static inline int MSGR__N(MSGR__CAT(_sendall_, name))(msgr_ctx *ctx, const uint32_t *d,    \
+                                                          uint32_t n, const void *m)           \
+    {                                                                                          \
+        return msgr_send_all_to(ctx, d, n, (uint16_t)(id), m, sizeof(name), 0, 0);             \
     }
 #define MSGR__CODEC_S(name, id, type)                                                         \
     static inline int MSGR__N(MSGR__CAT(_deliver_, name))(                                     \
@@ -212,6 +217,13 @@ MSGR_APP_ROUTES(MSGR__HANDLER_PROTO)
         return msgr_send_encoded_to(ctx, dest, (uint16_t)(id), m,                              \
                                     MSGR__N(MSGR__CAT(_size_, name)),                          \
                                     MSGR__N(MSGR__CAT(_encode_, name)));                       \
+    }                                                                                          \
+    static inline int MSGR__N(MSGR__CAT(_sendall_, name))(msgr_ctx *ctx, const uint32_t *d,    \
+                                                          uint32_t n, const void *m)           \
+    {                                                                                          \
+        return msgr_send_all_to(ctx, d, n, (uint16_t)(id), m, 0,                               \
+                                MSGR__N(MSGR__CAT(_size_, name)),                              \
+                                MSGR__N(MSGR__CAT(_encode_, name)));                           \
     }
 MSGR_APP_MESSAGES(MSGR__CODEC_M, MSGR__IGNORE)
 MSGR_APP_SERIALIZED(MSGR__CODEC_S)
@@ -247,40 +259,37 @@ MSGR_APP_WORKERS(MSGR__DISPATCH_W)
 
 /* ---- step "senders": typed senders, typed zero-copy claims ---- */
 
-/* For the message being generated (this_id), every route from the sending worker delivers one
- * copy; routes of other messages are constant-false and compile away. */
-#define MSGR__SEND_ROUTE(from, msg, to, handler)                                              \
-    if (MSGR__MSG(msg) == this_id && self == MSGR__WRK(from)) {                                \
-        int rc_ = MSGR__N(MSGR__CAT(_send1_, msg))(ctx, MSGR__WRK(to), (const void *)m);       \
-        if (rc_ < 0)                                                                           \
-            return rc_;                                                                        \
-        n++;                                                                                   \
-    }
+/* For the message being generated (this_id), every route from the sending worker names a
+ * destination; routes of other messages are constant-false and compile away. One destination
+ * is a plain send; several (fan-out) go all or nothing (msgr_send_all_to, msgr_commit_all). */
+#define MSGR__PLUS1(...) +1
+#define MSGR__COLLECT(from, msg, to, handler)                                                 \
+    if (MSGR__MSG(msg) == this_id && self == MSGR__WRK(from))                                  \
+        dests_[nd_++] = MSGR__WRK(to);
+#define MSGR__COLLECT_OTHERS(from, msg, to, handler)                                          \
+    if (MSGR__MSG(msg) == this_id && self == MSGR__WRK(from) && MSGR__WRK(to) != out->dest)    \
+        dests_[nd_++] = MSGR__WRK(to);
 #define MSGR__FIRST_DEST(from, msg, to, handler)                                              \
     if (MSGR__MSG(msg) == this_id && self == MSGR__WRK(from) && dest < 0)                      \
         dest = MSGR__WRK(to);
-#define MSGR__OTHER_DESTS(from, msg, to, handler)                                             \
-    if (MSGR__MSG(msg) == this_id && self == MSGR__WRK(from) && MSGR__WRK(to) != out->dest) {  \
-        int rc_ = msgr_send_to(ctx, MSGR__WRK(to), this_id, out->data, out->claim_.len);       \
-        if (rc_ < 0) {                                                                         \
-            msgr_abandon(ctx, out);                                                            \
-            return rc_;                                                                        \
-        }                                                                                      \
-        n++;                                                                                   \
-    }
 #define MSGR__SENDER(name, id, ...)                                                           \
     static inline int MSGR__N(MSGR__CAT(_send_, name))(msgr_ctx *ctx, const name *m)           \
     {                                                                                          \
         const uint16_t this_id = (uint16_t)(id);                                               \
         const uint32_t self = msgr_ctx_worker(ctx);                                            \
-        int n = 0;                                                                             \
+        uint32_t dests_[1 MSGR_APP_ROUTES(MSGR__PLUS1)];                                       \
+        uint32_t nd_ = 0;                                                                      \
         (void)self;                                                                            \
-        MSGR_APP_ROUTES(MSGR__SEND_ROUTE)                                                      \
-        if (n == 0) {                                                                          \
+        MSGR_APP_ROUTES(MSGR__COLLECT)                                                         \
+        if (nd_ == 0) {                                                                        \
             msgr__count_unrouted(ctx);                                                         \
             return MSGR_ENOROUTE;                                                              \
         }                                                                                      \
-        return n;                                                                              \
+        if (nd_ == 1) {                                                                        \
+            int rc_ = MSGR__N(MSGR__CAT(_send1_, name))(ctx, dests_[0], (const void *)m);      \
+            return rc_ < 0 ? rc_ : 1;                                                          \
+        }                                                                                      \
+        return MSGR__N(MSGR__CAT(_sendall_, name))(ctx, dests_, nd_, (const void *)m);         \
     }
 #define MSGR__CLAIMER(name, id, fields)                                                       \
     static inline int MSGR__N(MSGR__CAT(_claim_, name))(msgr_ctx *ctx, msgr_out *out,          \
@@ -300,23 +309,28 @@ MSGR_APP_WORKERS(MSGR__DISPATCH_W)
             *msg = (name *)out->data;                                                          \
         return rc;                                                                             \
     }                                                                                          \
-    /* Copies to the other fan-out destinations first, then publishes the claimed one. */      \
+    /* Publishes the claim and its copies to the other fan-out destinations, all or none. */  \
     static inline int MSGR__N(MSGR__CAT(_commit_, name))(msgr_ctx *ctx, msgr_out *out)         \
     {                                                                                          \
         const uint16_t this_id = (uint16_t)(id);                                               \
         const uint32_t self = msgr_ctx_worker(ctx);                                            \
-        int n = 1;                                                                             \
+        uint32_t dests_[1 MSGR_APP_ROUTES(MSGR__PLUS1)];                                       \
+        uint32_t nd_ = 0;                                                                      \
         (void)self;                                                                            \
-        MSGR_APP_ROUTES(MSGR__OTHER_DESTS)                                                     \
-        int rc = msgr_commit(ctx, out);                                                        \
-        return rc < 0 ? rc : n;                                                                \
+        MSGR_APP_ROUTES(MSGR__COLLECT_OTHERS)                                                  \
+        if (nd_ == 0) {                                                                        \
+            int rc = msgr_commit(ctx, out);                                                    \
+            return rc < 0 ? rc : 1;                                                            \
+        }                                                                                      \
+        return msgr_commit_all(ctx, out, dests_, nd_);                                         \
     }
 MSGR_APP_MESSAGES(MSGR__SENDER, MSGR__IGNORE)
 MSGR_APP_SERIALIZED(MSGR__SENDER)
 MSGR_APP_MESSAGES(MSGR__CLAIMER, MSGR__IGNORE)
-#undef MSGR__SEND_ROUTE
+#undef MSGR__PLUS1
+#undef MSGR__COLLECT
+#undef MSGR__COLLECT_OTHERS
 #undef MSGR__FIRST_DEST
-#undef MSGR__OTHER_DESTS
 #undef MSGR__SENDER
 #undef MSGR__CLAIMER
 

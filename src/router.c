@@ -166,6 +166,77 @@ int msgr_send_encoded_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, const void *
     return msgr_commit(ctx, &out);
 }
 
+/* Claims `len` bytes for `id` in each of n destinations; on a failure gives the ones made up. */
+static int claim_each(msgr_ctx *ctx, const uint32_t *dests, uint32_t n, uint16_t id, size_t len,
+                      msgr_out *outs)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        int rc = msgr_claim_to(ctx, dests[i], id, len, &outs[i]);
+        if (rc) {
+            while (i--)
+                msgr_abandon(ctx, &outs[i]);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+#define MSGR__FANOUT_MAX 64 /* destinations of one message; more is refused (MSGR_ERANGE) */
+
+int msgr_send_all_to(msgr_ctx *ctx, const uint32_t *dests, uint32_t n, uint16_t id,
+                     const void *data, size_t len, msgr_size_fn size, msgr_encode_fn encode)
+{
+    msgr_out outs[MSGR__FANOUT_MAX];
+    if (!ctx || !dests || !n || (!data && (len || encode)) || (!size != !encode))
+        return MSGR_EINVAL;
+    if (n > MSGR__FANOUT_MAX)
+        return MSGR_ERANGE;
+    if (encode)
+        len = size(data);
+    int rc = claim_each(ctx, dests, n, id, len, outs);
+    if (rc)
+        return rc; /* counted as a send error by msgr_claim_to; nobody got it */
+    if (encode) {
+        int wrote = encode(data, outs[0].data, len);
+        if (wrote < 0 || (size_t)wrote != len) {
+            for (uint32_t i = 0; i < n; i++)
+                msgr_abandon(ctx, &outs[i]);
+            return failed(ctx, wrote < 0 ? wrote : MSGR_ECODEC);
+        }
+        for (uint32_t i = 1; i < n; i++)
+            memcpy(outs[i].data, outs[0].data, len);
+    } else if (len) {
+        for (uint32_t i = 0; i < n; i++)
+            memcpy(outs[i].data, data, len);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        msgr_commit(ctx, &outs[i]); /* cannot fail for a claim made here */
+    return (int)n;
+}
+
+int msgr_commit_all(msgr_ctx *ctx, msgr_out *out, const uint32_t *others, uint32_t n)
+{
+    msgr_out outs[MSGR__FANOUT_MAX];
+    if (!ctx || !out || (n && !others))
+        return MSGR_EINVAL;
+    if (n > MSGR__FANOUT_MAX) {
+        msgr_abandon(ctx, out);
+        return MSGR_ERANGE;
+    }
+    int rc = claim_each(ctx, others, n, out->id, out->claim_.len, outs);
+    if (rc) {
+        msgr_abandon(ctx, out);
+        return rc;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (out->claim_.len)
+            memcpy(outs[i].data, out->data, out->claim_.len);
+        msgr_commit(ctx, &outs[i]);
+    }
+    rc = msgr_commit(ctx, out);
+    return rc < 0 ? rc : (int)n + 1;
+}
+
 /* FNV-1a, 64-bit: small, stable across platforms, good enough to tell layouts apart. */
 uint64_t msgr_fp_str(uint64_t h, const char *s)
 {

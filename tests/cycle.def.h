@@ -10,12 +10,15 @@
     M(Result, 2, F(uint64_t, seq) F(char, pad, [200]))                                        \
     M(Ball,   3, F(uint64_t, n) F(char, pad, [200]))                                          \
     M(Back,   4, F(uint64_t, n) F(char, pad, [200]))                                          \
-    M(Burst,  5, F(uint64_t, n))
+    M(Burst,  5, F(uint64_t, n))                                                              \
+    M(Fan,    6, F(uint64_t, n))
 #define MSGR_APP_WORKERS(W) W(main) W(gw) W(x) W(y)
 #define MSGR_APP_ROUTES(R)                                                                    \
     R(main, Order,  gw,   gw_on_order)                                                        \
     R(gw,   Result, main, main_on_result)                                                     \
     R(gw,   Burst,  main, main_on_burst)                                                      \
+    R(main, Fan,    gw,   gw_on_fan)                                                          \
+    R(main, Fan,    y,    y_on_fan)                                                           \
     R(main, Ball,   x,    x_on_ball)                                                          \
     R(x,    Back,   y,    y_on_back)                                                          \
     R(y,    Ball,   x,    x_on_ball)

@@ -64,7 +64,51 @@ void y_on_back(msgr_ctx *ctx, const Back *k)
     }
 }
 
+static _Atomic uint64_t fans_gw, fans_y;
+void gw_on_fan(msgr_ctx *ctx, const Fan *f) { (void)ctx, (void)f; atomic_fetch_add(&fans_gw, 1); }
+void y_on_fan(msgr_ctx *ctx, const Fan *f) { (void)ctx, (void)f; atomic_fetch_add(&fans_y, 1); }
+
 TestSuite(cycle, .timeout = 120);
+
+/* A fan-out whose second destination is full delivers to neither: all or nothing (the first
+ * got its copy before). Through the typed sender and through the zero-copy claim and commit. */
+Test(cycle, a_fan_out_is_all_or_nothing)
+{
+    const char *const run_list[] = {"main", "gw", NULL}; /* y runs nowhere: its inbox fills */
+    const char *const drive[] = {"main", NULL};
+    msgr_bus_opts o = {.inbox_capacity = 4096, .run = run_list, .drive = drive,
+                       .send_timeout_ns = 5000000};
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(cyc_app(), &o, &b), 0);
+    cr_assert_eq(msgr_bus_start(b), 0);
+    msgr_ctx *main_ctx;
+    cr_assert_eq(msgr_bus_ctx(b, cyc_W_main, &main_ctx), 0);
+    uint64_t sent = 0;
+    int rc;
+    for (uint64_t i = 0; i < 10000; i++) {
+        Fan f = {.n = i};
+        if ((rc = cyc_send_Fan(main_ctx, &f)) < 0)
+            break;
+        cr_assert_eq(rc, 2, "two copies");
+        sent++;
+    }
+    cr_assert_eq(rc, MSGR_ETIMEDOUT, "y's inbox filled: %s", msgr_strerror(rc));
+    for (int i = 0; i < 20; i++) { /* gw has room, y has none: gw must not get these */
+        Fan f = {.n = 90000};
+        cr_assert_eq(cyc_send_Fan(main_ctx, &f), MSGR_ETIMEDOUT);
+        msgr_out out;
+        Fan *z = NULL;
+        cr_assert_eq(cyc_claim_Fan(main_ctx, &out, &z), 0, "room in gw's inbox");
+        z->n = 90001;
+        cr_assert_eq(cyc_commit_Fan(main_ctx, &out), MSGR_ETIMEDOUT);
+    }
+    cr_assert_eq(msgr_bus_stop(b, MSGR_STOP_DRAIN, -1, NULL), 0);
+    cr_assert_eq(atomic_load(&fans_gw), sent, "gw got exactly the fan-outs y got too");
+    msgr_counters cy;
+    cr_assert_eq(msgr_bus_counters(b, cyc_W_y, &cy), 0);
+    cr_assert_eq(cy.queued, sent);
+    msgr_bus_close(b);
+}
 
 Test(cycle, main_sending_to_a_worker_that_answers_main_completes_with_default_options)
 {

@@ -219,6 +219,19 @@ typedef int (*msgr_encode_fn)(const void *msg, void *buf, size_t cap);
 int msgr_send_encoded_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, const void *msg,
                          msgr_size_fn size, msgr_encode_fn encode);
 
+/* Fan-out, all or nothing (used by the generated typed senders for a message routed to several
+ * workers): claims space in every destination's inbox first (each waiting as msgr_send_to
+ * does), and only once all are claimed fills and publishes them; if a claim fails, the claims
+ * already made are given up and no destination gets the message. `data`, `len` as msgr_send_to;
+ * for a serialized message pass len 0 and `size`/`encode` (data is the message they take).
+ * Returns n (destinations that got it) or the first error (then none did). */
+int msgr_send_all_to(msgr_ctx *ctx, const uint32_t *dests, uint32_t n, uint16_t id,
+                     const void *data, size_t len, msgr_size_fn size, msgr_encode_fn encode);
+
+/* Publishes a claimed message (msgr_claim_to) and copies of it to `n` more destinations, all
+ * or nothing as msgr_send_all_to. Returns n + 1 or the first error (the claim is then given up). */
+int msgr_commit_all(msgr_ctx *ctx, msgr_out *out, const uint32_t *others, uint32_t n);
+
 /* The worker a context sends as, and the bus it belongs to. */
 uint32_t msgr_ctx_worker(const msgr_ctx *ctx);
 msgr_bus *msgr_ctx_bus(const msgr_ctx *ctx);
