@@ -314,8 +314,11 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
     if (o && (o->flags & MSGR_BUS_FRESH) && o->kind && o->kind != MSGR_REGION_ANON) {
         int drc = msgr_bus_destroy(app, o);
         if (drc) {
+            free(b->inbox);
+            free(b->w);
             free(b);
-            return drc;
+            return msgr__fail(drc, "fresh: the bus '%s' is in use by a live process",
+                              o->name);
         }
     }
     b->file = o && o->kind == MSGR_REGION_FILE;
