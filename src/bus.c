@@ -16,7 +16,16 @@ typedef struct layout {
     uint64_t off_schema, off_workers, off_sent, sent_stride, off_inboxes, stride, total;
 } layout;
 
-static layout layout_for(const msgr_app *app, uint64_t cap, int file)
+/* Bytes of the bus region an inbox of this capacity takes (none for a file bus: its inboxes
+ * are log files). */
+static uint64_t inbox_bytes(uint64_t cap, int file)
+{
+    return file ? 0 : align_up(msgr_ring_footprint(cap), 4096);
+}
+
+/* The layout for the default capacity `cap` and, when `caps` is not NULL, one capacity per
+ * worker (caps[i], each valid): inboxes lie one after another, each in its own size. */
+static layout layout_for(const msgr_app *app, uint64_t cap, const uint64_t *caps, int file)
 {
     layout l;
     l.off_schema = MSGR__BUS_HDR;
@@ -24,8 +33,10 @@ static layout layout_for(const msgr_app *app, uint64_t cap, int file)
     l.off_sent = l.off_workers + sizeof(msgr__worker_entry) * app->n_workers;
     l.sent_stride = align_up(8ull * app->n_workers, 128) / 8; /* in counters */
     l.off_inboxes = align_up(l.off_sent + 8ull * l.sent_stride * app->n_workers, 4096);
-    l.stride = file ? 0 : align_up(msgr_ring_footprint(cap), 4096);
-    l.total = l.off_inboxes + l.stride * app->n_workers;
+    l.stride = inbox_bytes(cap, file);
+    l.total = l.off_inboxes;
+    for (uint32_t i = 0; i < app->n_workers; i++)
+        l.total += caps ? inbox_bytes(caps[i], file) : l.stride;
     return l;
 }
 
@@ -68,7 +79,7 @@ static int inbox_failed(msgr_bus *b, const char *path, uint32_t i, int rc)
 static int format(msgr_bus *b, uint64_t cap, const char *path)
 {
     const msgr_app *app = b->app;
-    layout l = layout_for(app, cap, b->file);
+    layout l = layout_for(app, cap, b->caps, b->file);
     char *base = msgr_region_base(b->region);
     if (l.total > msgr_region_size(b->region))
         return MSGR_ERANGE;
@@ -94,21 +105,25 @@ static int format(msgr_bus *b, uint64_t cap, const char *path)
         strncpy(se[i].name, m->name, MSGR__NAME_MAX);
     }
     msgr__worker_entry *we = (msgr__worker_entry *)(base + l.off_workers);
-    for (uint32_t i = 0; i < app->n_workers; i++)
+    for (uint32_t i = 0; i < app->n_workers; i++) {
         strncpy(we[i].name, app->worker_names[i], MSGR__NAME_MAX);
+        we[i].inbox_capacity = b->caps[i];
+    }
+    uint64_t off = l.off_inboxes;
     for (uint32_t i = 0; i < app->n_workers; i++) {
         int rc;
+        uint64_t here = off;
+        off += inbox_bytes(b->caps[i], b->file);
         if (b->file) {
             char p[4096];
-            msgr_log_opts lo = {.capacity = cap, .claim_timeout_ns = b->claim_timeout};
+            msgr_log_opts lo = {.capacity = b->caps[i], .claim_timeout_ns = b->claim_timeout};
             inbox_path(b, path, i, p, sizeof p);
             remove(p); /* a new bus: an inbox left from an older one is not ours */
             rc = msgr_log_create(p, &lo, &b->inbox[i].log);
         } else {
-            msgr_ring_opts o = {.capacity = cap, .flags = MSGR_RING_MPSC,
+            msgr_ring_opts o = {.capacity = b->caps[i], .flags = MSGR_RING_MPSC,
                                 .claim_timeout_ns = b->claim_timeout};
-            rc = msgr_ring_create(base + l.off_inboxes + i * l.stride, l.stride, &o,
-                                  &b->inbox[i].ring);
+            rc = msgr_ring_create(base + here, off - here, &o, &b->inbox[i].ring);
         }
         if (rc)
             return inbox_failed(b, path, i, rc);
@@ -139,16 +154,27 @@ static int attach(msgr_bus *b, const char *path)
     if (h->flags & ~MSGR__BUS_FILE || !!(h->flags & MSGR__BUS_FILE) != b->file)
         return MSGR_ECORRUPT;
     msgr_app shape = {.n_workers = h->n_workers, .n_messages = h->n_messages};
-    layout l = layout_for(&shape, h->inbox_capacity, b->file);
+    layout l = layout_for(&shape, h->inbox_capacity, NULL, b->file);
     if (h->off_schema != l.off_schema || h->off_workers != l.off_workers ||
-        h->off_inboxes != l.off_inboxes || h->inbox_stride != l.stride || l.total > size)
+        h->off_inboxes != l.off_inboxes || h->inbox_stride != l.stride)
+        return MSGR_ECORRUPT;
+    if (h->n_workers != app->n_workers)
+        return msgr__fail(MSGR_ESCHEMA, "the bus has %u workers, this application %u",
+                          h->n_workers, app->n_workers);
+    /* Each inbox's capacity, from shared memory: bounded before it places anything. */
+    const msgr__worker_entry *wc = (const msgr__worker_entry *)(base + l.off_workers);
+    for (uint32_t i = 0; i < app->n_workers; i++) {
+        uint64_t c = wc[i].inbox_capacity ? wc[i].inbox_capacity : h->inbox_capacity;
+        if (!msgr_ring_footprint(c))
+            return MSGR_ECORRUPT;
+        b->caps[i] = c;
+    }
+    l = layout_for(&shape, h->inbox_capacity, b->caps, b->file);
+    if (l.total > size)
         return MSGR_ECORRUPT;
     if (strncmp(h->app, app->name, MSGR__NAME_MAX + 1) != 0)
         return msgr__fail(MSGR_ESCHEMA, "the bus is application '%.47s', this is '%s'", h->app,
                           app->name);
-    if (h->n_workers != app->n_workers)
-        return msgr__fail(MSGR_ESCHEMA, "the bus has %u workers, this application %u",
-                          h->n_workers, app->n_workers);
     msgr__worker_entry *we = (msgr__worker_entry *)(base + l.off_workers);
     for (uint32_t i = 0; i < app->n_workers; i++)
         if (strncmp(we[i].name, app->worker_names[i], MSGR__NAME_MAX + 1) != 0)
@@ -188,7 +214,10 @@ static int attach(msgr_bus *b, const char *path)
             rc = msgr_log_open(p, &lo, &b->inbox[i].log, NULL); /* recovers after a crash */
         } else {
             msgr_ring_opts ro = {.claim_timeout_ns = b->claim_timeout};
-            rc = msgr_ring_attach(base + l.off_inboxes + i * l.stride, l.stride, &ro,
+            uint64_t here = l.off_inboxes;
+            for (uint32_t j = 0; j < i; j++)
+                here += inbox_bytes(b->caps[j], 0);
+            rc = msgr_ring_attach(base + here, inbox_bytes(b->caps[i], 0), &ro,
                                   &b->inbox[i].ring);
             if (rc == 0 && !(msgr_ring_flags(b->inbox[i].ring) & MSGR_RING_MPSC))
                 rc = MSGR_ECORRUPT;
@@ -231,7 +260,7 @@ static int wait_formatted(msgr_bus *b)
 static int open_region(msgr_bus *b, const msgr_bus_opts *o, uint64_t cap, int *created)
 {
     uint32_t kind = o && o->kind ? o->kind : MSGR_REGION_ANON;
-    uint64_t bytes = layout_for(b->app, cap, b->file).total;
+    uint64_t bytes = layout_for(b->app, cap, b->caps, b->file).total;
     *created = 1;
     if (kind == MSGR_REGION_ANON)
         return msgr_region_create_anon(bytes, NULL, &b->region);
@@ -301,12 +330,23 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
             if (msgr_bus_worker_id(app, *r) < 0 || !is_listed(o->run, *r))
                 return msgr__fail(MSGR_EINVAL, "drive: '%s' is not a worker this process runs",
                                   *r);
+    if (o && o->inbox_capacities)
+        for (uint32_t i = 0; i < app->n_workers; i++)
+            if (o->inbox_capacities[i] && !msgr_ring_footprint(o->inbox_capacities[i]))
+                return msgr__fail(MSGR_EINVAL, "inbox_capacities[%u] (worker '%s'): %llu is not "
+                                  "a power of two between %u and 2^40", i, app->worker_names[i],
+                                  (unsigned long long)o->inbox_capacities[i],
+                                  MSGR_RING_MIN_CAPACITY);
     msgr_bus *b = calloc(1, sizeof *b);
     if (!b)
         return MSGR_ENOMEM;
     b->app = app;
     b->inbox = calloc(app->n_workers, sizeof *b->inbox);
     b->w = calloc(app->n_workers, sizeof *b->w);
+    b->caps = calloc(app->n_workers, sizeof *b->caps);
+    for (uint32_t i = 0; b->caps && i < app->n_workers; i++)
+        b->caps[i] = o && o->inbox_capacities && o->inbox_capacities[i] ? o->inbox_capacities[i]
+                                                                      : cap;
     b->spins = o ? o->spins : 0;
     b->yields = o ? o->yields : 0;
     b->send_timeout = o && o->send_timeout_ns > 0 ? o->send_timeout_ns : -1;
@@ -316,13 +356,15 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
         if (drc) {
             free(b->inbox);
             free(b->w);
+            free(b->caps);
             free(b);
             return msgr__fail(drc, "fresh: the bus '%s' is in use by a live process",
                               o->name);
         }
     }
     b->file = o && o->kind == MSGR_REGION_FILE;
-    int created = 0, rc = (b->inbox && b->w) ? open_region(b, o, cap, &created) : MSGR_ENOMEM;
+    int created = 0,
+        rc = (b->inbox && b->w && b->caps) ? open_region(b, o, cap, &created) : MSGR_ENOMEM;
     /* A bus someone else created may still be being formatted: wait for it. One whose creator
      * died before finishing is re-made (its name removed, once, even if several of us find it
      * at the same time, then created again). */
@@ -348,7 +390,7 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
         b->hdr = (msgr__bus_hdr *)base;
         b->stops_seen = atomic_load_explicit(&b->hdr->stops, memory_order_relaxed);
         b->wtab = (msgr__worker_entry *)(base + b->hdr->off_workers);
-        layout l = layout_for(app, b->hdr->inbox_capacity, b->file);
+        layout l = layout_for(app, b->hdr->inbox_capacity, NULL, b->file);
         b->sent = (_Atomic uint64_t *)(base + l.off_sent);
         b->sent_stride = (uint32_t)l.sent_stride;
         int32_t me = msgr_os_pid();
@@ -512,5 +554,6 @@ void msgr_bus_close(msgr_bus *b)
     msgr_region_close(b->region);
     free(b->inbox);
     free(b->w);
+    free(b->caps);
     free(b);
 }

@@ -70,7 +70,8 @@ typedef struct msgr__worker_entry {
     _Atomic uint64_t received, unhandled, rejected, dropped;   /* receive side */
     _Atomic uint64_t unrouted, send_errors, to_absent;         /* send side */
     uint8_t pad1[128 - 56];
-    uint8_t reserved[128];
+    uint64_t inbox_capacity;      /* its inbox's capacity (0 in older buses: the header's) */
+    uint8_t reserved[128 - 8];
 } msgr__worker_entry;
 _Static_assert(sizeof(msgr__worker_entry) == 384, "worker entry is 384 bytes");
 
@@ -107,6 +108,7 @@ struct msgr_bus {
     uint32_t spins, yields;
     int64_t send_timeout;
     int64_t claim_timeout;
+    uint64_t *caps;      /* each worker's inbox capacity */
     uint32_t stops_seen; /* hdr->stops when opened or last joined: a join waits for a change */
     int started;
     _Atomic int abandon; /* workers discard instead of dispatching */

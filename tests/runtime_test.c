@@ -768,6 +768,65 @@ Test(runtime, errors_name_the_worker_or_value_at_fault)
     msgr_bus_destroy(rt_app(), &o);
 }
 
+static int fill_inbox(msgr_ctx *src, int m2)
+{
+    int n = 0;
+    for (; n < 100000; n++) {
+        int rc;
+        if (m2) {
+            M2 m = {.seq = (uint64_t)n};
+            rc = rt_send_M2(src, &m);
+        } else {
+            M1 m = {.seq = (uint64_t)n};
+            rc = rt_send_M1(src, &m);
+        }
+        if (rc < 0)
+            break;
+    }
+    return n;
+}
+
+/* Each worker's inbox in its own size (opts.inbox_capacities); a second process attaching
+ * finds the same sizes. */
+Test(runtime, each_inbox_in_its_own_capacity)
+{
+    char name[64];
+    shm_name(name, sizeof name);
+    uint64_t caps[rt_N_WORKERS] = {0};
+    caps[rt_W_a] = 1 << 12;
+    caps[rt_W_b] = 1 << 16;
+    const char *const none[] = {NULL};
+    msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .inbox_capacity = 1 << 14,
+                       .run = none, .send_timeout_ns = 1000000, .inbox_capacities = caps};
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
+    msgr_ctx *src;
+    cr_assert_eq(msgr_bus_ctx(b, rt_W_src, &src), 0);
+    int to_a = fill_inbox(src, 0), to_b = fill_inbox(src, 1);
+    cr_assert(to_a > 50 && to_a <= 4096 / 32, "a's 4 KiB inbox took %d", to_a);
+    cr_assert(to_b > 1000 && to_b <= 65536 / 32, "b's 64 KiB inbox took %d", to_b);
+    pid_t pid = fork();
+    if (pid == 0) { /* attaches without the capacities: the bus has them */
+        msgr_bus_opts co = {.kind = MSGR_REGION_SHM, .name = name, .run = none,
+                            .send_timeout_ns = 1000000};
+        msgr_bus *c;
+        msgr_ctx *s2;
+        if (msgr_bus_open(rt_app(), &co, &c) || msgr_bus_ctx(c, rt_W_src, &s2))
+            _exit(1);
+        M1 m = {.seq = 1};
+        _exit(rt_send_M1(s2, &m) == MSGR_ETIMEDOUT ? 0 : 2); /* a's inbox is still full */
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    uint64_t bad[rt_N_WORKERS] = {0, 3000, 0, 0};
+    msgr_bus_opts e = {.inbox_capacities = bad};
+    msgr_bus *x;
+    cr_assert_eq(msgr_bus_open(rt_app(), &e, &x), MSGR_EINVAL);
+    cr_assert(strstr(msgr_last_error(), "worker 'a'"), "said: %s", msgr_last_error());
+    msgr_bus_close(b);
+}
+
 Test(runtime, bad_arguments)
 {
     msgr_bus *b;

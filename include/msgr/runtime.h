@@ -81,6 +81,9 @@ typedef struct msgr_bus_opts {
                                   msgr_bus_poll(): msgr_bus_start() gives them no thread, and a
                                   send of theirs that waits for space keeps dispatching their
                                   inbox meanwhile; NULL: none */
+    const uint64_t *inbox_capacities; /* creation: one capacity per worker, indexed by worker
+                                  id (a power of two; 0 takes inbox_capacity); NULL: every
+                                  inbox gets inbox_capacity. Attaching uses what the bus has. */
 } msgr_bus_opts;
 
 /* msgr_bus_opts.flags: start from an empty bus: an existing bus of that name (shared memory,
