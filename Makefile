@@ -41,7 +41,7 @@ LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h mmap/*.h bus/*.h macro
 STATIC = $(BUILD)/lib/libmessenger.a
 SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 
-EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized
+EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized orders
 TOOLS    = ring_bench bench_compare msgr
 TEST_HELPERS = ring_peer crash_test
 TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test \
@@ -70,6 +70,11 @@ $(SHARED): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libmessenger.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
 	ln -sf libmessenger.so.$(VERSION) $(BUILD)/lib/libmessenger.so.$(SOVERSION)
 	ln -sf libmessenger.so.$(SOVERSION) $(BUILD)/lib/libmessenger.so
+
+# An example in a folder of its own.
+$(BUILD)/bin/orders: examples/orders/orders.c examples/orders/orders.def.h $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
 
 $(BUILD)/bin/%: examples/%.c $(STATIC) $(LIB_HDR) $(wildcard examples/*.h)
 	@mkdir -p $(dir $@)
@@ -175,6 +180,10 @@ examples-check: all
 	$(BUILD)/bin/pipeline $(if $(EXAMPLES_QUICK),--items 20000)
 	$(BUILD)/bin/multi_process $(if $(EXAMPLES_QUICK),--count 20000)
 	$(BUILD)/bin/serialized $(if $(EXAMPLES_QUICK),--orders 5000)
+	$(BUILD)/bin/orders $(if $(EXAMPLES_QUICK),--orders 5000)
+	$(BUILD)/bin/orders --shm $(if $(EXAMPLES_QUICK),--orders 5000)
+	@mkdir -p $(BUILD)/orders-file
+	$(BUILD)/bin/orders --file $(BUILD)/orders-file $(if $(EXAMPLES_QUICK),--orders 5000,--orders 20000)
 
 # What the example definitions expand to (the generated code, formatted when clang-format exists).
 expand:

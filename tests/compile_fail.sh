@@ -25,7 +25,7 @@ for f in "$dir"/*.c; do
 done
 # The generator is pedantic-clean: every example's definitions and code compile with
 # -std=c11 -Wpedantic -Werror (variadic macros called with no argument for `...` were not).
-for f in examples/*.c; do
+for f in examples/*.c examples/*/*.c; do
     out=$($CC -std=c11 -pthread -Wall -Wextra -Wpedantic -Werror -fsyntax-only -Iinclude \
           -Imacros -Iexamples "$f" 2>&1); rc=$?
     if [ $rc -eq 0 ]; then pass=$((pass + 1)); else
