@@ -418,6 +418,7 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
                 break;
             }
             atomic_store_explicit(&we->start, self_start, memory_order_relaxed);
+            atomic_store_explicit(&we->blocked_on, 0, memory_order_relaxed); /* a dead one's */
             atomic_store_explicit(&we->running, 1, memory_order_release);
             /* A file inbox is read by the group named after its worker: this process now. */
             if (b->file && (rc = msgr_log_reader_open(b->inbox[i].log, app->worker_names[i],

@@ -1,7 +1,9 @@
 /* messenger: the send path (delivery into a worker's inbox) and fingerprint helpers. */
 #include "bus_internal.h"
 #include "msgr/error.h"
+#include "error_detail.h"
 
+#include <stdio.h>
 #include <string.h>
 
 uint32_t msgr_ctx_worker(const msgr_ctx *ctx) { return ctx ? ctx->worker : UINT32_MAX; }
@@ -30,19 +32,39 @@ static int failed(msgr_ctx *ctx, int rc)
     return rc;
 }
 
-/* Whether the chain of workers blocked on full inboxes, starting at dest, comes back to me. */
-static int waits_for_me(const msgr_bus *b, uint32_t me, uint32_t dest)
+static int owner_runs(const msgr_bus *b, uint32_t w)
 {
-    uint32_t d = dest;
-    for (uint32_t k = 0; k < b->app->n_workers; k++) {
+    int32_t pid = atomic_load_explicit(&b->wtab[w].pid, memory_order_relaxed);
+    uint64_t start = atomic_load_explicit(&b->wtab[w].start, memory_order_relaxed);
+    return pid > 0 && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
+}
+
+/* Whether the chain of workers blocked on full inboxes, starting at dest, comes back to me,
+ * through workers whose processes live (a killed process leaves its mark behind). Fills the
+ * chain's names into `why` when it does. */
+static int waits_for_me(const msgr_bus *b, uint32_t me, uint32_t dest, char *why, size_t n)
+{
+    uint32_t d = dest, path[64], len = 0;
+    for (uint32_t k = 0; k < b->app->n_workers && len < 64; k++) {
+        path[len++] = d;
         uint32_t next = atomic_load_explicit(&b->wtab[d].blocked_on, memory_order_acquire);
         if (!next || next > b->app->n_workers)
             return 0;
         d = next - 1;
         if (d == me)
-            return 1;
+            break;
     }
-    return 0;
+    if (d != me)
+        return 0;
+    for (uint32_t i = 0; i < len; i++)
+        if (!owner_runs(b, path[i]))
+            return 0; /* a stale mark: that worker's process is dead */
+    size_t at = (size_t)snprintf(why, n, "%s", b->app->worker_names[me]);
+    for (uint32_t i = 0; i < len && at < n; i++)
+        at += (size_t)snprintf(why + at, n - at, " -> %s", b->app->worker_names[path[i]]);
+    if (at < n)
+        snprintf(why + at, n - at, " -> %s", b->app->worker_names[me]);
+    return 1;
 }
 
 /* dest's inbox is full. Waits for space up to the bus's send timeout, in slices, and never
@@ -63,8 +85,11 @@ static int claim_waiting(msgr_ctx *ctx, uint32_t dest, size_t len, msgr_claim *c
     uint64_t start = msgr_os_now_ns(), cycle_since = 0;
     uint64_t deadline = b->send_timeout < 0 ? UINT64_MAX : start + (uint64_t)b->send_timeout;
     _Atomic uint32_t *mark = &b->wtab[ctx->worker].blocked_on;
-    /* Release: pairs with the acquire in waits_for_me(); only a hint, re-checked over time. */
-    atomic_store_explicit(mark, dest + 1, memory_order_release);
+    /* Release: pairs with the acquire in waits_for_me(); only a hint, re-checked over time. A
+     * worker that dispatches its inbox while it waits is no link of a cycle: not marked. */
+    if (!drives)
+        atomic_store_explicit(mark, dest + 1, memory_order_release);
+    char why[256];
     int rc;
     for (;;) {
         if (drives) {
@@ -84,16 +109,17 @@ static int claim_waiting(msgr_ctx *ctx, uint32_t dest, size_t len, msgr_claim *c
             rc = MSGR_ETIMEDOUT;
             break;
         }
-        if (!waits_for_me(b, ctx->worker, dest))
+        if (drives || !waits_for_me(b, ctx->worker, dest, why, sizeof why))
             cycle_since = 0;
         else if (!cycle_since)
             cycle_since = now;
         else if (now - cycle_since >= 200000000u) {
-            rc = MSGR_EDEADLK;
+            rc = msgr__fail(MSGR_EDEADLK, "a cycle of full inboxes: %s", why);
             break;
         }
     }
-    atomic_store_explicit(mark, 0, memory_order_release);
+    if (!drives)
+        atomic_store_explicit(mark, 0, memory_order_release);
     return rc;
 }
 
