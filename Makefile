@@ -155,8 +155,11 @@ sanitize:
 	  crash-test KILLS=100 \
 	  TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1"
 
+# EXAMPLES_ONE_PROCESS: TSan cannot see synchronisation through another process (space a
+# consumer there freed, then reused by two producer threads here, looks like a race), so the
+# examples whose producer threads share an inbox with another process run only in one process.
 tsan:
-	$(MAKE) BUILD=build/tsan SAN=thread OPT=-O1 test examples-check EXAMPLES_QUICK=1 \
+	$(MAKE) BUILD=build/tsan SAN=thread OPT=-O1 test examples-check EXAMPLES_QUICK=1 EXAMPLES_ONE_PROCESS=1 \
 	  TEST_ENV="TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MSGR_TEST_SCALE=tsan"
 
 STRESS_RUNS ?= 20
@@ -181,9 +184,9 @@ examples-check: all
 	$(BUILD)/bin/multi_process $(if $(EXAMPLES_QUICK),--count 20000)
 	$(BUILD)/bin/serialized $(if $(EXAMPLES_QUICK),--orders 5000)
 	$(BUILD)/bin/orders $(if $(EXAMPLES_QUICK),--orders 5000)
-	$(BUILD)/bin/orders --shm $(if $(EXAMPLES_QUICK),--orders 5000)
+	$(if $(EXAMPLES_ONE_PROCESS),,$(BUILD)/bin/orders --shm $(if $(EXAMPLES_QUICK),--orders 5000))
 	@mkdir -p $(BUILD)/orders-file
-	$(BUILD)/bin/orders --file $(BUILD)/orders-file $(if $(EXAMPLES_QUICK),--orders 5000,--orders 20000)
+	$(if $(EXAMPLES_ONE_PROCESS),,$(BUILD)/bin/orders --file $(BUILD)/orders-file $(if $(EXAMPLES_QUICK),--orders 5000,--orders 20000))
 
 # What the example definitions expand to (the generated code, formatted when clang-format exists).
 expand:
