@@ -245,7 +245,9 @@ static inline int msgr__lholder_alive(int32_t pid, uint64_t start)
  * and recording its start time (msgr__lprod_slot()), judged by its pid alone. */
 static inline int msgr__lslot_alive(int32_t pid, uint64_t start)
 {
-    return pid < 0 ? msgr_os_pid_alive(-pid) : pid > 0 && msgr_os_proc_alive(pid, start);
+    if (pid < 0) /* from the file: INT32_MIN has no positive twin */
+        return pid != INT32_MIN && msgr_os_pid_alive(-pid);
+    return pid > 0 && msgr_os_proc_alive(pid, start);
 }
 
 /* The single-producer append lock's live holder: its pid, or 0 when the lock is free or its

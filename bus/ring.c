@@ -267,8 +267,8 @@ static void refresh_self(msgr_ring *r, uint32_t gen)
  * repair lock being taken) or a negative pid (a slot being taken) is judged by the pid alone. */
 static int owner_alive(int32_t pid, uint64_t start)
 {
-    if (pid < 0) /* a slot being taken (slot_take()) */
-        return msgr_os_pid_alive(-pid);
+    if (pid < 0) /* a slot being taken (slot_take()); INT32_MIN (shared memory) has no twin */
+        return pid != INT32_MIN && msgr_os_pid_alive(-pid);
     return pid > 0 && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
 }
 
