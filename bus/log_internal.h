@@ -238,7 +238,7 @@ void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size);
  * lock and recording it, judged by its pid alone. */
 static inline int msgr__lholder_alive(int32_t pid, uint64_t start)
 {
-    return pid && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
+    return msgr_os_owner_alive(pid, start);
 }
 
 /* Whether a producer slot's owner runs. A negative pid is an owner between taking the slot

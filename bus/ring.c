@@ -269,7 +269,7 @@ static int owner_alive(int32_t pid, uint64_t start)
 {
     if (pid < 0) /* a slot being taken (slot_take()); INT32_MIN (shared memory) has no twin */
         return pid != INT32_MIN && msgr_os_pid_alive(-pid);
-    return pid > 0 && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
+    return msgr_os_owner_alive(pid, start);
 }
 
 /* The calling thread's slot for this handle: found in the handle's map, or a free one taken

@@ -552,9 +552,7 @@ int msgr_region_creator_alive(const msgr_region *r)
     if (!r)
         return 0;
     const msgr__region_hdr *h = (const msgr__region_hdr *)r->map;
-    int32_t pid = h->creator_pid;
-    uint64_t start = h->creator_start;
-    return pid > 0 && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
+    return msgr_os_owner_alive(h->creator_pid, h->creator_start);
 }
 
 int msgr_region_unlink_if_same(msgr_region *r)

@@ -288,12 +288,6 @@ static int open_region(msgr_bus *b, const msgr_bus_opts *o, uint64_t cap, int *c
     return MSGR_ENOTMSGR;
 }
 
-/* A worker's recorded owner runs: pid and start time (start 0, from an older writer: by pid). */
-static int owner_alive(int32_t pid, uint64_t start)
-{
-    return pid > 0 && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
-}
-
 static int is_listed(const char *const *run, const char *name)
 {
     if (!run)
@@ -411,7 +405,7 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
             msgr__worker_entry *we = &b->wtab[i];
             int32_t owner = atomic_load_explicit(&we->pid, memory_order_acquire);
             if ((atomic_load_explicit(&we->running, memory_order_acquire) && owner != me &&
-                 owner_alive(owner, atomic_load_explicit(&we->start, memory_order_relaxed))) ||
+                 msgr_os_owner_alive(owner, atomic_load_explicit(&we->start, memory_order_relaxed))) ||
                 (owner != me && !atomic_compare_exchange_strong(&we->pid, &owner, me))) {
                 rc = msgr__fail(MSGR_EBUSY, "worker '%s' already runs in live process %d",
                                 app->worker_names[i], (int)owner);
@@ -531,7 +525,7 @@ int msgr_bus_counters(msgr_bus *b, uint32_t worker, msgr_counters *c)
     /* Running: claimed, and its process alive (one killed leaves the flag set). */
     c->pid = atomic_load_explicit(&e->pid, memory_order_relaxed);
     c->running = atomic_load_explicit(&e->running, memory_order_relaxed) &&
-                 owner_alive(c->pid, atomic_load_explicit(&e->start, memory_order_relaxed));
+                 msgr_os_owner_alive(c->pid, atomic_load_explicit(&e->start, memory_order_relaxed));
     c->queued_bytes = msgr__inbox_queued_bytes(&b->inbox[worker]);
     return 0;
 }

@@ -72,6 +72,14 @@ int msgr_os_proc_start(int32_t pid, uint64_t *start);
  * whose main thread exited while other threads run is alive). */
 int msgr_os_proc_alive(int32_t pid, uint64_t start);
 
+/* The owner recorded as (pid, start time) in a lock, slot or table entry runs: by both, or
+ * by the pid alone when the start time is 0 (being recorded, or written by an older
+ * version). 0 for pid <= 0. */
+static inline int msgr_os_owner_alive(int32_t pid, uint64_t start)
+{
+    return pid > 0 && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
+}
+
 /* Flushes [addr, addr + len) of a shared file mapping to the file's storage and waits
  * (msync MS_SYNC; addr need not be page-aligned). Returns 0 or MSGR_EIO. */
 int msgr_os_msync(void *addr, size_t len);

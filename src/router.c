@@ -34,9 +34,8 @@ static int failed(msgr_ctx *ctx, int rc)
 
 static int owner_runs(const msgr_bus *b, uint32_t w)
 {
-    int32_t pid = atomic_load_explicit(&b->wtab[w].pid, memory_order_relaxed);
-    uint64_t start = atomic_load_explicit(&b->wtab[w].start, memory_order_relaxed);
-    return pid > 0 && (start ? msgr_os_proc_alive(pid, start) : msgr_os_pid_alive(pid));
+    return msgr_os_owner_alive(atomic_load_explicit(&b->wtab[w].pid, memory_order_relaxed),
+                               atomic_load_explicit(&b->wtab[w].start, memory_order_relaxed));
 }
 
 /* Whether the chain of workers blocked on full inboxes, starting at dest, comes back to me,
