@@ -135,10 +135,9 @@ $(BUILD)/tests/log_powerloss_test: tests/log_util.h
 $(BUILD)/tests/cycle_test: tests/cycle.def.h
 
 # Extra sources linked into a test program.
-$(BUILD)/tests/runtime_test: tests/rt_schema_v2.c tests/rt_schema_v3.c tests/rt_schema_v4.c \
-                             tests/rt_schema_v5.c tests/rt.def.h tests/rt_schema_variants.h
-runtime_test_EXTRA = tests/rt_schema_v2.c tests/rt_schema_v3.c tests/rt_schema_v4.c \
-                     tests/rt_schema_v5.c
+RT_SCHEMA_VARIANTS = $(foreach v,2 3 4 5 6 7,tests/rt_schema_v$(v).c)
+$(BUILD)/tests/runtime_test: $(RT_SCHEMA_VARIANTS) tests/rt.def.h tests/rt_schema_variants.h
+runtime_test_EXTRA = $(RT_SCHEMA_VARIANTS)
 
 # MSGR_TEST_BIN tells the process tests where the separately started peer program is.
 test: all $(TEST_BINS) $(HELPER_BINS)

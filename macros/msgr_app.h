@@ -361,8 +361,26 @@ MSGR_APP_MESSAGES(MSGR__CLAIMER, MSGR__IGNORE)
 MSGR_APP_MESSAGES(MSGR__FP_M, MSGR__FP_FIELD)
 MSGR_APP_SERIALIZED(MSGR__FP_S)
 
-#define MSGR__DESC_M(name, id, ...) {#name, (id), 0, sizeof(name), MSGR__N(MSGR__CAT(_fingerprint_, name))},
-#define MSGR__DESC_S(name, id, type) {#name, (id), 1, 0, MSGR__N(MSGR__CAT(_fingerprint_, name))},
+/* Each message's field table, stored in the bus so that a refused attach names the field. */
+#define MSGR__FT_FIELD(...) MSGR__FT_FIELD_(__VA_ARGS__, , )
+#define MSGR__FT_FIELD_(type, fname, ext, ...)                                                \
+    {#fname, #type #ext, (uint32_t)offsetof(msgr__self, fname),                                \
+     (uint32_t)sizeof(((msgr__self *)0)->fname)},
+#define MSGR__FT_M(name, id, fields)                                                          \
+    static inline const msgr_app_field *MSGR__N(MSGR__CAT(_fields_, name))(uint32_t *n)        \
+    {                                                                                          \
+        typedef name msgr__self;                                                               \
+        static const msgr_app_field f[] = {fields};                                            \
+        *n = (uint32_t)(sizeof f / sizeof *f);                                                 \
+        return f;                                                                              \
+    }
+MSGR_APP_MESSAGES(MSGR__FT_M, MSGR__FT_FIELD)
+
+#define MSGR__DESC_M(name, id, ...)                                                           \
+    {#name, (id), 0, sizeof(name), MSGR__N(MSGR__CAT(_fingerprint_, name)),                    \
+     MSGR__N(MSGR__CAT(_fields_, name))},
+#define MSGR__DESC_S(name, id, type)                                                          \
+    {#name, (id), 1, 0, MSGR__N(MSGR__CAT(_fingerprint_, name)), NULL},
 #define MSGR__WNAME(w) #w,
 #define MSGR__WDISP(w) MSGR__N(MSGR__CAT(_dispatch_, w)),
 static inline const msgr_app *MSGR__N(_app)(void)
@@ -379,6 +397,9 @@ static inline const msgr_app *MSGR__N(_app)(void)
 #undef MSGR__FP_FIELD_
 #undef MSGR__FP_M
 #undef MSGR__FP_S
+#undef MSGR__FT_FIELD
+#undef MSGR__FT_FIELD_
+#undef MSGR__FT_M
 #undef MSGR__DESC_M
 #undef MSGR__DESC_S
 #undef MSGR__WNAME

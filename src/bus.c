@@ -13,8 +13,21 @@
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 typedef struct layout {
-    uint64_t off_schema, off_workers, off_sent, sent_stride, off_inboxes, stride, total;
+    uint64_t off_schema, off_fields, off_workers, off_sent, sent_stride, off_inboxes, stride, total;
 } layout;
+
+/* Fields of all zero-copy messages of the application: the length of the bus's field table. */
+static uint32_t app_fields(const msgr_app *app)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < app->n_messages; i++) {
+        uint32_t k = 0;
+        if (app->messages[i].fields)
+            app->messages[i].fields(&k);
+        n += k;
+    }
+    return n;
+}
 
 /* Bytes of the bus region an inbox of this capacity takes (none for a file bus: its inboxes
  * are log files). */
@@ -23,13 +36,16 @@ static uint64_t inbox_bytes(uint64_t cap, int file)
     return file ? 0 : align_up(msgr_ring_footprint(cap), 4096);
 }
 
-/* The layout for the default capacity `cap` and, when `caps` is not NULL, one capacity per
- * worker (caps[i], each valid): inboxes lie one after another, each in its own size. */
-static layout layout_for(const msgr_app *app, uint64_t cap, const uint64_t *caps, int file)
+/* The layout for an application of this shape (n_fields: its field table's length), the
+ * default capacity `cap` and, when `caps` is not NULL, one capacity per worker (caps[i], each
+ * valid): inboxes lie one after another, each in its own size. */
+static layout layout_for(const msgr_app *app, uint32_t n_fields, uint64_t cap,
+                         const uint64_t *caps, int file)
 {
     layout l;
     l.off_schema = MSGR__BUS_HDR;
-    l.off_workers = align_up(l.off_schema + 64ull * app->n_messages, 256);
+    l.off_fields = l.off_schema + 64ull * app->n_messages;
+    l.off_workers = align_up(l.off_fields + sizeof(msgr__field_entry) * n_fields, 256);
     l.off_sent = l.off_workers + sizeof(msgr__worker_entry) * app->n_workers;
     l.sent_stride = align_up(8ull * app->n_workers, 128) / 8; /* in counters */
     l.off_inboxes = align_up(l.off_sent + 8ull * l.sent_stride * app->n_workers, 4096);
@@ -79,7 +95,8 @@ static int inbox_failed(msgr_bus *b, const char *path, uint32_t i, int rc)
 static int format(msgr_bus *b, uint64_t cap, const char *path)
 {
     const msgr_app *app = b->app;
-    layout l = layout_for(app, cap, b->caps, b->file);
+    uint32_t n_fields = app_fields(app);
+    layout l = layout_for(app, n_fields, cap, b->caps, b->file);
     char *base = msgr_region_base(b->region);
     if (l.total > msgr_region_size(b->region))
         return MSGR_ERANGE;
@@ -91,6 +108,8 @@ static int format(msgr_bus *b, uint64_t cap, const char *path)
     h->n_messages = app->n_messages;
     h->inbox_capacity = cap;
     h->off_schema = l.off_schema;
+    h->off_fields = l.off_fields;
+    h->n_fields = n_fields;
     h->off_workers = l.off_workers;
     h->off_inboxes = l.off_inboxes;
     h->inbox_stride = l.stride;
@@ -103,6 +122,18 @@ static int format(msgr_bus *b, uint64_t cap, const char *path)
         se[i].size = m->size;
         se[i].fingerprint = m->fingerprint();
         strncpy(se[i].name, m->name, MSGR__NAME_MAX);
+    }
+    msgr__field_entry *fe = (msgr__field_entry *)(base + l.off_fields);
+    for (uint32_t i = 0; i < app->n_messages; i++) {
+        uint32_t k = 0;
+        const msgr_app_field *f = app->messages[i].fields ? app->messages[i].fields(&k) : NULL;
+        for (uint32_t j = 0; j < k; j++, fe++) {
+            fe->msg = i;
+            fe->offset = f[j].offset;
+            fe->size = f[j].size;
+            strncpy(fe->name, f[j].name, MSGR__FIELD_NAME_MAX);
+            strncpy(fe->type, f[j].type, MSGR__FIELD_TYPE_MAX);
+        }
     }
     msgr__worker_entry *we = (msgr__worker_entry *)(base + l.off_workers);
     for (uint32_t i = 0; i < app->n_workers; i++) {
@@ -134,6 +165,53 @@ static int format(msgr_bus *b, uint64_t cap, const char *path)
     return 0;
 }
 
+/* Copies a name from shared memory: at most `max` bytes, NUL-terminated whatever is there. */
+static void copy_name(char *out, const char *in, size_t max)
+{
+    memcpy(out, in, max);
+    out[max] = 0;
+}
+
+/* MSGR_ESCHEMA for message m (the bus's schema entry k, of `bus_size` bytes) whose layout
+ * differs from the bus's, with a detail naming the first field that differs. The bus's field
+ * table (n entries, each bounded by the caller) is shared memory: names are copied, bounded. */
+static int layout_differs(const msgr_app_msg *m, uint32_t k, uint32_t bus_size,
+                          const msgr__field_entry *fe, uint32_t n)
+{
+    uint32_t nf = 0;
+    const msgr_app_field *f = m->fields ? m->fields(&nf) : NULL;
+    uint32_t j = 0;
+    char name[MSGR__FIELD_NAME_MAX + 1], type[MSGR__FIELD_TYPE_MAX + 1];
+    for (uint32_t e = 0; e < n; e++) {
+        if (fe[e].msg != k)
+            continue;
+        copy_name(name, fe[e].name, MSGR__FIELD_NAME_MAX);
+        copy_name(type, fe[e].type, MSGR__FIELD_TYPE_MAX);
+        if (j == nf)
+            return msgr__fail(MSGR_ESCHEMA, "message %s (wire id %u): the bus has a field '%s' "
+                              "(%s) after the last one here", m->name, m->id, name, type);
+        const msgr_app_field *mine = &f[j++];
+        if (strncmp(mine->name, name, MSGR__FIELD_NAME_MAX) != 0)
+            return msgr__fail(MSGR_ESCHEMA, "message %s (wire id %u): field %u is '%s' here and "
+                              "'%s' in the bus", m->name, m->id, j, mine->name, name);
+        if (strncmp(mine->type, type, MSGR__FIELD_TYPE_MAX) != 0)
+            return msgr__fail(MSGR_ESCHEMA, "message %s (wire id %u): field '%s' is %s here and "
+                              "%s in the bus", m->name, m->id, mine->name, mine->type, type);
+        if (mine->offset != fe[e].offset || mine->size != fe[e].size)
+            return msgr__fail(MSGR_ESCHEMA, "message %s (wire id %u): field '%s' is at offset "
+                              "%u, %u bytes here and at %u, %u bytes in the bus", m->name,
+                              m->id, mine->name, mine->offset, mine->size, fe[e].offset,
+                              fe[e].size);
+    }
+    if (j < nf)
+        return msgr__fail(MSGR_ESCHEMA, "message %s (wire id %u): field '%s' (%s) is new here; "
+                          "the bus has none after '%s'", m->name, m->id, f[j].name, f[j].type,
+                          j ? f[j - 1].name : "the start");
+    return msgr__fail(MSGR_ESCHEMA, "message %s (wire id %u): its layout differs from the bus's "
+                      "(size %u here, %u there; alignment, or a name or type longer than the "
+                      "bus records)", m->name, m->id, m->size, bus_size);
+}
+
 /* Validates a bus someone else made, against our application. Everything read is bounded. */
 static int attach(msgr_bus *b, const char *path)
 {
@@ -146,16 +224,19 @@ static int attach(msgr_bus *b, const char *path)
     if (atomic_load_explicit(&h->magic, memory_order_acquire) != MSGR__BUS_MAGIC)
         return MSGR_ENOTMSGR;
     if (h->version != MSGR__BUS_VERSION)
-        return MSGR_EVERSION;
+        return msgr__fail(MSGR_EVERSION, "the bus has layout version %u, this library reads %u",
+                          h->version, MSGR__BUS_VERSION);
     if (h->hdr_size != MSGR__BUS_HDR || h->n_workers == 0 || h->n_workers > 65535 ||
-        h->n_messages > 65535 || !msgr_ring_footprint(h->inbox_capacity))
+        h->n_messages > 65535 || h->n_fields > (1u << 20) ||
+        !msgr_ring_footprint(h->inbox_capacity))
         return MSGR_ECORRUPT;
     /* Recompute the layout from the counts and require the stored one to equal it. */
     if (h->flags & ~MSGR__BUS_FILE || !!(h->flags & MSGR__BUS_FILE) != b->file)
         return MSGR_ECORRUPT;
     msgr_app shape = {.n_workers = h->n_workers, .n_messages = h->n_messages};
-    layout l = layout_for(&shape, h->inbox_capacity, NULL, b->file);
-    if (h->off_schema != l.off_schema || h->off_workers != l.off_workers ||
+    layout l = layout_for(&shape, h->n_fields, h->inbox_capacity, NULL, b->file);
+    if (h->off_schema != l.off_schema || h->off_fields != l.off_fields ||
+        h->off_workers != l.off_workers ||
         h->off_inboxes != l.off_inboxes || h->inbox_stride != l.stride)
         return MSGR_ECORRUPT;
     if (h->n_workers != app->n_workers)
@@ -169,7 +250,7 @@ static int attach(msgr_bus *b, const char *path)
             return MSGR_ECORRUPT;
         b->caps[i] = c;
     }
-    l = layout_for(&shape, h->inbox_capacity, b->caps, b->file);
+    l = layout_for(&shape, h->n_fields, h->inbox_capacity, b->caps, b->file);
     if (l.total > size)
         return MSGR_ECORRUPT;
     if (strncmp(h->app, app->name, MSGR__NAME_MAX + 1) != 0)
@@ -200,9 +281,9 @@ static int attach(msgr_bus *b, const char *path)
                                   m->serialized ? "serialized" : "a struct",
                                   se[k].serialized ? "serialized" : "a struct");
             if (se[k].fingerprint != m->fingerprint())
-                return msgr__fail(MSGR_ESCHEMA, "message %s (wire id %u): its layout differs "
-                                  "from the bus's (size %u here, %u there; or a field's name, "
-                                  "type, offset or size)", m->name, m->id, m->size, se[k].size);
+                return layout_differs(m, k, se[k].size,
+                                      (const msgr__field_entry *)(base + l.off_fields),
+                                      h->n_fields);
         }
     }
     for (uint32_t i = 0; i < app->n_workers; i++) {
@@ -260,7 +341,7 @@ static int wait_formatted(msgr_bus *b)
 static int open_region(msgr_bus *b, const msgr_bus_opts *o, uint64_t cap, int *created)
 {
     uint32_t kind = o && o->kind ? o->kind : MSGR_REGION_ANON;
-    uint64_t bytes = layout_for(b->app, cap, b->caps, b->file).total;
+    uint64_t bytes = layout_for(b->app, app_fields(b->app), cap, b->caps, b->file).total;
     *created = 1;
     if (kind == MSGR_REGION_ANON)
         return msgr_region_create_anon(bytes, NULL, &b->region);
@@ -384,7 +465,7 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
         b->hdr = (msgr__bus_hdr *)base;
         b->stops_seen = atomic_load_explicit(&b->hdr->stops, memory_order_relaxed);
         b->wtab = (msgr__worker_entry *)(base + b->hdr->off_workers);
-        layout l = layout_for(app, b->hdr->inbox_capacity, NULL, b->file);
+        layout l = layout_for(app, b->hdr->n_fields, b->hdr->inbox_capacity, NULL, b->file);
         b->sent = (_Atomic uint64_t *)(base + l.off_sent);
         b->sent_stride = (uint32_t)l.sent_stride;
         int32_t me = msgr_os_pid();

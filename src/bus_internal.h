@@ -5,6 +5,8 @@
  *
  *   0            bus header (256 bytes): magic, version, application name, counts, offsets
  *   off_schema   n_messages x 64 bytes: wire id, kind, size, fingerprint, name
+ *   off_fields   n_fields x 96 bytes: every zero-copy message's fields in declaration order
+ *                (message index, offset, size, name, type), read to name what differs
  *   off_workers  n_workers x 384 bytes: name, running, pid, counters
  *   (then)       the sent matrix: row s, column d = messages s delivered into d's inbox;
  *                one row per sender, 128-byte aligned, so each row has one writer
@@ -23,7 +25,7 @@
 #include "os.h"
 
 #define MSGR__BUS_MAGIC 0x3153554252534d4dull /* "MMSRBUS1" little-endian */
-#define MSGR__BUS_VERSION 1u
+#define MSGR__BUS_VERSION 2u  /* 2: the field table */
 #define MSGR__BUS_HDR 256u
 #define MSGR__NAME_MAX 47u   /* application, worker and message names */
 #define MSGR__CTL_STOP 0     /* record type 0 is reserved for the runtime: "stop now" */
@@ -43,7 +45,10 @@ typedef struct msgr__bus_hdr {
     uint64_t inbox_stride;
     uint32_t flags;          /* MSGR__BUS_FILE: inboxes are log files beside the bus file */
     _Atomic uint32_t stops;  /* bumped by every stop, in any process; joiners sleep on it */
-    uint8_t reserved[MSGR__BUS_HDR - 120];
+    uint64_t off_fields;
+    uint32_t n_fields;
+    uint32_t pad_;
+    uint8_t reserved[MSGR__BUS_HDR - 136];
 } msgr__bus_hdr;
 _Static_assert(sizeof(msgr__bus_hdr) == MSGR__BUS_HDR, "bus header is 256 bytes");
 
@@ -55,6 +60,17 @@ typedef struct msgr__schema_entry {
     char name[MSGR__NAME_MAX + 1];
 } msgr__schema_entry;
 _Static_assert(sizeof(msgr__schema_entry) == 64, "schema entry is 64 bytes");
+
+#define MSGR__FIELD_NAME_MAX 47u
+#define MSGR__FIELD_TYPE_MAX 31u
+typedef struct msgr__field_entry {
+    uint32_t msg;      /* index of its message in the schema table */
+    uint32_t offset, size;
+    uint32_t pad_;
+    char name[MSGR__FIELD_NAME_MAX + 1]; /* longer names are cut (the fingerprint has them) */
+    char type[MSGR__FIELD_TYPE_MAX + 1];
+} msgr__field_entry;
+_Static_assert(sizeof(msgr__field_entry) == 96, "field entry is 96 bytes");
 
 /* One per worker, three lines: identity; what the worker itself counts (as receiver and as
  * sender); what its senders count into it. Counters are relaxed atomics: independent

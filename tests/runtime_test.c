@@ -387,6 +387,9 @@ Test(runtime, a_binary_with_another_layout_is_refused_and_adding_a_message_is_no
     msgr_bus *b, *other;
     cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
     cr_assert_eq(msgr_bus_open(rt_v2_app(), &o, &other), MSGR_ESCHEMA);
+    cr_assert(strstr(msgr_last_error(),
+                     "message M2 (wire id 2): field 'a' is uint64_t here and uint32_t in the bus"),
+              "said: %s", msgr_last_error());
     const char *const none[] = {NULL};
     o.run = none;
     cr_assert_eq(msgr_bus_open(rt_v3_app(), &o, &other), 0, "a new message type is compatible");
@@ -729,11 +732,35 @@ Test(runtime, a_changed_field_type_or_wire_id_is_refused_and_named)
     msgr_bus *b, *other;
     cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0);
     cr_assert_eq(msgr_bus_open(rt_v4_app(), &o, &other), MSGR_ESCHEMA, "uint32_t -> float");
-    cr_assert(strstr(msgr_last_error(), "message M2 (wire id 2)"), "said: %s", msgr_last_error());
+    cr_assert(strstr(msgr_last_error(),
+                     "message M2 (wire id 2): field 'a' is float here and uint32_t in the bus"),
+              "said: %s", msgr_last_error());
     cr_assert_eq(msgr_bus_open(rt_v5_app(), &o, &other), MSGR_ESCHEMA, "wire id 1 -> 9");
     cr_assert(strstr(msgr_last_error(), "M1 has wire id 9 here and 1 in the bus"), "said: %s",
               msgr_last_error());
+    cr_assert_eq(msgr_bus_open(rt_v6_app(), &o, &other), MSGR_ESCHEMA, "a field added");
+    cr_assert(strstr(msgr_last_error(), "message M6 (wire id 6): field 'hops' (uint64_t) is new "
+                     "here; the bus has none after 'origin'"), "said: %s", msgr_last_error());
+    cr_assert_eq(msgr_bus_open(rt_v7_app(), &o, &other), MSGR_ESCHEMA, "a field renamed");
+    cr_assert(strstr(msgr_last_error(), "message M6 (wire id 6): field 2 is 'source' here and "
+                     "'origin' in the bus"), "said: %s", msgr_last_error());
     msgr_bus_close(b);
+    /* The other way round: the bus has the field this binary lacks; array types as written. */
+    msgr_region_unlink_shm(name);
+    shm_name(name, sizeof name);
+    o.name = name;
+    cr_assert_eq(msgr_bus_open(rt_v6_app(), &o, &b), 0);
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &other), MSGR_ESCHEMA, "a field removed");
+    cr_assert(strstr(msgr_last_error(), "message M6 (wire id 6): the bus has a field 'hops' "
+                     "(uint64_t) after the last one here"), "said: %s", msgr_last_error());
+    msgr_bus_close(b);
+    uint32_t n = 0;
+    const msgr_app_field *f = NULL;
+    for (uint32_t i = 0; i < rt_app()->n_messages; i++)
+        if (rt_app()->messages[i].id == rt_MSG_M3)
+            f = rt_app()->messages[i].fields(&n);
+    cr_assert(f && n == 2 && strcmp(f[1].name, "text") == 0 && strcmp(f[1].type, "char[24]") == 0
+              && f[1].offset == 8 && f[1].size == 24, "M3's field table");
 }
 
 Test(runtime, errors_name_the_worker_or_value_at_fault)

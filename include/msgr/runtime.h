@@ -28,12 +28,21 @@ typedef struct msgr_ctx msgr_ctx;
 
 /* ---- what the generator fills in (users do not write these by hand) ---- */
 
+/* One field of a zero-copy message, as the definition declares it. */
+typedef struct msgr_app_field {
+    const char *name;
+    const char *type;    /* as written, with its array extent: "uint64_t", "char[16]" */
+    uint32_t offset, size;
+} msgr_app_field;
+
 typedef struct msgr_app_msg {
     const char *name;
     uint16_t id;         /* wire id, 1..65535, stable across edits of the definition */
     uint16_t serialized; /* 1: user codec; 0: fixed-layout struct read in place */
     uint32_t size;       /* struct size (0 for serialized messages) */
     uint64_t (*fingerprint)(void);
+    /* The fields in declaration order and their count (NULL and 0 for serialized ones). */
+    const msgr_app_field *(*fields)(uint32_t *n_fields);
 } msgr_app_msg;
 
 /* Dispatches one message to a worker's handler. Returns 0, or MSGR_ENOROUTE when the worker
