@@ -32,11 +32,13 @@
  *   size_t Names_size(const Names *);  int Names_encode(const Names *, void *buf, size_t cap);
  *   int Names_decode(const void *buf, size_t len, Names *out);  void Names_free(Names *);
  *
- * Mistakes fail to compile with the user's token in the message: an unknown worker or message in
- * a route ('pingpong_no_worker_named_pongr' undeclared), a duplicate message, worker or wire id
- * ('pingpong_duplicate_wire_id_1' redeclared), a duplicate route (duplicate case value), a
- * struct with hidden padding, a wire id out of range. `make expand` prints what the example
- * definitions expand to.
+ * Mistakes fail to compile with the user's token in the first message: an unknown worker in a
+ * route is one error at that token ("'struct pingpong_worker_names' has no member named 'pongr';
+ * did you mean 'ponger'?"), an unknown message the same for 'struct pingpong_message_names'
+ * (then the handler's unknown type), a duplicate message, worker or wire id
+ * ('pingpong_duplicate_wire_id_1' redeclared), a route given twice ('struct
+ * pingpong_route_pinger__Ping__ponger' redefined), a struct with hidden padding, a wire id out
+ * of range. `make expand` prints what the example definitions expand to.
  */
 #ifndef MSGR_APP
 #error "define MSGR_APP (the application's name prefix) before including msgr_app.h"
@@ -75,15 +77,6 @@
 
 /* ---- step "ids": message and worker ids, plus the names that make mistakes readable ---- */
 
-/* pingpong_MSG_<name> = wire id */
-#define MSGR__ID_M(name, id, fields) MSGR__MSG(name) = (id),
-#define MSGR__ID_S(name, id, type) MSGR__MSG(name) = (id),
-enum MSGR__N(_msg_id) {
-    MSGR__N(_MSG_none_) = 0,
-    MSGR_APP_MESSAGES(MSGR__ID_M, MSGR__IGNORE)
-    MSGR_APP_SERIALIZED(MSGR__ID_S)
-};
-
 /* A second declaration of any of these is a compile error naming the duplicate. */
 #define MSGR__DUP_M(name, id, ...) MSGR__N(MSGR__CAT(_duplicate_wire_id_, id)),                  \
                                    MSGR__N(MSGR__CAT(_duplicate_message_, name)),
@@ -94,6 +87,15 @@ enum MSGR__N(_uniqueness_checks) {
     MSGR_APP_WORKERS(MSGR__DUP_W)
 };
 
+/* pingpong_MSG_<name> = wire id */
+#define MSGR__ID_M(name, id, fields) MSGR__MSG(name) = (id),
+#define MSGR__ID_S(name, id, type) MSGR__MSG(name) = (id),
+enum MSGR__N(_msg_id) {
+    MSGR__N(_MSG_none_) = 0,
+    MSGR_APP_MESSAGES(MSGR__ID_M, MSGR__IGNORE)
+    MSGR_APP_SERIALIZED(MSGR__ID_S)
+};
+
 /* pingpong_W_<name> = 0, 1, ... in declaration order */
 #define MSGR__ID_W(name) MSGR__WRK(name),
 enum MSGR__N(_worker_id) {
@@ -101,14 +103,39 @@ enum MSGR__N(_worker_id) {
     MSGR__N(_N_WORKERS)
 };
 
-/* Names a route may use; a route naming anything else refers to an undeclared one of these. */
-#define MSGR__KNOWN_M(name, id, ...) MSGR__N(MSGR__CAT(_no_message_named_, name)) = (id),
-#define MSGR__KNOWN_W(name) MSGR__N(MSGR__CAT(_no_worker_named_, name)) = MSGR__WRK(name),
-enum MSGR__N(_known_names) {
+/* The names a route may use, as members: a route naming anything else asks for a member these
+ * structs do not have, and the compiler says so once, at the route's own token, with a
+ * suggestion ("'struct pingpong_worker_names' has no member named 'pongr'; did you mean
+ * 'ponger'?"). Worker members are chars, so a member's offset is its worker id; message members
+ * are char arrays as long as the wire id, so a member's size is its wire id. */
+#define MSGR__KNOWN_M(name, id, ...) char name[id];
+#define MSGR__KNOWN_W(name) char name;
+struct MSGR__N(_worker_names) { MSGR_APP_WORKERS(MSGR__KNOWN_W) };
+struct MSGR__N(_message_names) {
     MSGR_APP_MESSAGES(MSGR__KNOWN_M, MSGR__IGNORE)
     MSGR_APP_SERIALIZED(MSGR__KNOWN_M)
-    MSGR_APP_WORKERS(MSGR__KNOWN_W)
 };
+
+/* Per route, a struct named after the route's own tokens (pingpong_route_<from>__<msg>__<to>)
+ * whose members' sizes are its source, message and destination ids plus one. Each name is
+ * resolved here and only here: everything generated below takes the ids from this struct,
+ * which exists even when a name was wrong, so a mistake is reported once. A route given twice
+ * redefines the struct. */
+#define MSGR__RNAME(from, msg, to)                                                            \
+    MSGR__N(MSGR__CAT(MSGR__CAT(MSGR__CAT(_route_, from), MSGR__CAT(__, msg)), MSGR__CAT(__, to)))
+#define MSGR__RID(from, msg, to, part)                                                        \
+    ((int)sizeof(((struct MSGR__RNAME(from, msg, to) *)0)->part) - 1)
+#define MSGR__RSRC(from, msg, to) MSGR__RID(from, msg, to, src)
+#define MSGR__RMSG(from, msg, to) MSGR__RID(from, msg, to, msg)
+#define MSGR__RDST(from, msg, to) MSGR__RID(from, msg, to, dst)
+#define MSGR__ROUTE_IDS(from, msg, to, handler)                                               \
+    struct MSGR__RNAME(from, msg, to) {                                                        \
+        char src[offsetof(struct MSGR__N(_worker_names), from) + 1];                           \
+        char msg[sizeof(((struct MSGR__N(_message_names) *)0)->msg) + 1];                      \
+        char dst[offsetof(struct MSGR__N(_worker_names), to) + 1];                             \
+    };
+MSGR_APP_ROUTES(MSGR__ROUTE_IDS)
+#undef MSGR__ROUTE_IDS
 
 #undef MSGR__ID_M
 #undef MSGR__ID_S
@@ -161,12 +188,7 @@ MSGR_APP_SERIALIZED(MSGR__SER_TYPE)
 
 /* ---- step "routes": handler prototypes and name checks ---- */
 
-#define MSGR__HANDLER_PROTO(from, msg, to, handler)                                           \
-    void handler(msgr_ctx *ctx, const msg *m);                                                 \
-    _Static_assert(MSGR__N(MSGR__CAT(_no_worker_named_, from)) >= 0 &&                         \
-                   MSGR__N(MSGR__CAT(_no_message_named_, msg)) > 0 &&                          \
-                   MSGR__N(MSGR__CAT(_no_worker_named_, to)) >= 0,                             \
-                   "route " #from " -> " #msg " -> " #to);
+#define MSGR__HANDLER_PROTO(from, msg, to, handler) void handler(msgr_ctx *ctx, const msg *m);
 MSGR_APP_ROUTES(MSGR__HANDLER_PROTO)
 #undef MSGR__HANDLER_PROTO
 
@@ -233,7 +255,8 @@ MSGR_APP_SERIALIZED(MSGR__CODEC_S)
 /* ---- step "dispatch": one switch over (destination, source, message), one entry per worker ---- */
 
 #define MSGR__CASE(from, msg, to, handler)                                                    \
-    case MSGR__KEY(MSGR__WRK(to), MSGR__WRK(from), MSGR__MSG(msg)):                            \
+    case MSGR__KEY(MSGR__RDST(from, msg, to), MSGR__RSRC(from, msg, to),                       \
+                   MSGR__RMSG(from, msg, to)):                                                 \
         return MSGR__N(MSGR__CAT(_deliver_, msg))(ctx, handler, data, len);
 static inline int MSGR__N(__dispatch)(msgr_ctx *ctx, uint32_t self, uint32_t src, uint32_t id,
                                       const void *data, uint32_t len)
@@ -263,15 +286,17 @@ MSGR_APP_WORKERS(MSGR__DISPATCH_W)
  * destination; routes of other messages are constant-false and compile away. One destination
  * is a plain send; several (fan-out) go all or nothing (msgr_send_all_to, msgr_commit_all). */
 #define MSGR__PLUS1(...) +1
+#define MSGR__ROUTE_IS(from, msg, to)                                                         \
+    (MSGR__RMSG(from, msg, to) == this_id && self == (uint32_t)MSGR__RSRC(from, msg, to))
 #define MSGR__COLLECT(from, msg, to, handler)                                                 \
-    if (MSGR__MSG(msg) == this_id && self == MSGR__WRK(from))                                  \
-        dests_[nd_++] = MSGR__WRK(to);
+    if (MSGR__ROUTE_IS(from, msg, to))                                                         \
+        dests_[nd_++] = MSGR__RDST(from, msg, to);
 #define MSGR__COLLECT_OTHERS(from, msg, to, handler)                                          \
-    if (MSGR__MSG(msg) == this_id && self == MSGR__WRK(from) && MSGR__WRK(to) != out->dest)    \
-        dests_[nd_++] = MSGR__WRK(to);
+    if (MSGR__ROUTE_IS(from, msg, to) && (uint32_t)MSGR__RDST(from, msg, to) != out->dest)     \
+        dests_[nd_++] = MSGR__RDST(from, msg, to);
 #define MSGR__FIRST_DEST(from, msg, to, handler)                                              \
-    if (MSGR__MSG(msg) == this_id && self == MSGR__WRK(from) && dest < 0)                      \
-        dest = MSGR__WRK(to);
+    if (MSGR__ROUTE_IS(from, msg, to) && dest < 0)                                             \
+        dest = MSGR__RDST(from, msg, to);
 #define MSGR__SENDER(name, id, ...)                                                           \
     static inline int MSGR__N(MSGR__CAT(_send_, name))(msgr_ctx *ctx, const name *m)           \
     {                                                                                          \

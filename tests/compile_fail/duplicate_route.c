@@ -1,4 +1,4 @@
-/* expect: duplicate case value */
+/* expect: cf_route_pinger__Ping__ponger */
 #include <stdint.h>
 #define MSGR_APP cf
 #define MSGR_APP_MESSAGES(M, F) M(Ping, 1, F(uint64_t, seq)) M(Pong, 2, F(uint64_t, seq))

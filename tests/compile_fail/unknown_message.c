@@ -1,4 +1,4 @@
-/* expect: cf_no_message_named_Pnig */
+/* expect: no member named 'Pnig' */
 #include <stdint.h>
 #define MSGR_APP cf
 #define MSGR_APP_MESSAGES(M, F) M(Ping, 1, F(uint64_t, seq)) M(Pong, 2, F(uint64_t, seq))

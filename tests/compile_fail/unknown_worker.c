@@ -1,4 +1,5 @@
-/* expect: cf_no_worker_named_pongr */
+/* expect: no member named 'pongr' */
+/* errors: 1 */
 #include <stdint.h>
 #define MSGR_APP cf
 #define MSGR_APP_MESSAGES(M, F) M(Ping, 1, F(uint64_t, seq)) M(Pong, 2, F(uint64_t, seq))
