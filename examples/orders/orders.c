@@ -3,10 +3,11 @@
  *   orders [--orders N]                threads, anonymous shared memory
  *   orders --shm [--orders N]          two processes over named shared memory: this one runs
  *                                      main and gateway, a child runs stock, billing and audit
- *   orders --file DIR [--orders N]     the same over a file bus in DIR, and the child is
- *                                      SIGKILLed mid-run and started again: nothing is lost,
- *                                      what it had not finished is handled again (main
- *                                      counts each order once by its id)
+ *   orders --file DIR [--orders N]     the same over a file bus in DIR, both processes
+ *                                      started by this one, which SIGKILLs each mid-run and
+ *                                      starts it again: nothing is lost, what was not
+ *                                      finished is handled again (main keeps its tally in a
+ *                                      file, DIR/orders.tally, and counts each order once)
  *
  * Every order must come back reserved, billed (qty * price) and audited (its receipt text),
  * each exactly once as main counts them; the exit status says whether it did.
@@ -16,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,9 +84,18 @@ void on_receipt(msgr_ctx *ctx, const Receipt *r)
 
 /* ---- main's tally: each order counted once per kind, whatever is redelivered ---- */
 
+/* In a file of its own on a file bus, so a front process killed and started again goes on
+ * where it was: next is the first order not yet sent (stored after the send: a kill between
+ * the two sends that order again, and main counts the second copy as redelivered). The
+ * supervisor reads next to time its kills; one front process writes at a time. */
+typedef struct tally {
+    _Atomic uint64_t next;
+    uint64_t complete, bad, dups;
+    unsigned char seen[]; /* per order: bit 0 reserved, 1 billed, 2 audited */
+} tally;
+
 static uint64_t n_orders;
-static unsigned char *seen; /* per order: bit 0 reserved, 1 billed, 2 audited */
-static uint64_t complete, bad, dups;
+static tally *t;
 
 static uint32_t qty_of(uint64_t id) { return (uint32_t)(1 + id % 7); }
 static uint32_t price_of(uint64_t id) { return (uint32_t)(100 + id % 1000); }
@@ -90,16 +103,16 @@ static uint32_t price_of(uint64_t id) { return (uint32_t)(100 + id % 1000); }
 static void mark(uint64_t id, unsigned bit, int ok)
 {
     if (id >= n_orders || !ok) {
-        bad++;
+        t->bad++;
         return;
     }
-    if (seen[id] & bit) {
-        dups++; /* a redelivery after a crash: at-least-once, counted once */
+    if (t->seen[id] & bit) {
+        t->dups++; /* a redelivery after a crash: at-least-once, counted once */
         return;
     }
-    seen[id] |= bit;
-    if (seen[id] == 7)
-        complete++;
+    t->seen[id] |= bit;
+    if (t->seen[id] == 7)
+        t->complete++;
 }
 
 void on_reserved(msgr_ctx *ctx, const Reserved *r)
@@ -126,12 +139,17 @@ static int fail(const char *what, int rc)
     return 1;
 }
 
+static msgr_region_kind kind_of(const char *mode)
+{
+    return !strcmp(mode, "file") ? MSGR_REGION_FILE : MSGR_REGION_SHM;
+}
+
 /* The back office (stock, billing, audit) in a process of its own, until the bus stops. */
-static int back_office(const char *kind, const char *name)
+static int back_office(const char *mode, const char *name)
 {
     const char *const run[] = {"stock", "billing", "audit", NULL};
-    msgr_bus_opts o = {.kind = !strcmp(kind, "file") ? MSGR_REGION_FILE : MSGR_REGION_SHM,
-                       .name = name, .run = run, .inbox_capacity = 1 << 16};
+    msgr_bus_opts o = {.kind = kind_of(mode), .name = name, .run = run,
+                       .inbox_capacity = 1 << 16};
     msgr_bus *bus;
     int rc = msgr_bus_open(orders_app(), &o, &bus);
     if (rc == 0 && (rc = msgr_bus_start(bus)) == 0)
@@ -140,19 +158,146 @@ static int back_office(const char *kind, const char *name)
     return rc ? fail("back office", rc) : 0;
 }
 
-static pid_t start_back_office(const char *self, const char *kind, const char *name)
+static char self_path[4096];
+
+static pid_t spawn(const char *role, const char *mode, const char *name)
 {
+    char n[32];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)n_orders);
     pid_t pid = fork();
     if (pid == 0) {
-        execl(self, self, "--back-office", kind, name, (char *)NULL);
+        execl(self_path, self_path, role, mode, name, "--orders", n, (char *)NULL);
         _exit(127);
     }
     return pid;
 }
 
+static int exited_ok(pid_t pid)
+{
+    int st;
+    return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* main and gateway: sends the orders from t->next on and tallies the results until every order
+ * is complete, then stops the whole bus (a back office joined to it returns). Threads mode runs
+ * every worker here; shm mode starts the back office as a child; file mode is started (and
+ * killed, and started again) by supervise(). */
+static int front(const char *mode, const char *name)
+{
+    const char *const front_workers[] = {"main", "gateway", NULL};
+    const char *const drive[] = {"main", NULL};
+    msgr_bus_opts o = {.drive = drive, .inbox_capacity = 1 << 16};
+    if (name)
+        o.kind = kind_of(mode), o.name = name, o.run = front_workers;
+    if (!strcmp(mode, "shm"))
+        o.flags = MSGR_BUS_FRESH; /* file mode: the supervisor made it fresh */
+    msgr_bus *bus;
+    int rc = msgr_bus_open(orders_app(), &o, &bus);
+    if (rc)
+        return fail("open", rc);
+    pid_t back = !strcmp(mode, "shm") ? spawn("--back-office", mode, name) : 0;
+    if ((rc = msgr_bus_start(bus)))
+        return fail("start", rc);
+    msgr_ctx *ctx;
+    msgr_bus_ctx(bus, orders_W_main, &ctx);
+    for (uint64_t id = atomic_load(&t->next); id < n_orders; id++) {
+        Order ord = {.id = id, .qty = qty_of(id), .price_cents = price_of(id)};
+        if ((rc = orders_send_Order(ctx, &ord)) < 0)
+            return fail("send Order", rc);
+        atomic_store(&t->next, id + 1);
+        if ((id & 63) == 0)
+            msgr_bus_poll(bus, orders_W_main, 256);
+    }
+    while (t->complete < n_orders) {
+        rc = msgr_bus_poll_wait(bus, orders_W_main, 256, 20000000000ll);
+        if (rc <= 0) {
+            fprintf(stderr, "orders: waited 20 s with %llu of %llu orders complete\n",
+                    (unsigned long long)t->complete, (unsigned long long)n_orders);
+            break;
+        }
+    }
+    msgr_bus_stop(bus, MSGR_STOP_DRAIN, 10000000000ll, NULL); /* a joined back office stops too */
+    int back_ok = back ? exited_ok(back) : 1;
+    msgr_bus_close(bus);
+    if (!strcmp(mode, "shm"))
+        msgr_bus_destroy(orders_app(), &o);
+    return t->complete == n_orders && back_ok ? 0 : 1;
+}
+
+/* Waits until the front has sent `target` orders or exited (then 0). Polls the tally: the front
+ * has no reason to tell anyone how far it is, and a kill timed a few ms late is as good. */
+static int wait_progress(pid_t front_pid, uint64_t target)
+{
+    for (int ms = 0; ms < 60000; ms++) {
+        if (atomic_load(&t->next) >= target)
+            return 1;
+        if (waitpid(front_pid, NULL, WNOHANG) == front_pid)
+            return 0;
+        struct timespec d = {0, 1000000};
+        nanosleep(&d, NULL);
+    }
+    return 0;
+}
+
+/* File mode: makes the bus fresh, starts front and back office, SIGKILLs the front a third of
+ * the way and the back office halfway (each at whatever it was doing) and starts each again. */
+static int supervise(const char *dir, int *restarts)
+{
+    char name[4096];
+    snprintf(name, sizeof name, "%s/orders.bus", dir);
+    const char *const none[] = {NULL};
+    msgr_bus_opts o = {.kind = MSGR_REGION_FILE, .name = name, .run = none,
+                       .inbox_capacity = 1 << 16, .flags = MSGR_BUS_FRESH};
+    msgr_bus *bus;
+    int rc = msgr_bus_open(orders_app(), &o, &bus);
+    if (rc)
+        return fail("open", rc);
+    msgr_bus_close(bus); /* the bus stays: a file bus lives in its files */
+    pid_t fr = spawn("--front", "file", name), back = spawn("--back-office", "file", name);
+    if (wait_progress(fr, n_orders / 3)) {
+        kill(fr, SIGKILL);
+        waitpid(fr, NULL, 0);
+        fr = spawn("--front", "file", name);
+        ++*restarts;
+    }
+    if (wait_progress(fr, n_orders / 2)) {
+        kill(back, SIGKILL);
+        waitpid(back, NULL, 0);
+        back = spawn("--back-office", "file", name);
+        ++*restarts;
+    }
+    int ok = exited_ok(fr);
+    ok &= exited_ok(back);
+    msgr_bus_destroy(orders_app(), &o);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/orders.tally", dir);
+    unlink(p); /* still mapped here, for the report */
+    return ok ? 0 : 1;
+}
+
+/* The tally: in memory, or in DIR/orders.tally (shared, so it outlives a killed front). */
+static int map_tally(const char *dir, int fresh)
+{
+    size_t bytes = sizeof(tally) + (n_orders ? n_orders : 1);
+    if (!dir) {
+        t = calloc(1, bytes);
+        return t ? 0 : -1;
+    }
+    char p[4096];
+    snprintf(p, sizeof p, "%s/orders.tally", dir);
+    int fd = open(p, O_RDWR | O_CREAT | (fresh ? O_TRUNC : 0), 0600);
+    if (fd < 0 || ftruncate(fd, (off_t)bytes) != 0) {
+        perror(p);
+        return -1;
+    }
+    t = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    return t == MAP_FAILED ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *mode = "threads", *dir = NULL;
+    const char *mode = "threads", *dir = NULL, *role = NULL, *name = NULL;
     n_orders = 100000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--orders") && i + 1 < argc)
@@ -161,77 +306,49 @@ int main(int argc, char **argv)
             mode = "shm";
         else if (!strcmp(argv[i], "--file") && i + 1 < argc)
             mode = "file", dir = argv[++i];
-        else if (!strcmp(argv[i], "--back-office") && i + 2 < argc)
-            return back_office(argv[i + 1], argv[i + 2]);
+        else if ((!strcmp(argv[i], "--back-office") || !strcmp(argv[i], "--front")) &&
+                 i + 2 < argc)
+            role = argv[i], mode = argv[i + 1], name = argv[i + 2], i += 2;
         else {
             fprintf(stderr, "usage: orders [--orders N] [--shm | --file DIR]\n");
             return 2;
         }
     }
-    seen = calloc(n_orders ? n_orders : 1, 1);
-    char name[256];
-    const char *const front[] = {"main", "gateway", NULL};
-    const char *const drive[] = {"main", NULL};
-    msgr_bus_opts o = {.drive = drive, .inbox_capacity = 1 << 16, .flags = MSGR_BUS_FRESH};
-    if (!strcmp(mode, "shm")) {
-        snprintf(name, sizeof name, "msgr-orders-%d", (int)getpid());
-        o.kind = MSGR_REGION_SHM, o.name = name, o.run = front;
-    } else if (!strcmp(mode, "file")) {
-        snprintf(name, sizeof name, "%s/orders.bus", dir);
-        o.kind = MSGR_REGION_FILE, o.name = name, o.run = front;
+    ssize_t len = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+    if (len <= 0)
+        snprintf(self_path, sizeof self_path, "%s", argv[0]);
+    if (role && !strcmp(role, "--back-office"))
+        return back_office(mode, name);
+    if (role) { /* a front started by supervise(): its tally lies beside the bus */
+        char d[4096];
+        snprintf(d, sizeof d, "%s", name);
+        char *slash = strrchr(d, '/');
+        if (slash)
+            *slash = 0;
+        if (map_tally(slash ? d : ".", 0))
+            return 1;
+        return front(mode, name);
     }
-    msgr_bus *bus;
-    int rc = msgr_bus_open(orders_app(), &o, &bus);
-    if (rc)
-        return fail("open", rc);
-    pid_t back = 0;
-    if (o.run)
-        back = start_back_office("/proc/self/exe", mode, name);
-    if ((rc = msgr_bus_start(bus)))
-        return fail("start", rc);
-    msgr_ctx *ctx;
-    msgr_bus_ctx(bus, orders_W_main, &ctx);
+    if (map_tally(dir, 1))
+        return 1;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int restarted = 0;
-    for (uint64_t id = 0; id < n_orders; id++) {
-        Order ord = {.id = id, .qty = qty_of(id), .price_cents = price_of(id)};
-        if ((rc = orders_send_Order(ctx, &ord)) < 0)
-            return fail("send Order", rc);
-        if ((id & 63) == 0)
-            msgr_bus_poll(bus, orders_W_main, 256);
-        if (back && !strcmp(mode, "file") && !restarted && id == n_orders / 2) {
-            kill(back, SIGKILL); /* mid-run, whatever it was doing */
-            waitpid(back, NULL, 0);
-            back = start_back_office("/proc/self/exe", mode, name);
-            restarted = 1;
-        }
-    }
-    while (complete < n_orders) {
-        rc = msgr_bus_poll_wait(bus, orders_W_main, 256, 20000000000ll);
-        if (rc <= 0) {
-            fprintf(stderr, "orders: waited 20 s with %llu of %llu orders complete\n",
-                    (unsigned long long)complete, (unsigned long long)n_orders);
-            break;
-        }
+    int restarts = 0, rc;
+    if (dir) {
+        rc = supervise(dir, &restarts);
+    } else {
+        char shm[64];
+        snprintf(shm, sizeof shm, "msgr-orders-%d", (int)getpid());
+        rc = front(mode, !strcmp(mode, "shm") ? shm : NULL);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    msgr_bus_stop(bus, MSGR_STOP_DRAIN, 10000000000ll, NULL); /* a joined back office stops too */
-    int back_ok = 1;
-    if (back) {
-        int st;
-        waitpid(back, &st, 0);
-        back_ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    }
-    msgr_bus_close(bus);
-    if (o.name)
-        msgr_bus_destroy(orders_app(), &o);
     printf("orders (%s): %llu orders in %.3f s (%.0f orders/s): %llu complete, %llu wrong, "
            "%llu redelivered%s\n", mode, (unsigned long long)n_orders, s, n_orders / s,
-           (unsigned long long)complete, (unsigned long long)bad, (unsigned long long)dups,
-           restarted ? ", back office killed and restarted once" : "");
-    if (complete != n_orders || bad || !back_ok) {
+           (unsigned long long)t->complete, (unsigned long long)t->bad,
+           (unsigned long long)t->dups,
+           restarts == 2 ? ", front and back office each killed and restarted once" : "");
+    if (rc || t->complete != n_orders || t->bad) {
         fprintf(stderr, "orders: FAILED\n");
         return 1;
     }
