@@ -6,6 +6,9 @@
 #   make demo         the main demo (two_workers) on anonymous shared memory
 #   make examples-check  every example, each checking its own result
 #   make expand       what the example definitions expand to
+#   make install      headers, libraries, messenger.pc, msgr and its man page under
+#                     $(DESTDIR)$(PREFIX) (PREFIX=/usr/local; also LIBDIR, INCLUDEDIR, ...)
+#   make uninstall    removes what make install put there
 #   make bench        ring_bench, full table        make bench-smoke   reduced set (< 30 s)
 #   make bench-compare  messenger beside its peers (< 5 min)   make bench-compare-quick  (< 1 min)
 #   CC=clang make ... any of the above with clang
@@ -51,15 +54,16 @@ BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)
 TEST_BINS = $(TESTS:%=$(BUILD)/tests/%)
 HELPER_BINS = $(TEST_HELPERS:%=$(BUILD)/tests/%)
 
-.PHONY: all lib test sanitize tsan stress demo bench bench-smoke bench-compare bench-compare-quick bench-plots examples-check expand clean criterion crash-test fuzz
+.PHONY: install uninstall package-test all lib test sanitize tsan stress demo bench bench-smoke bench-compare bench-compare-quick bench-plots examples-check expand clean criterion crash-test fuzz
 .DELETE_ON_ERROR:
 
 all: lib $(BINS)
 lib: $(STATIC) $(SHARED)
 
+# Hidden by default: only what the public headers mark MSGR_API is exported from the .so.
 $(BUILD)/obj/%.o: %.c $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c $< -o $@
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -145,6 +149,8 @@ test: all $(TEST_BINS) $(HELPER_BINS)
 	@CC="$(CC)" sh tests/compile_fail.sh
 	@echo "== the msgr tool"
 	@sh tests/cli_test.sh $(BUILD)
+	@echo "== the installed package"
+	@$(if $(SAN),echo "skipped under sanitizers (the package is the plain build)",sh tests/package_test.sh $(BUILD))
 	@set -e; for t in $(TEST_BINS); do \
 	  echo "== $$t"; MSGR_TEST_BIN=$(BUILD)/tests $(TEST_ENV) $$t --jobs 1 $(TEST_ARGS); done
 	@echo "all tests passed ($(BUILD))"
@@ -250,6 +256,47 @@ bench-plots:
 	@if command -v gnuplot >/dev/null 2>&1; then \
 	    cd $(BENCH_OUT) && gnuplot plot.gp && echo "plots: $(BENCH_OUT)/throughput.png $(BENCH_OUT)/latency.png"; \
 	else echo "gnuplot not installed (apt-get install gnuplot-nox): no plots drawn"; fi
+
+# ---- installing ----
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PUBLIC_HDR = $(wildcard include/msgr/*.h)
+
+$(BUILD)/messenger.pc: docs/messenger.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: lib $(BUILD)/bin/msgr $(BUILD)/messenger.pc
+	install -d $(DESTDIR)$(INCLUDEDIR)/msgr $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 include/messenger.h macros/msgr_app.h $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 $(PUBLIC_HDR) $(DESTDIR)$(INCLUDEDIR)/msgr
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)
+	ln -sf libmessenger.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmessenger.so.$(SOVERSION)
+	ln -sf libmessenger.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmessenger.so
+	install -m 644 $(BUILD)/messenger.pc $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(BUILD)/bin/msgr $(DESTDIR)$(BINDIR)
+	install -m 644 docs/msgr.1 $(DESTDIR)$(MANDIR)/man1
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/messenger.h $(DESTDIR)$(INCLUDEDIR)/msgr_app.h
+	rm -f $(PUBLIC_HDR:include/msgr/%=$(DESTDIR)$(INCLUDEDIR)/msgr/%)
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/msgr 2>/dev/null
+	rm -f $(DESTDIR)$(LIBDIR)/libmessenger.a $(DESTDIR)$(LIBDIR)/libmessenger.so \
+	    $(DESTDIR)$(LIBDIR)/libmessenger.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmessenger.so.$(VERSION)
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/messenger.pc $(DESTDIR)$(BINDIR)/msgr \
+	    $(DESTDIR)$(MANDIR)/man1/msgr.1
+
+# Installs into a temporary DESTDIR, builds a program there through pkg-config (shared and
+# static) and runs both; checks the exported symbols against the headers; uninstalls.
+package-test: lib $(BUILD)/bin/msgr
+	@sh tests/package_test.sh $(BUILD)
 
 clean:
 	rm -rf build

@@ -7,6 +7,8 @@
 #ifndef MSGR_ERROR_H
 #define MSGR_ERROR_H
 
+#include "export.h"
+
 #include <errno.h>
 
 #ifdef __cplusplus
@@ -51,16 +53,16 @@ typedef enum msgr_error {
 
 /* Returns a static, human-readable string for any code (unknown codes get a generic text).
  * Thread-safe. */
-const char *msgr_strerror(int code);
+MSGR_API const char *msgr_strerror(int code);
 
 /* Returns the code's symbolic name ("MSGR_EAGAIN"), or "MSGR_E?" for an unknown code. */
-const char *msgr_errname(int code);
+MSGR_API const char *msgr_errname(int code);
 
 /* What the calling thread's last failing call that has more to say said about it: the file,
  * worker, message, field or value at fault ("message Order (wire id 3) differs from the bus's
  * ...", "inbox capacity 3000 is not a power of two ..."), or "" if it said nothing. Valid until
  * the thread's next call into messenger. Calls that succeed leave it as it was. */
-const char *msgr_last_error(void);
+MSGR_API const char *msgr_last_error(void);
 
 #ifdef __cplusplus
 }

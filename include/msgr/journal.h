@@ -15,6 +15,8 @@
 #ifndef MSGR_JOURNAL_H
 #define MSGR_JOURNAL_H
 
+#include "export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,48 +42,48 @@ typedef struct msgr_journal_opts {
  * settings given here replace the stored ones when nonzero. Errors: MSGR_EINVAL, MSGR_EACCES,
  * MSGR_ENOTMSGR (a directory holding something else), MSGR_ECORRUPT, MSGR_ENOSPC, MSGR_EBUSY
  * (another live process held the append lock for lock_timeout_ns). */
-int msgr_journal_open(const char *dir, const msgr_journal_opts *opts, msgr_journal **out);
+MSGR_API int msgr_journal_open(const char *dir, const msgr_journal_opts *opts, msgr_journal **out);
 
 /* Unmaps and frees (readers must be closed first). NULL is accepted. */
-void msgr_journal_close(msgr_journal *j);
+MSGR_API void msgr_journal_close(msgr_journal *j);
 
 /* Appends a record; *seq (may be NULL) receives its sequence number. Thread-safe and
  * process-safe. Errors: MSGR_EMSGSIZE (larger than a segment), MSGR_ENOSPC, MSGR_EFBIG, MSGR_EIO,
  * MSGR_EBUSY (another appender held the lock for lock_timeout_ns). */
-int msgr_journal_append(msgr_journal *j, uint16_t type, const void *data, size_t len,
-                        uint64_t *seq);
+MSGR_API int msgr_journal_append(msgr_journal *j, uint16_t type, const void *data, size_t len,
+                                 uint64_t *seq);
 
 /* Next sequence number to be appended, and the oldest one still kept. */
-uint64_t msgr_journal_next_seq(msgr_journal *j);
-uint64_t msgr_journal_first_seq(msgr_journal *j);
+MSGR_API uint64_t msgr_journal_next_seq(msgr_journal *j);
+MSGR_API uint64_t msgr_journal_first_seq(msgr_journal *j);
 
 /* Opens reader `name` (1..47 characters; one user at a time), positioned after its last
  * committed record (a new reader starts at the oldest record kept). Errors: MSGR_EINVAL,
  * MSGR_ENOSPC (reader table full), MSGR_EBUSY. */
-int msgr_journal_reader_open(msgr_journal *j, const char *name, msgr_journal_reader **out);
+MSGR_API int msgr_journal_reader_open(msgr_journal *j, const char *name, msgr_journal_reader **out);
 
 /* Moves the reader to sequence number `seq` (clamped to what is kept), or to the first record
  * stamped at or after `wall_ns` (nanoseconds since 1970). */
-int msgr_journal_seek(msgr_journal_reader *rd, uint64_t seq);
-int msgr_journal_seek_time(msgr_journal_reader *rd, uint64_t wall_ns);
+MSGR_API int msgr_journal_seek(msgr_journal_reader *rd, uint64_t seq);
+MSGR_API int msgr_journal_seek_time(msgr_journal_reader *rd, uint64_t wall_ns);
 
 /* The next record; m->data is valid until the next call on this reader. msgr_log_seq-like:
  * msgr_journal_seq(m) gives its sequence number, msgr_journal_time(m) its time stamp.
  * Errors: MSGR_EAGAIN (at the end), MSGR_ECORRUPT (a record fails its checks). */
-int msgr_journal_next(msgr_journal_reader *rd, msgr_msg *m);
-uint64_t msgr_journal_seq(const msgr_msg *m);
+MSGR_API int msgr_journal_next(msgr_journal_reader *rd, msgr_msg *m);
+MSGR_API uint64_t msgr_journal_seq(const msgr_msg *m);
 
 /* Makes the reader's position durable just after m: the next open resumes there, and
  * segments wholly before the slowest reader become deletable. */
-int msgr_journal_commit(msgr_journal_reader *rd, const msgr_msg *m);
+MSGR_API int msgr_journal_commit(msgr_journal_reader *rd, const msgr_msg *m);
 
-void msgr_journal_reader_close(msgr_journal_reader *rd);
+MSGR_API void msgr_journal_reader_close(msgr_journal_reader *rd);
 
 /* Deletes whole segments that every reader has passed and that retention no longer needs (also
  * done when a segment fills). *deleted (may be NULL) receives how many. Errors: MSGR_EBUSY
  * (another appender held the lock for lock_timeout_ns), MSGR_ENOMEM, or the directory
  * listing's error. */
-int msgr_journal_gc(msgr_journal *j, uint32_t *deleted);
+MSGR_API int msgr_journal_gc(msgr_journal *j, uint32_t *deleted);
 
 #ifdef __cplusplus
 }

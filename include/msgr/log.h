@@ -23,6 +23,8 @@
 #ifndef MSGR_LOG_H
 #define MSGR_LOG_H
 
+#include "export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,17 +80,17 @@ typedef struct msgr_log_recovery {
 /* Creates a log file (fails with MSGR_EEXIST if it exists). Errors: MSGR_EINVAL (opts),
  * MSGR_ENOENT (directory), MSGR_EACCES, MSGR_ENOSPC / MSGR_EFBIG (the whole file is reserved
  * now, so a full disk shows here and never as a crash later). */
-int msgr_log_create(const char *path, const msgr_log_opts *opts, msgr_log **out);
+MSGR_API int msgr_log_create(const char *path, const msgr_log_opts *opts, msgr_log **out);
 
 /* Opens an existing log; recovers it first if no live process uses it (rep may be NULL). If
  * another live process is recovering it, waits up to 10 claim timeouts (then MSGR_EBUSY).
  * Errors: MSGR_ENOENT, MSGR_EACCES, MSGR_ENOTMSGR (not a log), MSGR_EVERSION, MSGR_ECORRUPT
  * (header inconsistent), MSGR_ENOMEM, MSGR_EBUSY. */
-int msgr_log_open(const char *path, const msgr_log_opts *opts, msgr_log **out,
-                  msgr_log_recovery *rep);
+MSGR_API int msgr_log_open(const char *path, const msgr_log_opts *opts, msgr_log **out,
+                           msgr_log_recovery *rep);
 
 /* Syncs (per policy), releases this process's producer slot and group ownerships, unmaps. */
-void msgr_log_close(msgr_log *log);
+MSGR_API void msgr_log_close(msgr_log *log);
 
 /* ---- appending (thread-safe; any number of threads and processes, except in a
  * single-producer log: see MSGR_LOG_SINGLE_PRODUCER) ---- */
@@ -97,38 +99,38 @@ void msgr_log_close(msgr_log *log);
  * with MSGR_EAGAIN; < 0: no limit). Errors: MSGR_EMSGSIZE, MSGR_ETIMEDOUT, MSGR_EIO (an earlier
  * sync failed: reopen the log), MSGR_ENOSPC (too many producers at once), MSGR_EBUSY (a
  * single-producer log another live handle appends to), MSGR_ECORRUPT. */
-int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns);
+MSGR_API int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns);
 
 /* Commits a claimed record (c->len may be lowered); syncs per policy. Errors: MSGR_EINVAL,
  * MSGR_EIO (sync failed). */
-int msgr_log_commit(msgr_log *log, msgr_claim *c);
+MSGR_API int msgr_log_commit(msgr_log *log, msgr_claim *c);
 
 /* Gives a claim up: it becomes padding readers skip. Errors: MSGR_EINVAL (not a live claim). */
-int msgr_log_abort(msgr_log *log, msgr_claim *c);
+MSGR_API int msgr_log_abort(msgr_log *log, msgr_claim *c);
 
 /* claim + copy + commit. Returns 0 or an error as above. */
-int msgr_log_append(msgr_log *log, uint16_t type, const void *data, size_t len,
-                    int64_t timeout_ns);
+MSGR_API int msgr_log_append(msgr_log *log, uint16_t type, const void *data, size_t len,
+                             int64_t timeout_ns);
 
 /* ---- reading (one reader per group at a time, across all processes) ---- */
 
 /* Opens group `name` (1..47 characters), creating it at the oldest retained record if new.
  * Reading starts after the group's last acknowledgement. Errors: MSGR_EINVAL (name),
  * MSGR_EBUSY (a live process reads this group), MSGR_ENOSPC (group table full). */
-int msgr_log_reader_open(msgr_log *log, const char *name, msgr_log_reader **out);
+MSGR_API int msgr_log_reader_open(msgr_log *log, const char *name, msgr_log_reader **out);
 
 /* Next record after the last one read (not necessarily acknowledged); waits up to timeout_ns.
  * m stays valid until acknowledged. Bounds are checked; the CRC is checked at recovery and by
  * msgr_log_scan, not here. Errors: MSGR_EAGAIN/MSGR_ETIMEDOUT (nothing new), MSGR_ECORRUPT (a
  * record's length is out of bounds: the log needs recovery). */
-int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns);
+MSGR_API int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns);
 
 /* Hands up to max records after the last one read to fn, in order, without waiting: the batch
  * form of msgr_log_read (each record stays valid until acknowledged; acknowledge the batch's
  * last with msgr_log_ack, from fn or after). fn returning non-zero stops after that record.
  * Returns how many were handed over (0: nothing new), or MSGR_EINVAL / MSGR_ECORRUPT. A
  * reader is used by one thread at a time. */
-int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg, unsigned max);
+MSGR_API int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg, unsigned max);
 
 /* Throughput over latency, as msgr_ring_set_linger: when a waiting read finds nothing after
  * fewer than min_batch records since it last found nothing, it first pauses `pauses` CPU pause
@@ -137,26 +139,26 @@ int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg, unsigned
  * poll after one that found nothing more after fewer than min_batch records pauses the same way
  * (not after one cut short by its max or by the handler).
  * Off by default (0); `pauses` is capped at 65536. Not for a reader used from several threads. */
-void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_t pauses);
+MSGR_API void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_t pauses);
 
 /* How many reads and polls of this reader paused first (msgr_log_reader_set_linger), for
  * tuning. From the reader's thread; 0 for NULL. */
-uint64_t msgr_log_reader_lingers(const msgr_log_reader *rd);
+MSGR_API uint64_t msgr_log_reader_lingers(const msgr_log_reader *rd);
 
 /* The record's sequence number (its log position). */
-uint64_t msgr_log_seq(const msgr_msg *m);
+MSGR_API uint64_t msgr_log_seq(const msgr_msg *m);
 
 /* Acknowledges m and everything read before it: durable per the sync policy; space behind the
  * slowest group is reused. Errors: MSGR_EINVAL (not read by this reader), MSGR_EIO. */
-int msgr_log_ack(msgr_log_reader *rd, const msgr_msg *m);
+MSGR_API int msgr_log_ack(msgr_log_reader *rd, const msgr_msg *m);
 
 /* The group's acknowledged position and the log's end (next sequence number to be claimed):
  * equal when the group has nothing pending. */
-uint64_t msgr_log_reader_acked(const msgr_log_reader *rd);
-uint64_t msgr_log_end(const msgr_log *log);
+MSGR_API uint64_t msgr_log_reader_acked(const msgr_log_reader *rd);
+MSGR_API uint64_t msgr_log_end(const msgr_log *log);
 
 /* Releases the group (its acknowledged position stays). NULL is accepted. */
-void msgr_log_reader_close(msgr_log_reader *rd);
+MSGR_API void msgr_log_reader_close(msgr_log_reader *rd);
 
 /* ---- inspection and maintenance ---- */
 
@@ -183,22 +185,22 @@ typedef struct msgr_log_stat {
 } msgr_log_stat;
 
 /* Header, positions and counts. Reads only; safe while others run (a snapshot). */
-int msgr_log_stat_get(msgr_log *log, msgr_log_stat *st);
+MSGR_API int msgr_log_stat_get(msgr_log *log, msgr_log_stat *st);
 
 /* Group i (0 <= i < max_groups) if in use: 0, or MSGR_ENOENT for an empty slot. */
-int msgr_log_group_get(msgr_log *log, uint32_t i, msgr_log_group_info *g);
+MSGR_API int msgr_log_group_get(msgr_log *log, uint32_t i, msgr_log_group_info *g);
 
 /* Scans committed records from sequence number `from` (0: the oldest retained): fills m with
  * the first record at or after *cursor and moves *cursor past it. Returns 0, MSGR_EAGAIN at the
  * end, MSGR_ECORRUPT. For dump tools; does not acknowledge anything. */
-int msgr_log_scan(msgr_log *log, uint64_t *cursor, msgr_msg *m);
+MSGR_API int msgr_log_scan(msgr_log *log, uint64_t *cursor, msgr_msg *m);
 
 /* Drops everything pending, explicitly: every group jumps to the end of the committed records.
  * *dropped receives how many records the slowest group had not acknowledged. */
-int msgr_log_clear(msgr_log *log, uint64_t *dropped);
+MSGR_API int msgr_log_clear(msgr_log *log, uint64_t *dropped);
 
 /* Flushes everything to storage now, whatever the policy. Errors: MSGR_EIO. */
-int msgr_log_sync(msgr_log *log);
+MSGR_API int msgr_log_sync(msgr_log *log);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@
 #ifndef MSGR_REGION_H
 #define MSGR_REGION_H
 
+#include "export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,22 +55,22 @@ typedef struct msgr_region_opts {
 
 /* Creates anonymous memory of `size` usable bytes (rounded up to the page size).
  * Errors: MSGR_EINVAL (size 0 or above MSGR_REGION_MAX_SIZE, bad opts, NULL out), MSGR_ENOMEM. */
-int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_region **out);
+MSGR_API int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_region **out);
 
 /* Creates named shared memory. `name` is 1..MSGR_REGION_NAME_MAX characters of [A-Za-z0-9._-],
  * with an optional leading '/'. Errors: MSGR_EINVAL (bad name or size), MSGR_ENAMETOOLONG,
  * MSGR_EEXIST (name in use; see MSGR_REGION_REPLACE), MSGR_EACCES, MSGR_ENOMEM, MSGR_ENOSPC. */
-int msgr_region_create_shm(const char *name, size_t size, const msgr_region_opts *opts,
-                           msgr_region **out);
+MSGR_API int msgr_region_create_shm(const char *name, size_t size, const msgr_region_opts *opts,
+                                    msgr_region **out);
 
 /* Attaches to named shared memory created by msgr_region_create_shm (any process).
  * Errors: MSGR_ENOENT (no such name), MSGR_EACCES, MSGR_ENOTMSGR (not a messenger region),
  * MSGR_EVERSION, MSGR_ECORRUPT (header sizes inconsistent with the object), MSGR_EINVAL. */
-int msgr_region_open_shm(const char *name, msgr_region **out);
+MSGR_API int msgr_region_open_shm(const char *name, msgr_region **out);
 
 /* Removes the name; attached processes keep their mapping. Errors: MSGR_ENOENT, MSGR_EACCES,
  * MSGR_EINVAL, MSGR_ENAMETOOLONG. */
-int msgr_region_unlink_shm(const char *name);
+MSGR_API int msgr_region_unlink_shm(const char *name);
 
 /* A messenger object in named shared memory, as msgr_region_list_shm() finds it. */
 typedef struct msgr_region_shm_info {
@@ -82,64 +84,64 @@ typedef struct msgr_region_shm_info {
  * temporaries of creators that died), up to max into out; *n receives how many there are (may
  * exceed max). Counting users reads every process's mappings (Linux: /proc/<pid>/maps; a zombie
  * maps nothing). Errors: MSGR_EINVAL, MSGR_ENOSYS (no way to list shared memory here). */
-int msgr_region_list_shm(msgr_region_shm_info *out, uint32_t max, uint32_t *n);
+MSGR_API int msgr_region_list_shm(msgr_region_shm_info *out, uint32_t max, uint32_t *n);
 
 /* Live processes that map shared memory `name` now (*users; -1 if this system cannot tell).
  * Errors: MSGR_EINVAL, MSGR_ENAMETOOLONG, MSGR_ENOENT. */
-int msgr_region_shm_users(const char *name, int32_t *users);
+MSGR_API int msgr_region_shm_users(const char *name, int32_t *users);
 
 /* Live processes that map the file at `path` now (*users; -1 if this system cannot tell).
  * Errors: MSGR_EINVAL, MSGR_ENOENT. */
-int msgr_region_file_users(const char *path, int32_t *users);
+MSGR_API int msgr_region_file_users(const char *path, int32_t *users);
 
 /* Creates a file-backed region (disk space is reserved up front, so a full disk is an error
  * here, never a SIGBUS later). Errors as msgr_region_create_shm, plus MSGR_ENOENT (missing
  * directory), MSGR_EFBIG and MSGR_ENOSPC. */
-int msgr_region_create_file(const char *path, size_t size, const msgr_region_opts *opts,
-                            msgr_region **out);
+MSGR_API int msgr_region_create_file(const char *path, size_t size, const msgr_region_opts *opts,
+                                     msgr_region **out);
 
 /* Opens an existing file-backed region. Errors: MSGR_ENOENT, MSGR_EACCES, MSGR_ENOTMSGR (a file
  * that is not a messenger file, including one too short for the header), MSGR_EVERSION,
  * MSGR_ECORRUPT (header disagrees with the file's size). */
-int msgr_region_open_file(const char *path, msgr_region **out);
+MSGR_API int msgr_region_open_file(const char *path, msgr_region **out);
 
 /* Gives a region created with MSGR_REGION_PUBLISH_LATER its name, atomically: anyone opening
  * the name from now on sees the content written so far. Errors: MSGR_EEXIST (someone else
  * published that name first: close this one, open theirs), MSGR_ESTATE (not waiting to be
  * published), MSGR_EINVAL. Closing a region never published removes it. */
-int msgr_region_publish(msgr_region *r);
+MSGR_API int msgr_region_publish(msgr_region *r);
 
 /* 1 if the process that created the region runs (pid and start time; a zombie is dead), 0 if
  * not: a region whose content its creator never finished is then known to stay unfinished. */
-int msgr_region_creator_alive(const msgr_region *r);
+MSGR_API int msgr_region_creator_alive(const msgr_region *r);
 
 /* Removes the name of an opened shm or file region if the name still names this very object
  * (for re-making an object its creator left unfinished: two processes doing this at once remove
  * it once). Errors: MSGR_ENOENT (the name names another object by now, or none), MSGR_EINVAL
  * (anonymous memory), MSGR_EACCES, MSGR_EIO. */
-int msgr_region_unlink_if_same(msgr_region *r);
+MSGR_API int msgr_region_unlink_if_same(msgr_region *r);
 
 /* Grows a growable region to `new_size` usable bytes (never shrinks); the base stays put.
  * Errors: MSGR_ESTATE (not growable), MSGR_ERANGE (beyond max_size), MSGR_ENOSPC, MSGR_EFBIG.
  * Other processes see the growth after msgr_region_refresh(). */
-int msgr_region_grow(msgr_region *r, size_t new_size);
+MSGR_API int msgr_region_grow(msgr_region *r, size_t new_size);
 
 /* Maps what another process added with msgr_region_grow(). Returns 0; errors as grow. */
-int msgr_region_refresh(msgr_region *r);
+MSGR_API int msgr_region_refresh(msgr_region *r);
 
 /* Maps every page of the region into this process now, so that first use takes no page faults
  * (a fault costs microseconds: latency-sensitive users call this after create or open; each
  * process has its own page tables, so each calls it). Contents are unchanged; safe while other
  * threads and processes use the region. Errors: MSGR_EINVAL (NULL), MSGR_ENOMEM, MSGR_EIO. */
-int msgr_region_prefault(msgr_region *r);
+MSGR_API int msgr_region_prefault(msgr_region *r);
 
 /* First usable byte (64-byte aligned) and the number of usable bytes now mapped. */
-void *msgr_region_base(const msgr_region *r);
-size_t msgr_region_size(const msgr_region *r);
-msgr_region_kind msgr_region_kind_of(const msgr_region *r);
+MSGR_API void *msgr_region_base(const msgr_region *r);
+MSGR_API size_t msgr_region_size(const msgr_region *r);
+MSGR_API msgr_region_kind msgr_region_kind_of(const msgr_region *r);
 
 /* Unmaps and frees the handle (the backing shm name or file stays). NULL is accepted. */
-void msgr_region_close(msgr_region *r);
+MSGR_API void msgr_region_close(msgr_region *r);
 
 #ifdef __cplusplus
 }

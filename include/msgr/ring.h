@@ -28,6 +28,8 @@
 #ifndef MSGR_RING_H
 #define MSGR_RING_H
 
+#include "export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -99,37 +101,39 @@ typedef int (*msgr_ring_handler)(void *arg, const msgr_msg *m);
 
 /* Bytes of memory a ring with this capacity needs (header plus data), or 0 if the capacity is
  * not a power of two within [MSGR_RING_MIN_CAPACITY, MSGR_RING_MAX_CAPACITY]. */
-size_t msgr_ring_footprint(uint64_t capacity);
+MSGR_API size_t msgr_ring_footprint(uint64_t capacity);
 
 /* Largest payload a ring of this capacity accepts: capacity / 2 - 16, at most
  * MSGR_RING_MAX_PAYLOAD (16 bytes less with MSGR_RING_CHECKSUM); 0 for an invalid capacity. */
-size_t msgr_ring_max_payload(uint64_t capacity);
+MSGR_API size_t msgr_ring_max_payload(uint64_t capacity);
 
 /* Formats a new ring in `mem` (64-byte aligned, mem_size >= footprint) and returns a handle.
  * The caller keeps owning `mem`; it must outlive every handle. Errors: MSGR_EINVAL (NULL,
  * misaligned, bad flags, capacity not a power of two or out of range), MSGR_ERANGE (mem_size
  * too small), MSGR_ENOMEM. Not concurrent with any other use of that memory. */
-int msgr_ring_create(void *mem, size_t mem_size, const msgr_ring_opts *opts, msgr_ring **out);
+MSGR_API int msgr_ring_create(void *mem, size_t mem_size, const msgr_ring_opts *opts,
+                              msgr_ring **out);
 
 /* Attaches to a ring another thread or process created in `mem`, after validating its header
  * (opts may be NULL; its schema, when nonzero, must match). Errors: MSGR_EINVAL, MSGR_ENOTMSGR
  * (wrong magic), MSGR_EVERSION, MSGR_ECORRUPT (capacity not a power of two, positions or sizes
  * out of bounds), MSGR_ERANGE (ring larger than mem_size), MSGR_ESCHEMA, MSGR_ENOMEM. */
-int msgr_ring_attach(void *mem, size_t mem_size, const msgr_ring_opts *opts, msgr_ring **out);
+MSGR_API int msgr_ring_attach(void *mem, size_t mem_size, const msgr_ring_opts *opts,
+                              msgr_ring **out);
 
 /* Frees the handle (not the memory, not the ring's content). NULL is accepted. */
-void msgr_ring_close(msgr_ring *r);
+MSGR_API void msgr_ring_close(msgr_ring *r);
 
 /* Capacity, flags and schema fingerprint of the ring. */
-uint64_t msgr_ring_capacity(const msgr_ring *r);
-uint32_t msgr_ring_flags(const msgr_ring *r);
-uint64_t msgr_ring_schema(const msgr_ring *r);
+MSGR_API uint64_t msgr_ring_capacity(const msgr_ring *r);
+MSGR_API uint32_t msgr_ring_flags(const msgr_ring *r);
+MSGR_API uint64_t msgr_ring_schema(const msgr_ring *r);
 
 /* Waiting policy of this handle: a waiting call looks `spins` times (8 pause instructions
  * apart), then yields the CPU `yields` times, then sleeps on a futex word in the shared header
  * until woken. Defaults: 4096 and 64. UINT32_MAX spins never sleeps and looks after every pause
  * (lowest latency, one busy core). Set before concurrent use. */
-void msgr_ring_set_wait(msgr_ring *r, uint32_t spins, uint32_t yields);
+MSGR_API void msgr_ring_set_wait(msgr_ring *r, uint32_t spins, uint32_t yields);
 
 /* ---- producer side ---- */
 
@@ -137,46 +141,46 @@ void msgr_ring_set_wait(msgr_ring *r, uint32_t spins, uint32_t yields);
  * space now), MSGR_EMSGSIZE (len above msgr_ring_max_payload), MSGR_EINVAL (NULL),
  * MSGR_ECORRUPT (shared positions out of bounds), MSGR_ENOSPC (MPSC: every producer slot is
  * held by a live thread). Claims must be committed in claim order. */
-int msgr_ring_claim(msgr_ring *r, size_t len, msgr_claim *c);
+MSGR_API int msgr_ring_claim(msgr_ring *r, size_t len, msgr_claim *c);
 
 /* As msgr_ring_claim, but waits up to timeout_ns (< 0: no limit) for space.
  * Extra error: MSGR_ETIMEDOUT. */
-int msgr_ring_claim_wait(msgr_ring *r, size_t len, msgr_claim *c, int64_t timeout_ns);
+MSGR_API int msgr_ring_claim_wait(msgr_ring *r, size_t len, msgr_claim *c, int64_t timeout_ns);
 
 /* Publishes a claimed record with c->len (at most the claimed length), c->type and c->source,
  * and wakes a sleeping consumer. Errors: MSGR_EINVAL (NULL, or len above the claimed length). */
-int msgr_ring_commit(msgr_ring *r, msgr_claim *c);
+MSGR_API int msgr_ring_commit(msgr_ring *r, msgr_claim *c);
 
 /* Gives a claimed record up: it becomes padding that the consumer skips (the space is not
  * returned before the consumer passes it). Use when filling the claim failed. Errors:
  * MSGR_EINVAL (NULL, or a claim already committed or aborted). */
-int msgr_ring_abort(msgr_ring *r, msgr_claim *c);
+MSGR_API int msgr_ring_abort(msgr_ring *r, msgr_claim *c);
 
 /* Copies `len` bytes into a new record of type `type` (claim + memcpy + commit).
  * Errors as msgr_ring_claim. */
-int msgr_ring_send(msgr_ring *r, uint16_t type, const void *data, size_t len);
+MSGR_API int msgr_ring_send(msgr_ring *r, uint16_t type, const void *data, size_t len);
 
 /* As msgr_ring_send, waiting up to timeout_ns (< 0: no limit) for space. */
-int msgr_ring_send_wait(msgr_ring *r, uint16_t type, const void *data, size_t len,
-                        int64_t timeout_ns);
+MSGR_API int msgr_ring_send_wait(msgr_ring *r, uint16_t type, const void *data, size_t len,
+                                 int64_t timeout_ns);
 
 /* ---- consumer side ---- */
 
 /* Looks at the oldest unconsumed record without consuming it. Errors: MSGR_EAGAIN (empty),
  * MSGR_ECORRUPT (the record's length is out of bounds), MSGR_EINVAL (NULL). */
-int msgr_ring_peek(msgr_ring *r, msgr_msg *m);
+MSGR_API int msgr_ring_peek(msgr_ring *r, msgr_msg *m);
 
 /* As msgr_ring_peek, but waits up to timeout_ns (< 0: no limit). Extra: MSGR_ETIMEDOUT. */
-int msgr_ring_peek_wait(msgr_ring *r, msgr_msg *m, int64_t timeout_ns);
+MSGR_API int msgr_ring_peek_wait(msgr_ring *r, msgr_msg *m, int64_t timeout_ns);
 
 /* Consumes the record `m` returned by the last peek; its space is free for producers when this
  * returns. Errors: MSGR_EINVAL (m is not the oldest unconsumed record). */
-int msgr_ring_release(msgr_ring *r, const msgr_msg *m);
+MSGR_API int msgr_ring_release(msgr_ring *r, const msgr_msg *m);
 
 /* Hands up to `max` records, in order, to `fn`, releasing them as one batch (their space is
  * free when poll returns). Returns how many
  * were handled (0 if empty), or MSGR_ECORRUPT / MSGR_EINVAL. */
-int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max);
+MSGR_API int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max);
 
 /* Throughput over latency for msgr_ring_poll on this handle: when the previous poll ran the ring
  * dry after fewer than `min_batch` records (the consumer had caught up with the producers; a
@@ -187,19 +191,20 @@ int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max);
  * msgr_ring_peek_wait then also looks every `pauses` pauses instead of every 8 while it waits.
  * Adds up to `pauses` pauses of latency per poll; min_batch 0 turns it off (the default);
  * `pauses` is capped at 65536. Consumer side, set before concurrent use. */
-void msgr_ring_set_linger(msgr_ring *r, unsigned min_batch, uint32_t pauses);
+MSGR_API void msgr_ring_set_linger(msgr_ring *r, unsigned min_batch, uint32_t pauses);
 
 /* How many polls of this handle paused first (msgr_ring_set_linger), for tuning: a count close
  * to the number of polls says the consumer keeps catching up. Any thread; 0 for NULL. */
-uint64_t msgr_ring_lingers(const msgr_ring *r);
+MSGR_API uint64_t msgr_ring_lingers(const msgr_ring *r);
 
 /* Copies the oldest record into buf and consumes it. Returns its length (>= 0), MSGR_EAGAIN if
  * empty, MSGR_EMSGSIZE if buf is too small (the record stays; info->len says what is needed).
  * info may be NULL; otherwise it receives len, type and source (data is set to buf). */
-int msgr_ring_recv(msgr_ring *r, void *buf, size_t cap, msgr_msg *info);
+MSGR_API int msgr_ring_recv(msgr_ring *r, void *buf, size_t cap, msgr_msg *info);
 
 /* As msgr_ring_recv, waiting up to timeout_ns (< 0: no limit). Extra: MSGR_ETIMEDOUT. */
-int msgr_ring_recv_wait(msgr_ring *r, void *buf, size_t cap, msgr_msg *info, int64_t timeout_ns);
+MSGR_API int msgr_ring_recv_wait(msgr_ring *r, void *buf, size_t cap, msgr_msg *info,
+                                 int64_t timeout_ns);
 
 /* Positions, for inspection: bytes ever committed/reserved (tail) and released (head). The
  * values are a racy snapshot while others run. */
@@ -214,7 +219,7 @@ typedef struct msgr_ring_stats {
     uint32_t producer_slots;  /* MPSC producer slots held (live or dead owners) */
     uint32_t pad_;
 } msgr_ring_stats;
-int msgr_ring_stats_get(const msgr_ring *r, msgr_ring_stats *out);
+MSGR_API int msgr_ring_stats_get(const msgr_ring *r, msgr_ring_stats *out);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@
 #ifndef MSGR_RUNTIME_H
 #define MSGR_RUNTIME_H
 
+#include "export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -104,20 +106,20 @@ typedef struct msgr_bus_opts {
 /* Removes every object of a named bus: the shared memory, or the bus file and one inbox file
  * per worker. Refuses with MSGR_EBUSY (nothing removed) while a live process maps any of them.
  * Missing objects are fine (0). Errors: MSGR_EINVAL (anonymous, no name), MSGR_EBUSY, MSGR_EACCES. */
-int msgr_bus_destroy(const msgr_app *app, const msgr_bus_opts *opts);
+MSGR_API int msgr_bus_destroy(const msgr_app *app, const msgr_bus_opts *opts);
 
 /* The id of the worker named `name` (its index in app->worker_names), or MSGR_ENOENT. */
-int msgr_bus_worker_id(const msgr_app *app, const char *name);
+MSGR_API int msgr_bus_worker_id(const msgr_app *app, const char *name);
 
 /* Waits until the bus is stopped, by msgr_bus_stop() or msgr_bus_signal_stop() in any process
  * (or timeout_ns passes, < 0: no limit: MSGR_ETIMEDOUT), then stops this process's workers
  * (draining what they hold) and returns 0: the main loop of a process that only runs workers.
  * Errors: MSGR_EINVAL, MSGR_ETIMEDOUT. */
-int msgr_bus_join(msgr_bus *b, int64_t timeout_ns);
+MSGR_API int msgr_bus_join(msgr_bus *b, int64_t timeout_ns);
 
 /* Tells every process joined on the bus (msgr_bus_join) to stop; returns at once. Any thread,
  * any process, a handler included. Errors: MSGR_EINVAL. */
-int msgr_bus_signal_stop(msgr_bus *b);
+MSGR_API int msgr_bus_signal_stop(msgr_bus *b);
 
 /* Creates the bus (anonymous by default), or attaches to an existing named or file bus of the
  * same application. Attaching checks the application name, the workers and each message's
@@ -125,12 +127,12 @@ int msgr_bus_signal_stop(msgr_bus *b);
  * (messages present on only one side are allowed, so adding a message type is compatible).
  * Errors: MSGR_EINVAL (bad opts, unknown worker in run), MSGR_ESCHEMA, MSGR_EBUSY (a worker in
  * `run` already runs in another live process), region and ring errors. */
-int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *opts, msgr_bus **out);
+MSGR_API int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *opts, msgr_bus **out);
 
 /* Starts one thread per worker this process runs (those in opts.run), except workers the
  * application drives itself with msgr_bus_poll(). Errors: MSGR_ESTATE (already started),
  * MSGR_ENOMEM. */
-int msgr_bus_start(msgr_bus *b);
+MSGR_API int msgr_bus_start(msgr_bus *b);
 
 typedef struct msgr_stop_report {
     uint64_t drained;   /* messages handled between the stop request and the stop (ABANDON:
@@ -142,31 +144,32 @@ typedef struct msgr_stop_report {
  * it causes, until every local inbox is empty and no handler runs; if that has not happened
  * within timeout_ns (< 0: no limit), the rest is abandoned. Either way the report says how many
  * messages were drained and abandoned. Errors: MSGR_EINVAL, MSGR_ESTATE (not started). */
-int msgr_bus_stop(msgr_bus *b, msgr_stop_mode mode, int64_t timeout_ns, msgr_stop_report *rep);
+MSGR_API int msgr_bus_stop(msgr_bus *b, msgr_stop_mode mode, int64_t timeout_ns,
+                           msgr_stop_report *rep);
 
 /* Stops (abandoning, if still running), unmaps and frees. NULL is accepted. Named shared
  * memory stays until msgr_region_unlink_shm(); files stay. */
-void msgr_bus_close(msgr_bus *b);
+MSGR_API void msgr_bus_close(msgr_bus *b);
 
 /* A context for sending as `worker` from a thread that is not that worker's thread (the main
  * or UI thread). Owned by the bus; one thread at a time may use a given worker's context.
  * Errors: MSGR_EINVAL (unknown worker). */
-int msgr_bus_ctx(msgr_bus *b, uint32_t worker, msgr_ctx **out);
+MSGR_API int msgr_bus_ctx(msgr_bus *b, uint32_t worker, msgr_ctx **out);
 
 /* Drives a worker from a loop the application owns: dispatches up to `max` queued messages of
  * `worker` in the calling thread and returns how many (0 when its inbox is empty). The worker
  * must run in this process and must not also run on a thread (list it in run, don't start it:
  * msgr_bus_start() skips workers that were polled before it). Errors: MSGR_EINVAL, MSGR_ESTATE. */
-int msgr_bus_poll(msgr_bus *b, uint32_t worker, unsigned max);
+MSGR_API int msgr_bus_poll(msgr_bus *b, uint32_t worker, unsigned max);
 
 /* As msgr_bus_poll, but first waits up to timeout_ns (< 0: no limit) for a message to arrive.
  * Returns how many were dispatched (0 on timeout). */
-int msgr_bus_poll_wait(msgr_bus *b, uint32_t worker, unsigned max, int64_t timeout_ns);
+MSGR_API int msgr_bus_poll_wait(msgr_bus *b, uint32_t worker, unsigned max, int64_t timeout_ns);
 
 /* Attaches application state to a worker; its handlers get it back with msgr_ctx_user().
  * Process-local; set it before msgr_bus_start(). Errors: MSGR_EINVAL. */
-int msgr_bus_set_user(msgr_bus *b, uint32_t worker, void *user);
-void *msgr_ctx_user(const msgr_ctx *ctx);
+MSGR_API int msgr_bus_set_user(msgr_bus *b, uint32_t worker, void *user);
+MSGR_API void *msgr_ctx_user(const msgr_ctx *ctx);
 
 /* Per-worker counters, kept in the bus's shared memory so every process sees them. */
 typedef struct msgr_counters {
@@ -189,10 +192,10 @@ typedef struct msgr_counters {
 /* Reads worker `worker`'s counters. Errors: MSGR_EINVAL. Thread-safe (a racy snapshot: a
  * message is counted after its handler returns, so what the handler sent can arrive first;
  * after msgr_bus_stop the counters are final). */
-int msgr_bus_counters(msgr_bus *b, uint32_t worker, msgr_counters *out);
+MSGR_API int msgr_bus_counters(msgr_bus *b, uint32_t worker, msgr_counters *out);
 
 /* The region the bus lives in (for inspection). */
-msgr_region *msgr_bus_region(msgr_bus *b);
+MSGR_API msgr_region *msgr_bus_region(msgr_bus *b);
 
 /* ---- sending (used by the generated typed senders; handlers call those) ---- */
 
@@ -202,7 +205,7 @@ msgr_region *msgr_bus_region(msgr_bus *b);
  * full past the bus's send timeout; MSGR_EMSGSIZE; MSGR_EINVAL. A destination not running
  * anywhere still gets the message in its inbox, and the sender's `to_absent` counts it.
  * Thread-safety: see msgr_bus_ctx. */
-int msgr_send_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, const void *data, size_t len);
+MSGR_API int msgr_send_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, const void *data, size_t len);
 
 /* A zero-copy send in progress: claim space in the destination inbox, write the message in
  * place, commit. */
@@ -215,21 +218,21 @@ typedef struct msgr_out {
 } msgr_out;
 
 /* Claims `len` bytes in `dest`'s inbox for message `id`. Errors as msgr_send_to. */
-int msgr_claim_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len, msgr_out *out);
+MSGR_API int msgr_claim_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len, msgr_out *out);
 
 /* Publishes a claimed message. Errors: MSGR_EINVAL. */
-int msgr_commit(msgr_ctx *ctx, msgr_out *out);
+MSGR_API int msgr_commit(msgr_ctx *ctx, msgr_out *out);
 
 /* Gives a claimed message up (it is skipped, never delivered). */
-int msgr_abandon(msgr_ctx *ctx, msgr_out *out);
+MSGR_API int msgr_abandon(msgr_ctx *ctx, msgr_out *out);
 
 /* Sends a serialized message: asks the codec for the size, claims it, encodes in place and
  * checks that the encoder wrote exactly that many bytes (MSGR_ECODEC otherwise; the claim is
  * abandoned). `encode` returns bytes written or a negative code. */
 typedef size_t (*msgr_size_fn)(const void *msg);
 typedef int (*msgr_encode_fn)(const void *msg, void *buf, size_t cap);
-int msgr_send_encoded_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, const void *msg,
-                         msgr_size_fn size, msgr_encode_fn encode);
+MSGR_API int msgr_send_encoded_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, const void *msg,
+                                  msgr_size_fn size, msgr_encode_fn encode);
 
 /* Fan-out, all or nothing (used by the generated typed senders for a message routed to several
  * workers): claims space in every destination's inbox first (each waiting as msgr_send_to
@@ -237,23 +240,23 @@ int msgr_send_encoded_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, const void *
  * already made are given up and no destination gets the message. `data`, `len` as msgr_send_to;
  * for a serialized message pass len 0 and `size`/`encode` (data is the message they take).
  * Returns n (destinations that got it) or the first error (then none did). */
-int msgr_send_all_to(msgr_ctx *ctx, const uint32_t *dests, uint32_t n, uint16_t id,
+MSGR_API int msgr_send_all_to(msgr_ctx *ctx, const uint32_t *dests, uint32_t n, uint16_t id,
                      const void *data, size_t len, msgr_size_fn size, msgr_encode_fn encode);
 
 /* Publishes a claimed message (msgr_claim_to) and copies of it to `n` more destinations, all
  * or nothing as msgr_send_all_to. Returns n + 1 or the first error (the claim is then given up). */
-int msgr_commit_all(msgr_ctx *ctx, msgr_out *out, const uint32_t *others, uint32_t n);
+MSGR_API int msgr_commit_all(msgr_ctx *ctx, msgr_out *out, const uint32_t *others, uint32_t n);
 
 /* The worker a context sends as, and the bus it belongs to. */
-uint32_t msgr_ctx_worker(const msgr_ctx *ctx);
-msgr_bus *msgr_ctx_bus(const msgr_ctx *ctx);
+MSGR_API uint32_t msgr_ctx_worker(const msgr_ctx *ctx);
+MSGR_API msgr_bus *msgr_ctx_bus(const msgr_ctx *ctx);
 
 /* Records that `self` got a message it has no route for (used by generated dispatch). */
-void msgr__count_unrouted(msgr_ctx *ctx);
+MSGR_API void msgr__count_unrouted(msgr_ctx *ctx);
 
 /* Fingerprint helpers for the generator: FNV-1a over names, sizes and offsets. */
-uint64_t msgr_fp_str(uint64_t h, const char *s);
-uint64_t msgr_fp_u64(uint64_t h, uint64_t v);
+MSGR_API uint64_t msgr_fp_str(uint64_t h, const char *s);
+MSGR_API uint64_t msgr_fp_u64(uint64_t h, uint64_t v);
 
 #ifdef __cplusplus
 }
