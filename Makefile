@@ -149,6 +149,8 @@ test: all $(TEST_BINS) $(HELPER_BINS)
 	@CC="$(CC)" sh tests/compile_fail.sh
 	@echo "== the msgr tool"
 	@sh tests/cli_test.sh $(BUILD)
+	@echo "== the guide's code (docs/guide.md)"
+	@$(if $(filter thread,$(SAN)),echo "skipped under TSan (it cannot follow the guide's second process)",CC="$(CC) $(if $(SAN),-fsanitize=$(SAN))" sh tests/guide_test.sh $(BUILD))
 	@echo "== the installed package"
 	@$(if $(SAN),echo "skipped under sanitizers (the package is the plain build)",sh tests/package_test.sh $(BUILD))
 	@set -e; for t in $(TEST_BINS); do \
