@@ -213,12 +213,12 @@ static void m_put(void *ep, uint64_t tag, size_t size)
     msgr_claim c;
     if (e->s->kind == K_FILE) {
         if (e->s->zero_copy) {
-            msgr_check("log claim", msgr_log_claim(e->ltx, size, &c, -1));
+            msgr_check("log claim", msgr_log_claim_wait(e->ltx, size, &c, -1));
             payload_fill(c.data, tag, size);
             msgr_check("log commit", msgr_log_commit(e->ltx, &c));
         } else {
             payload_fill(m_buf(e, size), tag, size);
-            msgr_check("log append", msgr_log_append(e->ltx, 0, e->buf, size, -1));
+            msgr_check("log append", msgr_log_append_wait(e->ltx, 0, e->buf, size, -1));
         }
     } else if (e->s->zero_copy) {
         msgr_check("claim", msgr_ring_claim_wait(e->tx, size, &c, -1));
@@ -236,7 +236,7 @@ static uint64_t m_get(void *ep, size_t size)
     msgr_msg m;
     uint64_t tag;
     if (e->s->kind == K_FILE) {
-        msgr_check("log read", msgr_log_read(e->rd, &m, -1));
+        msgr_check("log read", msgr_log_read_wait(e->rd, &m, -1));
         if (m.len != size)
             return TAG_BAD;
         if (e->s->zero_copy) {

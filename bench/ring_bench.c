@@ -316,7 +316,7 @@ static void *file_producer(void *arg)
         int rc;
         if (j->zero_copy) {
             msgr_claim c;
-            if ((rc = msgr_log_claim(j->log, j->size, &c, -1)))
+            if ((rc = msgr_log_claim_wait(j->log, j->size, &c, -1)))
                 die("log claim", rc);
             if (j->size > 8)
                 memset((char *)c.data + 8, (int)seq, j->size - 8);
@@ -324,7 +324,7 @@ static void *file_producer(void *arg)
             rc = msgr_log_commit(j->log, &c);
         } else {
             memcpy(buf, &seq, 8);
-            rc = msgr_log_append(j->log, 0, buf, j->size, -1);
+            rc = msgr_log_append_wait(j->log, 0, buf, j->size, -1);
         }
         if (rc)
             die("log commit", rc);
@@ -361,7 +361,7 @@ static void take_from_log(msgr_log_reader *rd, file_check *k, uint64_t count)
         if (n < 0)
             die("log poll", n);
         if (n == 0) {
-            if ((rc = msgr_log_read(rd, &k->last, 5000000000ll)))
+            if ((rc = msgr_log_read_wait(rd, &k->last, 5000000000ll)))
                 die("log read", rc);
             file_check_one(k, &k->last);
             n = 1;
@@ -406,7 +406,7 @@ static result run_file(uint32_t sync, int zero_copy, size_t size, uint64_t count
         take_from_log(rd, &k, count);
     for (uint64_t i = 0; i < count && !zero_copy; i++) {
         msgr_msg m;
-        if ((rc = msgr_log_read(rd, &m, 5000000000ll)))
+        if ((rc = msgr_log_read_wait(rd, &m, 5000000000ll)))
             die("log read", rc);
         memcpy(buf, m.data, m.len);
         file_check_one(&k, &(msgr_msg){.data = buf, .len = m.len});
@@ -604,7 +604,7 @@ static void *slices_producer(void *arg)
         uint64_t *n = j->by_linger[0] ? &seq[k % 3] : &seq[lg + 1];
         for (uint64_t i = 0; i < per; i++, (*n)++) {
             msgr_claim c;
-            int rc = log ? msgr_log_claim(log, 64, &c, -1) : msgr_ring_claim_wait(ring, 64, &c, -1);
+            int rc = log ? msgr_log_claim_wait(log, 64, &c, -1) : msgr_ring_claim_wait(ring, 64, &c, -1);
             if (rc)
                 die("slices: claim", rc);
             memset((char *)c.data + 8, (int)*n, 56);

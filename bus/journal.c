@@ -606,7 +606,7 @@ int msgr_journal_seek_time(msgr_journal_reader *rd, uint64_t wall_ns)
     }
 }
 
-int msgr_journal_commit(msgr_journal_reader *rd, const msgr_msg *m)
+int msgr_journal_ack(msgr_journal_reader *rd, const msgr_msg *m)
 {
     if (!rd || !m || m->pos_ >= rd->seq)
         return MSGR_EINVAL;

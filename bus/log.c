@@ -519,7 +519,7 @@ static uint64_t count_records(msgr_log *log, uint64_t from, uint64_t to)
     return n;
 }
 
-int msgr_log_stat_get(msgr_log *log, msgr_log_stat *st)
+int msgr_log_stats_get(msgr_log *log, msgr_log_stats *st)
 {
     if (!log || !st)
         return MSGR_EINVAL;

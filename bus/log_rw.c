@@ -243,7 +243,7 @@ MSGR_HOT int claim_single(msgr_log *log, const claim_args *a)
     return 0;
 }
 
-/* One attempt: MSGR_EAGAIN when the log is full. Inline in msgr_log_claim(), the hot path. */
+/* One attempt: MSGR_EAGAIN when the log is full. Inline in msgr_log_claim_wait(), the hot path. */
 MSGR_HOT int claim_try(msgr_log *log, const claim_args *a)
 {
     msgr__log_hdr *h = log->hdr;
@@ -311,7 +311,7 @@ static int64_t cap_space(void *self, void *arg)
     return ((msgr_log *)self)->claim_timeout;
 }
 
-int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns)
+int msgr_log_claim_wait(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns)
 {
     if (!log || !c)
         return MSGR_EINVAL;
@@ -366,7 +366,7 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
     return rc;
 }
 
-int msgr_log_abort(msgr_log *log, msgr_claim *c)
+int msgr_log_abandon(msgr_log *log, msgr_claim *c)
 {
     if (!log || !c || c->size_ < MSGR__LREC_HDR)
         return MSGR_EINVAL;
@@ -377,13 +377,23 @@ int msgr_log_abort(msgr_log *log, msgr_claim *c)
     return 0;
 }
 
-int msgr_log_append(msgr_log *log, uint16_t type, const void *data, size_t len,
-                    int64_t timeout_ns)
+int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c)
+{
+    return msgr_log_claim_wait(log, len, c, 0);
+}
+
+int msgr_log_append(msgr_log *log, uint16_t type, const void *data, size_t len)
+{
+    return msgr_log_append_wait(log, type, data, len, 0);
+}
+
+int msgr_log_append_wait(msgr_log *log, uint16_t type, const void *data, size_t len,
+                         int64_t timeout_ns)
 {
     msgr_claim c;
     if (!data && len)
         return MSGR_EINVAL;
-    int rc = msgr_log_claim(log, len, &c, timeout_ns);
+    int rc = msgr_log_claim_wait(log, len, &c, timeout_ns);
     if (rc)
         return rc;
     if (len)
@@ -619,7 +629,12 @@ static int read_once(void *self, void *arg)
 
 static int read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns);
 
-int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
+int msgr_log_read(msgr_log_reader *rd, msgr_msg *m)
+{
+    return msgr_log_read_wait(rd, m, 0);
+}
+
+int msgr_log_read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
 {
     if (!rd || !m)
         return MSGR_EINVAL;
@@ -686,7 +701,7 @@ void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_
     }
 }
 
-/* The blocking part of msgr_log_read(): the caller has just looked once. */
+/* The blocking part of msgr_log_read_wait(): the caller has just looked once. */
 static int read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
 {
     int rc;

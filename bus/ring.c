@@ -749,7 +749,7 @@ int msgr_ring_commit(msgr_ring *r, msgr_claim *c)
     return 0;
 }
 
-int msgr_ring_abort(msgr_ring *r, msgr_claim *c)
+int msgr_ring_abandon(msgr_ring *r, msgr_claim *c)
 {
     if (!r || !c || c->size_ < sizeof(msgr__rec))
         return MSGR_EINVAL;

@@ -24,7 +24,8 @@
  *   pingpong_MSG_Ping                  its wire id;  pingpong_W_pinger  the worker id
  *   pingpong_N_WORKERS                 number of workers
  *   void on_ping(msgr_ctx *, const Ping *)      handler prototypes (a wrong signature fails)
- *   int pingpong_send_Ping(msgr_ctx *, const Ping *)            typed sender (routes inlined)
+ *   int pingpong_send_Ping(msgr_ctx *, const Ping *)            typed sender (routes inlined):
+ *                                      0, or a negative code (then no destination got it)
  *   int pingpong_claim_Ping(msgr_ctx *, msgr_out *, Ping **)    typed zero-copy claim
  *   int pingpong_commit_Ping(msgr_ctx *, msgr_out *)            ... and its commit (fan-out)
  *   const msgr_app *pingpong_app(void)                          the descriptor for msgr_bus_open
@@ -312,7 +313,7 @@ MSGR_APP_WORKERS(MSGR__DISPATCH_W)
         }                                                                                      \
         if (nd_ == 1) {                                                                        \
             int rc_ = MSGR__N(MSGR__CAT(_send1_, name))(ctx, dests_[0], (const void *)m);      \
-            return rc_ < 0 ? rc_ : 1;                                                          \
+            return rc_ < 0 ? rc_ : 0;                                                          \
         }                                                                                      \
         return MSGR__N(MSGR__CAT(_sendall_, name))(ctx, dests_, nd_, (const void *)m);         \
     }
@@ -344,8 +345,7 @@ MSGR_APP_WORKERS(MSGR__DISPATCH_W)
         (void)self;                                                                            \
         MSGR_APP_ROUTES(MSGR__COLLECT_OTHERS)                                                  \
         if (nd_ == 0) {                                                                        \
-            int rc = msgr_commit(ctx, out);                                                    \
-            return rc < 0 ? rc : 1;                                                            \
+            return msgr_commit(ctx, out);                                                      \
         }                                                                                      \
         return msgr_commit_all(ctx, out, dests_, nd_);                                         \
     }

@@ -5,7 +5,7 @@
 int msgr__inbox_claim(msgr__inbox *in, size_t len, msgr_claim *c, int64_t timeout_ns)
 {
     return in->ring ? msgr_ring_claim_wait(in->ring, len, c, timeout_ns)
-                    : msgr_log_claim(in->log, len, c, timeout_ns);
+                    : msgr_log_claim_wait(in->log, len, c, timeout_ns);
 }
 
 int msgr__inbox_commit(msgr__inbox *in, msgr_claim *c)
@@ -15,7 +15,7 @@ int msgr__inbox_commit(msgr__inbox *in, msgr_claim *c)
 
 int msgr__inbox_abort(msgr__inbox *in, msgr_claim *c)
 {
-    return in->ring ? msgr_ring_abort(in->ring, c) : msgr_log_abort(in->log, c);
+    return in->ring ? msgr_ring_abandon(in->ring, c) : msgr_log_abandon(in->log, c);
 }
 
 int msgr__inbox_poll(msgr__inbox *in, msgr_ring_handler fn, void *arg, unsigned max)
@@ -31,7 +31,7 @@ int msgr__inbox_poll(msgr__inbox *in, msgr_ring_handler fn, void *arg, unsigned 
         if (in->has_held) {
             m = in->held;
             in->has_held = 0;
-        } else if ((rc = msgr_log_read(in->rd, &m, 0)) != 0) {
+        } else if ((rc = msgr_log_read_wait(in->rd, &m, 0)) != 0) {
             break;
         }
         int stop = fn(arg, &m);
@@ -58,7 +58,7 @@ int msgr__inbox_wait(msgr__inbox *in, int64_t timeout_ns)
         return MSGR_ESTATE;
     if (in->has_held)
         return 0;
-    int rc = msgr_log_read(in->rd, &in->held, timeout_ns);
+    int rc = msgr_log_read_wait(in->rd, &in->held, timeout_ns);
     if (rc == 0)
         in->has_held = 1;
     return rc == MSGR_EAGAIN ? MSGR_ETIMEDOUT : rc;
@@ -81,8 +81,8 @@ uint64_t msgr__inbox_queued_bytes(msgr__inbox *in)
         msgr_ring_stats_get(in->ring, &st);
         return st.tail - st.head;
     }
-    msgr_log_stat st;
-    if (msgr_log_stat_get(in->log, &st))
+    msgr_log_stats st;
+    if (msgr_log_stats_get(in->log, &st))
         return 0;
     uint64_t min = st.end;
     for (uint32_t i = 0; i < st.max_groups; i++) {

@@ -253,7 +253,7 @@ static int cmd_pub(args *a)
     for (uint64_t k = 0; k < a->count; k++) {
         uint64_t n = a->start + k; /* no wrap: checked above */
         msgr_claim c;
-        int rc = msgr_log_claim(log, size, &c, -1);
+        int rc = msgr_log_claim_wait(log, size, &c, -1);
         if (rc == MSGR_EBUSY) {
             fprintf(stderr, "msgr: %s: a single-producer log, and another live process is "
                             "appending to it\n", a->file);
@@ -290,7 +290,7 @@ static int cmd_sub(args *a)
     int64_t timeout = a->has_idle ? (int64_t)a->idle_ms * 1000000 : -1;
     for (uint64_t got = 0; !a->has_count || got < a->count; got++) {
         msgr_msg m;
-        rc = msgr_log_read(rd, &m, timeout);
+        rc = msgr_log_read_wait(rd, &m, timeout);
         if (rc == MSGR_ETIMEDOUT || rc == MSGR_EAGAIN)
             break;
         if (rc) {
@@ -322,8 +322,8 @@ static int cmd_stat(args *a)
     msgr_log *log;
     if (open_log(a, &log))
         return 1;
-    msgr_log_stat st;
-    msgr_log_stat_get(log, &st);
+    msgr_log_stats st;
+    msgr_log_stats_get(log, &st);
     static const char *sync[] = {"none", "batch", "always"};
     printf("file: %s\nversion: %u\ncapacity: %" PRIu64 "\nsync: %s\nstart_seq: %" PRIu64
            "\nend_seq: %" PRIu64 "\nrecords: %" PRIu64 "\npending: %" PRIu64

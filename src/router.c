@@ -236,7 +236,7 @@ int msgr_send_all_to(msgr_ctx *ctx, const uint32_t *dests, uint32_t n, uint16_t 
     }
     for (uint32_t i = 0; i < n; i++)
         msgr_commit(ctx, &outs[i]); /* cannot fail for a claim made here */
-    return (int)n;
+    return 0;
 }
 
 int msgr_commit_all(msgr_ctx *ctx, msgr_out *out, const uint32_t *others, uint32_t n)
@@ -258,8 +258,7 @@ int msgr_commit_all(msgr_ctx *ctx, msgr_out *out, const uint32_t *others, uint32
             memcpy(outs[i].data, out->data, out->claim_.len);
         msgr_commit(ctx, &outs[i]);
     }
-    rc = msgr_commit(ctx, out);
-    return rc < 0 ? rc : (int)n + 1;
+    return msgr_commit(ctx, out);
 }
 
 /* FNV-1a, 64-bit: small, stable across platforms, good enough to tell layouts apart. */

@@ -89,7 +89,7 @@ Test(cycle, a_fan_out_is_all_or_nothing)
         Fan f = {.n = i};
         if ((rc = cyc_send_Fan(main_ctx, &f)) < 0)
             break;
-        cr_assert_eq(rc, 2, "two copies");
+        cr_assert_eq(rc, 0, "both copies");
         sent++;
     }
     cr_assert_eq(rc, MSGR_ETIMEDOUT, "y's inbox filled: %s", msgr_strerror(rc));
@@ -126,7 +126,7 @@ Test(cycle, main_sending_to_a_worker_that_answers_main_completes_with_default_op
         for (uint64_t i = 0; i < n; i++) {
             Order ord = {.seq = i};
             int rc = cyc_send_Order(main_ctx, &ord);
-            cr_assert_eq(rc, 1, "run %d, order %lu: %s", run, (unsigned long)i,
+            cr_assert_eq(rc, 0, "run %d, order %lu: %s", run, (unsigned long)i,
                          msgr_strerror(rc));
             if ((i & 63) == 0) /* polls less than the results come: main's inbox fills */
                 msgr_bus_poll(b, cyc_W_main, 16);
@@ -152,7 +152,7 @@ Test(cycle, workers_waiting_for_each_other_fail_with_edeadlk_within_a_bound)
     msgr_ctx *main_ctx;
     cr_assert_eq(msgr_bus_ctx(b, cyc_W_main, &main_ctx), 0);
     Ball first = {.n = 0};
-    cr_assert_eq(cyc_send_Ball(main_ctx, &first), 1);
+    cr_assert_eq(cyc_send_Ball(main_ctx, &first), 0);
     uint64_t t0 = tu_now_ns();
     while (!atomic_load(&deadlocks)) {
         cr_assert_lt(tu_now_ns() - t0, 10000000000ull, "a cycle of full inboxes hung silently");
@@ -179,7 +179,7 @@ Test(cycle, a_driven_workers_handler_that_waits_for_space_is_not_dispatched_twic
     msgr_ctx *main_ctx;
     cr_assert_eq(msgr_bus_ctx(b, cyc_W_main, &main_ctx), 0);
     Order trigger = {.seq = UINT64_MAX};
-    cr_assert_eq(cyc_send_Order(main_ctx, &trigger), 1);
+    cr_assert_eq(cyc_send_Order(main_ctx, &trigger), 0);
     uint64_t t0 = tu_now_ns();
     while (!atomic_load(&bursts)) {
         msgr_bus_poll_wait(b, cyc_W_main, 1, 100000000);

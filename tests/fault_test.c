@@ -69,8 +69,8 @@ static uint64_t count_records(const char *p)
 {
     msgr_log *log;
     cr_assert_eq(msgr_log_open(p, NULL, &log, NULL), 0);
-    msgr_log_stat st;
-    cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+    msgr_log_stats st;
+    cr_assert_eq(msgr_log_stats_get(log, &st), 0);
     msgr_log_close(log);
     return st.records;
 }
@@ -81,20 +81,20 @@ Test(fault, an_io_error_from_msync_on_commit_is_sticky_and_loses_nothing_committ
     msgr_log *log;
     cr_assert_eq(msgr_log_create(path, &o, &log), 0);
     for (int i = 0; i < 5; i++)
-        cr_assert_eq(msgr_log_append(log, 1, "durable", 8, 0), 0);
+        cr_assert_eq(msgr_log_append_wait(log, 1, "durable", 8, 0), 0);
     fail_msync = 1;
-    cr_assert_eq(msgr_log_append(log, 1, "failing", 8, 0), MSGR_EIO);
+    cr_assert_eq(msgr_log_append_wait(log, 1, "failing", 8, 0), MSGR_EIO);
     fail_msync = 0;
     /* Sticky: the kernel may have dropped the dirty pages; this handle refuses more. */
-    cr_assert_eq(msgr_log_append(log, 1, "refused", 8, 0), MSGR_EIO);
+    cr_assert_eq(msgr_log_append_wait(log, 1, "refused", 8, 0), MSGR_EIO);
     msgr_claim c;
-    cr_assert_eq(msgr_log_claim(log, 8, &c, 0), MSGR_EIO);
+    cr_assert_eq(msgr_log_claim_wait(log, 8, &c, 0), MSGR_EIO);
     msgr_log_close(log);
     /* Reopened: recovery from what is there; the five durable records all are. */
     uint64_t n = count_records(path);
     cr_assert(n == 5 || n == 6, "%lu records after reopening", (unsigned long)n);
     cr_assert_eq(msgr_log_open(path, NULL, &log, NULL), 0);
-    cr_assert_eq(msgr_log_append(log, 1, "again", 6, 0), 0, "a new handle appends");
+    cr_assert_eq(msgr_log_append_wait(log, 1, "again", 6, 0), 0, "a new handle appends");
     msgr_log_close(log);
 }
 
@@ -104,13 +104,13 @@ Test(fault, an_io_error_from_msync_on_acknowledgement_is_reported)
     msgr_log *log;
     cr_assert_eq(msgr_log_create(path, &o, &log), 0);
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(msgr_log_append(log, 1, "r", 2, 0), 0);
+        cr_assert_eq(msgr_log_append_wait(log, 1, "r", 2, 0), 0);
     msgr_log_reader *rd;
     cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
     msgr_msg m;
-    cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
     cr_assert_eq(msgr_log_ack(rd, &m), 0);
-    cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
     fail_msync = 1;
     cr_assert_eq(msgr_log_ack(rd, &m), MSGR_EIO, "the acknowledgement is not durable");
     fail_msync = 0;
@@ -120,7 +120,7 @@ Test(fault, an_io_error_from_msync_on_acknowledgement_is_reported)
     cr_assert_eq(msgr_log_open(path, NULL, &log, NULL), 0);
     cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
     int left = 0;
-    while (msgr_log_read(rd, &m, 0) == 0)
+    while (msgr_log_read_wait(rd, &m, 0) == 0)
         left++;
     cr_assert(left == 1 || left == 2, "%d records left for the group", left);
     msgr_log_reader_close(rd);

@@ -76,7 +76,7 @@ static void make_template(void)
     msgr_journal_reader *rd;
     msgr_msg m;
     if (msgr_journal_reader_open(j, "fz", &rd) || msgr_journal_next(rd, &m) ||
-        msgr_journal_commit(rd, &m))
+        msgr_journal_ack(rd, &m))
         abort();
     msgr_journal_reader_close(rd);
     msgr_journal_close(j);
@@ -132,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (msgr_journal_reader_open(j, "fz", &rd) == 0) {
             msgr_msg m;
             for (int i = 0; i < 1000 && msgr_journal_next(rd, &m) == 0; i++)
-                msgr_journal_commit(rd, &m);
+                msgr_journal_ack(rd, &m);
             msgr_journal_seek(rd, 0);
             for (int i = 0; i < 1000 && msgr_journal_next(rd, &m) == 0; i++)
                 ;

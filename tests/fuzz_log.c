@@ -35,18 +35,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         msgr_log_reader *rd;
         if (msgr_log_reader_open(log, "fuzz", &rd) == 0) {
             msgr_msg m;
-            for (int i = 0; i < 10000 && msgr_log_read(rd, &m, 0) == 0; i++)
+            for (int i = 0; i < 10000 && msgr_log_read_wait(rd, &m, 0) == 0; i++)
                 msgr_log_ack(rd, &m);
             msgr_log_reader_close(rd);
         }
-        msgr_log_stat st;
-        msgr_log_stat_get(log, &st);
+        msgr_log_stats st;
+        msgr_log_stats_get(log, &st);
         uint64_t cursor = 0;
         msgr_msg m;
         for (int i = 0; i < 10000 && msgr_log_scan(log, &cursor, &m) == 0; i++)
             ;
         char small[16];
-        msgr_log_append(log, 1, small, sizeof small, 0);
+        msgr_log_append_wait(log, 1, small, sizeof small, 0);
         msgr_log_close(log);
     }
     return 0;

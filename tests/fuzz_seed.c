@@ -21,13 +21,13 @@ int main(int argc, char **argv)
     char buf[100];
     for (int i = 0; i < 60; i++) {
         memset(buf, i, sizeof buf);
-        msgr_log_append(log, 1, buf, (size_t)(8 + i % 90), 0);
+        msgr_log_append_wait(log, 1, buf, (size_t)(8 + i % 90), 0);
         msgr_msg m;
-        if (i % 2 && msgr_log_read(rd, &m, 0) == 0)
+        if (i % 2 && msgr_log_read_wait(rd, &m, 0) == 0)
             msgr_log_ack(rd, &m);
     }
     msgr_claim c;
-    msgr_log_claim(log, 20, &c, 0); /* an open claim, as a crash leaves it */
+    msgr_log_claim_wait(log, 20, &c, 0); /* an open claim, as a crash leaves it */
     msgr_log_reader_close(rd);
     msgr_log_close(log);
     return 0;

@@ -27,13 +27,13 @@ static void setup(void)
     for (uint64_t i = 0; i < RECORDS; i++) { /* ~60 bytes each: the 4 KiB ring wraps */
         size_t len = 8 + tu_len(9, i, 40);
         tu_fill(buf, 9, i, len);
-        msgr_log_append(log, 1, buf, len, 0);
+        msgr_log_append_wait(log, 1, buf, len, 0);
         if (i == 25) { /* a group that acknowledged some, so start has moved */
             msgr_log_reader *rd;
             msgr_msg m;
             cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
             for (int k = 0; k < 20; k++)
-                cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+                cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
             cr_assert_eq(msgr_log_ack(rd, &m), 0);
             msgr_log_reader_close(rd);
         }
@@ -83,7 +83,7 @@ static void open_and_check(const char *what, size_t at)
     if (rc == 0) {
         msgr_msg m;
         int64_t last = -1;
-        while ((rc = msgr_log_read(rd, &m, 0)) == 0) {
+        while ((rc = msgr_log_read_wait(rd, &m, 0)) == 0) {
             uint64_t seq = 0, sum = 0;
             cr_assert_geq(m.len, 8, "%s at %zu: short record", what, at);
             memcpy(&seq, m.data, 8);
@@ -100,8 +100,8 @@ static void open_and_check(const char *what, size_t at)
                   at, msgr_errname(rc));
         msgr_log_reader_close(rd);
     }
-    msgr_log_stat st;
-    cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+    msgr_log_stats st;
+    cr_assert_eq(msgr_log_stats_get(log, &st), 0);
     uint64_t cursor = 0;
     msgr_msg m;
     while (msgr_log_scan(log, &cursor, &m) == 0)

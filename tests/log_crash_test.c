@@ -75,7 +75,7 @@ static void *filler(void *p)
     filler_arg *a = p;
     char buf[48] = {0};
     pthread_barrier_wait(a->bar);
-    while (msgr_log_append(a->log, 1, buf, sizeof buf, 0) == 0)
+    while (msgr_log_append_wait(a->log, 1, buf, sizeof buf, 0) == 0)
         ;
     return NULL;
 }
@@ -113,7 +113,7 @@ Test(log_crash, a_reader_killed_asleep_leaves_no_sleeper_count)
         msgr_msg m;
         if (msgr_log_open(path, NULL, &mine, NULL) || msgr_log_reader_open(mine, "g", &rd))
             _exit(1);
-        msgr_log_read(rd, &m, -1); /* sleeps: nothing is ever appended */
+        msgr_log_read_wait(rd, &m, -1); /* sleeps: nothing is ever appended */
         _exit(2);
     }
     uint64_t t0 = tu_now_ns();
@@ -168,15 +168,15 @@ Test(log_crash, a_thread_alternating_between_two_logs_keeps_one_slot_in_each)
     char buf[16] = {0};
     for (int i = 0; i < 100000; i++) {
         msgr_log *to = (i & 1) ? b : a;
-        int rc = msgr_log_append(to, 1, buf, sizeof buf, 0);
+        int rc = msgr_log_append_wait(to, 1, buf, sizeof buf, 0);
         cr_assert_eq(rc, 0, "append %d: %s", i, msgr_strerror(rc));
         msgr_msg m;
         msgr_log_reader *rd = (i & 1) ? rb : ra;
-        cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+        cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
         cr_assert_eq(msgr_log_ack(rd, &m), 0);
     }
-    msgr_log_stat st;
-    cr_assert_eq(msgr_log_stat_get(a, &st), 0);
+    msgr_log_stats st;
+    cr_assert_eq(msgr_log_stats_get(a, &st), 0);
     cr_assert_eq(st.producers, 1, "one slot for this thread");
     msgr_log_reader_close(ra);
     msgr_log_reader_close(rb);
@@ -235,7 +235,7 @@ Test(log_crash, concurrent_creators_and_openers_of_a_log_agree)
                     out = 2;
                 }
                 if (rc == 0)
-                    rc = msgr_log_append(log, 1, "x", 1, 0);
+                    rc = msgr_log_append_wait(log, 1, "x", 1, 0);
                 if (rc)
                     out = rc;
                 if (write(res[1], &out, sizeof out) != sizeof out)
@@ -258,8 +258,8 @@ Test(log_crash, concurrent_creators_and_openers_of_a_log_agree)
         close(res[1]);
         cr_assert_eq(created, 1, "trial %d: one creator", trial);
         msgr_log *log = reopen(NULL);
-        msgr_log_stat st;
-        cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+        msgr_log_stats st;
+        cr_assert_eq(msgr_log_stats_get(log, &st), 0);
         cr_assert_eq(st.records, 8, "trial %d: every process appended to the same log", trial);
         msgr_log_close(log);
     }

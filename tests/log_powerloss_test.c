@@ -134,7 +134,7 @@ static void run(uint32_t sync, uint32_t batch_records, int states_per_commit)
         size_t len = rec_len(n);
         fill(buf, n, len);
         msgr_claim c;
-        int rc = msgr_log_claim(log, len, &c, 0);
+        int rc = msgr_log_claim_wait(log, len, &c, 0);
         cr_assert_eq(rc, 0, "claim %lu: %s", (unsigned long)n, msgr_strerror(rc));
         memcpy(c.data, buf, len);
         committing = n + 1;

@@ -38,8 +38,8 @@ Test(log_single, appends_and_reads_in_order_across_many_laps)
         expect_n(rd, i, 50, 1);
     }
     expect_empty(rd);
-    msgr_log_stat st;
-    cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+    msgr_log_stats st;
+    cr_assert_eq(msgr_log_stats_get(log, &st), 0);
     cr_assert_eq(st.flags, MSGR_LOG_SINGLE_PRODUCER);
     cr_assert_eq(st.appender, (int32_t)getpid(), "the appending handle holds the lock");
     msgr_log_reader_close(rd);
@@ -52,7 +52,7 @@ static int child_appends_one(void)
     if (msgr_log_open(path, NULL, &log, NULL))
         return 2;
     uint64_t v = 7;
-    int rc = msgr_log_append(log, 1, &v, sizeof v, 0);
+    int rc = msgr_log_append_wait(log, 1, &v, sizeof v, 0);
     msgr_log_close(log);
     return rc == MSGR_EBUSY ? 1 : rc == 0 ? 0 : 3;
 }
@@ -64,8 +64,8 @@ Test(log_single, a_second_appender_is_refused_until_the_first_closes)
     msgr_log *b = reopen(NULL);
     msgr_claim c;
     uint64_t v = 1;
-    cr_assert_eq(msgr_log_claim(b, 8, &c, 0), MSGR_EBUSY, "another handle of this process");
-    cr_assert_eq(msgr_log_append(b, 1, &v, sizeof v, 0), MSGR_EBUSY);
+    cr_assert_eq(msgr_log_claim_wait(b, 8, &c, 0), MSGR_EBUSY, "another handle of this process");
+    cr_assert_eq(msgr_log_append_wait(b, 1, &v, sizeof v, 0), MSGR_EBUSY);
     cr_assert_eq(in_child(child_appends_one), 1, "another process gets MSGR_EBUSY");
     msgr_log_close(a); /* gives the lock up */
     append_n(b, 1, 2);
@@ -76,7 +76,7 @@ Test(log_single, a_second_appender_is_refused_until_the_first_closes)
     cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
     expect_n(rd, 0, 3, 1);
     msgr_msg m;
-    cr_assert_eq(msgr_log_read(rd, &m, 0), 0, "the child's record");
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0, "the child's record");
     cr_assert_eq(*(const uint64_t *)m.data, 7);
     expect_empty(rd);
     msgr_log_reader_close(rd);
@@ -92,7 +92,7 @@ static int dies_holding_a_claim(int after)
     if (msgr_log_open(path, NULL, &log, NULL))
         return 2;
     append_n(log, 1, 1);
-    if (msgr_log_claim(log, 40, &c, 0))
+    if (msgr_log_claim_wait(log, 40, &c, 0))
         return 3;
     if (after)
         append_n(log, 2, 1);
@@ -117,8 +117,8 @@ Test(log_single, a_dead_holders_claim_is_skipped_when_nobody_holds_the_lock)
     msgr_log_reader *rd;
     msgr_log *log = log_with_one(&rd);
     cr_assert_eq(in_child(dies_claim_then_record), 0);
-    msgr_log_stat st;
-    cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+    msgr_log_stats st;
+    cr_assert_eq(msgr_log_stats_get(log, &st), 0);
     cr_assert_eq(st.appender, 0, "a dead holder holds nothing");
     /* Record 2 lies behind the dead claim: reading waits out the claim timeout (50 ms),
      * finds the holder dead and skips to it. */
@@ -134,8 +134,8 @@ Test(log_single, a_dead_holders_claim_is_skipped_below_the_next_holders_records)
     msgr_log *log = log_with_one(&rd);
     cr_assert_eq(in_child(dies_claim_last), 0);
     append_n(log, 2, 2); /* takes the dead child's lock over, after its claim */
-    msgr_log_stat st;
-    cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+    msgr_log_stats st;
+    cr_assert_eq(msgr_log_stats_get(log, &st), 0);
     cr_assert_eq(st.appender, (int32_t)getpid());
     expect_n(rd, 0, 4, 1);
     expect_empty(rd);
@@ -152,7 +152,7 @@ static void commit_number_and_read_it(msgr_log *log, msgr_claim *c, msgr_log_rea
     c->len = sizeof v;
     cr_assert_eq(msgr_log_commit(log, c), 0);
     msgr_msg m;
-    cr_assert_eq(msgr_log_read(rd, &m, 0), 0, "the committed claim is next");
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0, "the committed claim is next");
     cr_assert_eq(m.len, sizeof v);
     cr_assert_eq(*(const uint64_t *)m.data, v);
     cr_assert_eq(msgr_log_ack(rd, &m), 0);
@@ -164,11 +164,11 @@ Test(log_single, skipping_a_dead_claim_stops_at_the_next_holders_open_claim)
     msgr_log *log = log_with_one(&rd);
     cr_assert_eq(in_child(dies_claim_last), 0);
     msgr_claim c;
-    cr_assert_eq(msgr_log_claim(log, 8, &c, 0), 0); /* takes the lock over; left open */
+    cr_assert_eq(msgr_log_claim_wait(log, 8, &c, 0), 0); /* takes the lock over; left open */
     append_n(log, 3, 1);                            /* committed behind it */
     expect_n(rd, 0, 2, 1);
     msgr_msg m;
-    cr_assert_eq(msgr_log_read(rd, &m, 200000000), MSGR_ETIMEDOUT,
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 200000000), MSGR_ETIMEDOUT,
                  "the dead claim is skipped up to our open claim, not past it");
     commit_number_and_read_it(log, &c, rd, 2);
     expect_n(rd, 3, 1, 1);
@@ -183,12 +183,12 @@ Test(log_single, a_live_holders_open_claim_is_waited_for_not_skipped)
     cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
     append_n(log, 0, 1);
     msgr_claim c;
-    cr_assert_eq(msgr_log_claim(log, 8, &c, 0), 0);
+    cr_assert_eq(msgr_log_claim_wait(log, 8, &c, 0), 0);
     append_n(log, 2, 1); /* committed behind the open claim */
     expect_n(rd, 0, 1, 1);
     msgr_msg m;
     uint64_t t0 = tu_now_ns();
-    cr_assert_eq(msgr_log_read(rd, &m, 200000000), MSGR_ETIMEDOUT,
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 200000000), MSGR_ETIMEDOUT,
                  "four claim timeouts later the live claim still holds the reader");
     cr_assert_geq(tu_now_ns() - t0, 200000000ull);
     commit_number_and_read_it(log, &c, rd, 1);
@@ -209,8 +209,8 @@ Test(log_single, recovery_frees_a_dead_holders_lock_and_skips_its_claim)
     cr_assert_eq(rep.claims_skipped, 1);
     cr_assert_eq(rep.records, 3);
     cr_assert_eq(rep.bytes_discarded, 0);
-    msgr_log_stat st;
-    cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+    msgr_log_stats st;
+    cr_assert_eq(msgr_log_stats_get(log, &st), 0);
     cr_assert_eq(st.appender, 0);
     cr_assert_eq(st.flags, MSGR_LOG_SINGLE_PRODUCER, "the flag is the file's");
     append_n(log, 3, 1);
@@ -224,7 +224,7 @@ static void *single_appender(void *arg)
 {
     msgr_log *log = arg;
     for (uint64_t v = 0; v < THREAD_RECORDS; v++)
-        if (msgr_log_append(log, 1, &v, sizeof v, 5000000000ll))
+        if (msgr_log_append_wait(log, 1, &v, sizeof v, 5000000000ll))
             return (void *)1;
     return NULL;
 }
@@ -238,7 +238,7 @@ Test(log_single, between_threads_every_record_arrives_once_in_order)
     cr_assert_eq(pthread_create(&th, NULL, single_appender, log), 0);
     for (uint64_t want = 0; want < THREAD_RECORDS; want++) {
         msgr_msg m;
-        int rc = msgr_log_read(rd, &m, 5000000000ll);
+        int rc = msgr_log_read_wait(rd, &m, 5000000000ll);
         cr_assert_eq(rc, 0, "read %lu: %s", (unsigned long)want, msgr_strerror(rc));
         cr_assert_eq(m.len, sizeof want);
         cr_assert_eq(*(const uint64_t *)m.data, want, "record %lu", (unsigned long)want);
@@ -270,9 +270,9 @@ Test(log_single, flags_and_version_are_checked_at_create_and_open)
     cr_assert_eq(pread(fd, &version, sizeof version, 256 + 8), (ssize_t)sizeof version);
     cr_assert_eq(version, 3, "files are made in version 3 (the seeded record CRC)");
     msgr_log *again;
-    msgr_log_stat st;
+    msgr_log_stats st;
     cr_assert_eq(msgr_log_open(path, NULL, &again, NULL), 0);
-    cr_assert_eq(msgr_log_stat_get(again, &st), 0);
+    cr_assert_eq(msgr_log_stats_get(again, &st), 0);
     cr_assert_eq(st.version, 3, "stat says the version");
     msgr_log_close(again);
     uint32_t bad = flags | 0x80;

@@ -33,8 +33,8 @@ Test(log, append_read_ack_and_reopen_resumes_after_the_last_ack)
     cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
     expect_n(rd, 60, 40, 1); /* at-least-once: 60..69 again */
     expect_empty(rd);
-    msgr_log_stat st;
-    cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+    msgr_log_stats st;
+    cr_assert_eq(msgr_log_stats_get(log, &st), 0);
     cr_assert_eq(st.pending, 0);
     cr_assert_eq(st.groups, 1);
     msgr_log_reader_close(rd);
@@ -50,7 +50,7 @@ Test(log, sequence_numbers_increase_and_survive_reopen)
     uint64_t seq[3];
     for (int i = 0; i < 3; i++) {
         msgr_msg m;
-        cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+        cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
         seq[i] = msgr_log_seq(&m);
     }
     cr_assert_lt(seq[0], seq[1]);
@@ -60,7 +60,7 @@ Test(log, sequence_numbers_increase_and_survive_reopen)
     log = reopen(NULL);
     cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
     msgr_msg m;
-    cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
     cr_assert_eq(msgr_log_seq(&m), seq[0], "nothing was acknowledged: same first record");
     msgr_log_reader_close(rd);
     msgr_log_close(log);
@@ -71,21 +71,21 @@ Test(log, no_group_keeps_everything_until_full_then_back_pressure)
     msgr_log *log = create(4096, MSGR_SYNC_NONE);
     char buf[100] = {0};
     int n = 0, rc;
-    while ((rc = msgr_log_append(log, 1, buf, sizeof buf, 0)) == 0)
+    while ((rc = msgr_log_append_wait(log, 1, buf, sizeof buf, 0)) == 0)
         n++;
     cr_assert_eq(rc, MSGR_EAGAIN, "full: %s", msgr_strerror(rc));
     cr_assert_eq(n, 4096 / 144, "every byte used: 144-byte records");
-    cr_assert_eq(msgr_log_append(log, 1, buf, sizeof buf, 1000000), MSGR_ETIMEDOUT);
+    cr_assert_eq(msgr_log_append_wait(log, 1, buf, sizeof buf, 1000000), MSGR_ETIMEDOUT);
     /* A group arriving now starts at the oldest record: it misses nothing. */
     msgr_log_reader *rd;
     cr_assert_eq(msgr_log_reader_open(log, "late", &rd), 0);
     for (int i = 0; i < n; i++) {
         msgr_msg m;
-        cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+        cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
         if (i < 5)
             cr_assert_eq(msgr_log_ack(rd, &m), 0);
     }
-    cr_assert_eq(msgr_log_append(log, 1, buf, sizeof buf, 0), 0, "acked space is reused");
+    cr_assert_eq(msgr_log_append_wait(log, 1, buf, sizeof buf, 0), 0, "acked space is reused");
     msgr_log_reader_close(rd);
     msgr_log_close(log);
 }
@@ -98,18 +98,18 @@ Test(log, the_slowest_group_holds_space)
     cr_assert_eq(msgr_log_reader_open(log, "slow", &slow), 0);
     char buf[100] = {0};
     int n = 0;
-    while (msgr_log_append(log, 1, buf, sizeof buf, 0) == 0)
+    while (msgr_log_append_wait(log, 1, buf, sizeof buf, 0) == 0)
         n++;
     for (int i = 0; i < n; i++) {
         msgr_msg m;
-        cr_assert_eq(msgr_log_read(fast, &m, 0), 0);
+        cr_assert_eq(msgr_log_read_wait(fast, &m, 0), 0);
         cr_assert_eq(msgr_log_ack(fast, &m), 0);
     }
-    cr_assert_eq(msgr_log_append(log, 1, buf, sizeof buf, 0), MSGR_EAGAIN, "slow holds it");
+    cr_assert_eq(msgr_log_append_wait(log, 1, buf, sizeof buf, 0), MSGR_EAGAIN, "slow holds it");
     msgr_msg m;
-    cr_assert_eq(msgr_log_read(slow, &m, 0), 0);
+    cr_assert_eq(msgr_log_read_wait(slow, &m, 0), 0);
     cr_assert_eq(msgr_log_ack(slow, &m), 0);
-    cr_assert_eq(msgr_log_append(log, 1, buf, sizeof buf, 0), 0);
+    cr_assert_eq(msgr_log_append_wait(log, 1, buf, sizeof buf, 0), 0);
     msgr_log_group_info gi;
     int found = 0;
     for (uint32_t i = 0; i < 16; i++)
@@ -135,7 +135,7 @@ Test(log, a_producer_killed_between_claim_and_commit_blocks_nobody_for_long)
         if (pid == 0) {
             msgr_log *mine;
             msgr_claim c;
-            if (msgr_log_open(path, NULL, &mine, NULL) || msgr_log_claim(mine, 40, &c, 0))
+            if (msgr_log_open(path, NULL, &mine, NULL) || msgr_log_claim_wait(mine, 40, &c, 0))
                 _exit(1);
             if (variant == 1) /* died before its header was written: nothing marks the claim */
                 memset((char *)c.data - 32, 0x5c, 32);
@@ -168,7 +168,7 @@ Test(log, a_killed_producer_left_a_zombie_is_skipped_and_frees_the_space)
     if (pid == 0) {
         msgr_log *mine;
         msgr_claim c;
-        if (msgr_log_open(path, NULL, &mine, NULL) || msgr_log_claim(mine, 40, &c, 0))
+        if (msgr_log_open(path, NULL, &mine, NULL) || msgr_log_claim_wait(mine, 40, &c, 0))
             _exit(1);
         char one = 1;
         if (write(ready[1], &one, 1) != 1)
@@ -183,24 +183,24 @@ Test(log, a_killed_producer_left_a_zombie_is_skipped_and_frees_the_space)
     uint64_t n = 0;
     char buf[200];
     memset(buf, 7, sizeof buf);
-    while (msgr_log_append(log, (uint16_t)n, buf, sizeof buf, 0) == 0)
+    while (msgr_log_append_wait(log, (uint16_t)n, buf, sizeof buf, 0) == 0)
         n++;
     cr_assert_gt(n, 4);
-    msgr_log_stat ls;
-    cr_assert_eq(msgr_log_stat_get(log, &ls), 0);
+    msgr_log_stats ls;
+    cr_assert_eq(msgr_log_stats_get(log, &ls), 0);
     cr_assert_eq(ls.records, n, "stat counts the records behind the unfinished claim");
     msgr_log_reader *rd;
     cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
     for (uint64_t i = 0; i < n; i++) {
         msgr_msg m;
-        int rc = msgr_log_read(rd, &m, 2000000000);
+        int rc = msgr_log_read_wait(rd, &m, 2000000000);
         cr_assert_eq(rc, 0, "record %lu behind the zombie's claim: %s", (unsigned long)i,
                      msgr_strerror(rc));
         cr_assert_eq(m.type, (uint16_t)i);
         cr_assert_eq(msgr_log_ack(rd, &m), 0);
     }
     /* The space the dead claim held is reusable. */
-    cr_assert_eq(msgr_log_append(log, 99, buf, sizeof buf, 1000000000), 0);
+    cr_assert_eq(msgr_log_append_wait(log, 99, buf, sizeof buf, 1000000000), 0);
     int st;
     cr_assert_eq(waitpid(pid, &st, WNOHANG), pid, "still a zombie until now");
     msgr_log_reader_close(rd);
@@ -212,7 +212,7 @@ Test(log, recovery_keeps_records_after_an_abandoned_claim)
     msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
     append_n(log, 0, 2);
     msgr_claim c;
-    cr_assert_eq(msgr_log_claim(log, 50, &c, 0), 0); /* never committed */
+    cr_assert_eq(msgr_log_claim_wait(log, 50, &c, 0), 0); /* never committed */
     append_n(log, 2, 2);
     msgr_log_close(log); /* as after a crash: the claim stays open */
     msgr_log_recovery rep;
@@ -232,7 +232,7 @@ Test(log, a_record_failing_its_crc_ends_the_log_and_is_reported)
     cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
     msgr_msg m[3];
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(msgr_log_read(rd, &m[i], 0), 0);
+        cr_assert_eq(msgr_log_read_wait(rd, &m[i], 0), 0);
     ((char *)m[2].data)[m[2].len / 2] ^= 0x40; /* damage the third record's payload */
     msgr_log_reader_close(rd);
     msgr_log_close(log);
@@ -256,7 +256,7 @@ static void rewrite_in_old_form(msgr_log_reader *rd, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++) {
         msgr_msg m;
-        cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+        cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
         unsigned char *h = (unsigned char *)m.data - 32;
         uint64_t w1, t = 1000 + i;
         memcpy(&w1, h + 8, 8);
@@ -299,8 +299,8 @@ Test(log, files_of_versions_1_and_2_keep_their_checksum)
         log = reopen(&rep);
         cr_assert_eq(rep.records, 40, "version %u: records appended now carry the old form", v);
         cr_assert_eq(rep.bytes_discarded, 0);
-        msgr_log_stat st;
-        cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+        msgr_log_stats st;
+        cr_assert_eq(msgr_log_stats_get(log, &st), 0);
         cr_assert_eq(st.version, v, "the file stays in its version");
         cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
         expect_n(rd, 0, 40, 1);
@@ -341,7 +341,7 @@ Test(log, a_version_3_file_refuses_the_old_checksum)
     cr_assert_eq(msgr_log_reader_open(log, "rewrite", &rd), 0);
     msgr_msg m;
     for (int i = 0; i < 2; i++)
-        cr_assert_eq(msgr_log_read(rd, &m, 0), 0);
+        cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
     rewrite_in_old_form(rd, 1); /* the third record */
     msgr_log_reader_close(rd);
     msgr_log_close(log);
@@ -380,8 +380,8 @@ Test(log, clear_drops_everything_pending_and_counts_it)
     uint64_t dropped = 0;
     cr_assert_eq(msgr_log_clear(log, &dropped), 0);
     cr_assert_eq(dropped, 7);
-    msgr_log_stat st;
-    msgr_log_stat_get(log, &st);
+    msgr_log_stats st;
+    msgr_log_stats_get(log, &st);
     cr_assert_eq(st.pending, 0);
     msgr_log_reader_close(rd);
     cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
@@ -397,8 +397,8 @@ Test(log, batch_policy_and_explicit_sync)
     cr_assert_eq(msgr_log_create(path, &o, &log), 0);
     append_n(log, 0, 10);
     cr_assert_eq(msgr_log_sync(log), 0);
-    msgr_log_stat st;
-    cr_assert_eq(msgr_log_stat_get(log, &st), 0);
+    msgr_log_stats st;
+    cr_assert_eq(msgr_log_stats_get(log, &st), 0);
     cr_assert_eq(st.sync, MSGR_SYNC_BATCH);
     cr_assert_eq(st.records, 10);
     msgr_log_close(log);
@@ -415,7 +415,7 @@ Test(log, bad_arguments)
     log = create(4096, MSGR_SYNC_NONE);
     cr_assert_eq(msgr_log_create(path, NULL, &log), MSGR_EEXIST);
     msgr_claim c;
-    cr_assert_eq(msgr_log_claim(log, 4096, &c, 0), MSGR_EMSGSIZE);
+    cr_assert_eq(msgr_log_claim_wait(log, 4096, &c, 0), MSGR_EMSGSIZE);
     msgr_log_reader *rd;
     cr_assert_eq(msgr_log_reader_open(log, "", &rd), MSGR_EINVAL);
     char longname[60];
@@ -466,7 +466,7 @@ Test(log, file_size_limit_is_a_clear_error_and_loses_nothing)
         if (msgr_log_open(path, NULL, &l, NULL) || msgr_log_reader_open(l, "g", &rd))
             _exit(16);
         int n = 0;
-        while (msgr_log_read(rd, &m, 0) == 0)
+        while (msgr_log_read_wait(rd, &m, 0) == 0)
             n++;
         _exit(n == 20 ? 0 : 17);
     }
@@ -524,7 +524,7 @@ Test(log, linger_keeps_every_record_in_order)
     append_n(log, 0, 1);
     expect_n(rd, 0, 1, 1); /* a lone record is handed over */
     msgr_msg m;
-    cr_assert_eq(msgr_log_read(rd, &m, 1000000), MSGR_ETIMEDOUT, "an empty log still times out");
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 1000000), MSGR_ETIMEDOUT, "an empty log still times out");
     append_n(log, 1, 40);
     expect_n(rd, 1, 40, 1);
     msgr_log_reader_set_linger(rd, 0, 64); /* off */
@@ -539,7 +539,7 @@ static void *linger_appender(void *arg)
 {
     msgr_log *log = arg;
     for (uint64_t v = 0; v < 200000; v++)
-        if (msgr_log_append(log, 1, &v, sizeof v, 5000000000ll))
+        if (msgr_log_append_wait(log, 1, &v, sizeof v, 5000000000ll))
             return (void *)1;
     return NULL;
 }
@@ -567,7 +567,7 @@ Test(log, linger_between_threads_delivers_everything_in_order)
     for (uint64_t want = 0; want < 200000; want++) {
         msgr_msg m;
         uint64_t v = UINT64_MAX;
-        int rc = msgr_log_read(rd, &m, 5000000000ll);
+        int rc = msgr_log_read_wait(rd, &m, 5000000000ll);
         cr_assert_eq(rc, 0, "read %lu: %s", (unsigned long)want, msgr_strerror(rc));
         cr_assert_eq(m.len, sizeof v);
         memcpy(&v, m.data, sizeof v);
@@ -607,7 +607,7 @@ Test(log, poll_hands_over_batches_in_order)
     cr_assert_eq(msgr_log_poll(rd, NULL, &k, 8), MSGR_EINVAL);
     cr_assert_eq(msgr_log_poll(rd, poll_one, &k, 8), 0, "empty");
     for (uint64_t v = 0; v < 20; v++)
-        cr_assert_eq(msgr_log_append(log, 1, &v, sizeof v, 0), 0);
+        cr_assert_eq(msgr_log_append_wait(log, 1, &v, sizeof v, 0), 0);
     cr_assert_eq(msgr_log_poll(rd, poll_one, &k, 8), 8, "at most max");
     k.stop_at = 11;
     cr_assert_eq(msgr_log_poll(rd, poll_one, &k, 8), 3, "the handler stops after its record");
@@ -617,7 +617,7 @@ Test(log, poll_hands_over_batches_in_order)
     msgr_log_reader_set_linger(rd, 32, 16);
     cr_assert_eq(msgr_log_poll(rd, poll_one, &k, 100), 9, "the rest");
     msgr_msg m;
-    cr_assert_eq(msgr_log_read(rd, &m, 0), MSGR_EAGAIN, "poll moved the read position");
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 0), MSGR_EAGAIN, "poll moved the read position");
     cr_assert_eq(k.next, 20);
     cr_assert_eq(k.bad, 0);
     cr_assert_eq(msgr_log_ack(rd, &k.last), 0);
@@ -640,7 +640,7 @@ Test(log, poll_between_threads_delivers_everything_in_order)
             continue;
         }
         msgr_msg m;
-        int rc = msgr_log_read(rd, &m, 5000000000ll);
+        int rc = msgr_log_read_wait(rd, &m, 5000000000ll);
         cr_assert_eq(rc, 0, "read after %lu: %s", (unsigned long)k.next, msgr_strerror(rc));
         poll_one(&k, &m);
         cr_assert_eq(msgr_log_ack(rd, &m), 0);
@@ -658,7 +658,7 @@ Test(log, a_huge_linger_still_honours_timeouts)
     msgr_msg m;
     poll_check k = {0};
     uint64_t t0 = tu_now_ns();
-    cr_assert_eq(msgr_log_read(rd, &m, 10000000), MSGR_ETIMEDOUT);
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 10000000), MSGR_ETIMEDOUT);
     cr_assert_eq(msgr_log_poll(rd, poll_one, &k, 8), 0);
     uint64_t ms = (tu_now_ns() - t0) / 1000000;
     cr_assert_lt(ms, 1000, "a 10 ms wait and an empty poll took %lu ms", (unsigned long)ms);

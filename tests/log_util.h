@@ -49,7 +49,7 @@ static inline void append_n(msgr_log *log, uint64_t from, uint64_t n)
     for (uint64_t i = from; i < from + n; i++) {
         size_t len = tu_len(7, i, 300);
         tu_fill(buf, 7, i, len);
-        int rc = msgr_log_append(log, (uint16_t)i, buf, len, 0);
+        int rc = msgr_log_append_wait(log, (uint16_t)i, buf, len, 0);
         cr_assert_eq(rc, 0, "append %lu: %s", (unsigned long)i, msgr_strerror(rc));
     }
 }
@@ -60,7 +60,7 @@ static inline void expect_n(msgr_log_reader *rd, uint64_t from, uint64_t n, int 
     uint64_t sum = 0;
     for (uint64_t i = from; i < from + n; i++) {
         msgr_msg m;
-        int rc = msgr_log_read(rd, &m, 1000000000);
+        int rc = msgr_log_read_wait(rd, &m, 1000000000);
         cr_assert_eq(rc, 0, "read %lu: %s", (unsigned long)i, msgr_strerror(rc));
         size_t len = tu_len(7, i, 300);
         cr_assert_eq(m.len, len, "record %lu length", (unsigned long)i);
@@ -74,7 +74,7 @@ static inline void expect_n(msgr_log_reader *rd, uint64_t from, uint64_t n, int 
 static inline void expect_empty(msgr_log_reader *rd)
 {
     msgr_msg m;
-    cr_assert_eq(msgr_log_read(rd, &m, 0), MSGR_EAGAIN);
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 0), MSGR_EAGAIN);
 }
 
 /* A new group reads exactly records 0..n-1 from the log, acknowledging them, then nothing. */

@@ -365,8 +365,8 @@ Test(ring, abort_turns_a_claim_into_padding_and_commit_is_once_only)
         cr_assert_eq(msgr_ring_commit(r, &b), MSGR_EINVAL, "a claim commits once");
         msgr_msg m;
         cr_assert_eq(msgr_ring_peek(r, &m), MSGR_EAGAIN, "b waits behind the open claim a");
-        cr_assert_eq(msgr_ring_abort(r, &a), 0);
-        cr_assert_eq(msgr_ring_abort(r, &a), MSGR_EINVAL, "and aborts once");
+        cr_assert_eq(msgr_ring_abandon(r, &a), 0);
+        cr_assert_eq(msgr_ring_abandon(r, &a), MSGR_EINVAL, "and aborts once");
         cr_assert_eq(msgr_ring_peek(r, &m), 0, "the aborted claim is skipped");
         cr_assert_eq(m.len, 8);
         cr_assert_eq(memcmp(m.data, "survivor", 8), 0);

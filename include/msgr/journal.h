@@ -58,7 +58,7 @@ MSGR_API uint64_t msgr_journal_next_seq(msgr_journal *j);
 MSGR_API uint64_t msgr_journal_first_seq(msgr_journal *j);
 
 /* Opens reader `name` (1..47 characters; one user at a time), positioned after its last
- * committed record (a new reader starts at the oldest record kept). Errors: MSGR_EINVAL,
+ * acknowledged record (a new reader starts at the oldest record kept). Errors: MSGR_EINVAL,
  * MSGR_ENOSPC (reader table full), MSGR_EBUSY. */
 MSGR_API int msgr_journal_reader_open(msgr_journal *j, const char *name, msgr_journal_reader **out);
 
@@ -68,14 +68,14 @@ MSGR_API int msgr_journal_seek(msgr_journal_reader *rd, uint64_t seq);
 MSGR_API int msgr_journal_seek_time(msgr_journal_reader *rd, uint64_t wall_ns);
 
 /* The next record; m->data is valid until the next call on this reader. msgr_log_seq-like:
- * msgr_journal_seq(m) gives its sequence number, msgr_journal_time(m) its time stamp.
+ * msgr_journal_seq(m) gives its sequence number.
  * Errors: MSGR_EAGAIN (at the end), MSGR_ECORRUPT (a record fails its checks). */
 MSGR_API int msgr_journal_next(msgr_journal_reader *rd, msgr_msg *m);
 MSGR_API uint64_t msgr_journal_seq(const msgr_msg *m);
 
 /* Makes the reader's position durable just after m: the next open resumes there, and
  * segments wholly before the slowest reader become deletable. */
-MSGR_API int msgr_journal_commit(msgr_journal_reader *rd, const msgr_msg *m);
+MSGR_API int msgr_journal_ack(msgr_journal_reader *rd, const msgr_msg *m);
 
 MSGR_API void msgr_journal_reader_close(msgr_journal_reader *rd);
 

@@ -95,22 +95,30 @@ MSGR_API void msgr_log_close(msgr_log *log);
 /* ---- appending (thread-safe; any number of threads and processes, except in a
  * single-producer log: see MSGR_LOG_SINGLE_PRODUCER) ---- */
 
-/* Claims space for a record of len bytes; waits up to timeout_ns for space (0: fail at once
- * with MSGR_EAGAIN; < 0: no limit). Errors: MSGR_EMSGSIZE, MSGR_ETIMEDOUT, MSGR_EIO (an earlier
- * sync failed: reopen the log), MSGR_ENOSPC (too many producers at once), MSGR_EBUSY (a
- * single-producer log another live handle appends to), MSGR_ECORRUPT. */
-MSGR_API int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns);
+/* Claims space for a record of len bytes, or fails at once with MSGR_EAGAIN when the log is
+ * full. Errors: MSGR_EMSGSIZE, MSGR_EIO (an earlier sync failed: reopen the log), MSGR_ENOSPC
+ * (too many producers at once), MSGR_EBUSY (a single-producer log another live handle appends
+ * to), MSGR_ECORRUPT. */
+MSGR_API int msgr_log_claim(msgr_log *log, size_t len, msgr_claim *c);
+
+/* As msgr_log_claim, but waits up to timeout_ns for space (< 0: no limit; 0: one try, then
+ * MSGR_EAGAIN). Extra error: MSGR_ETIMEDOUT. */
+MSGR_API int msgr_log_claim_wait(msgr_log *log, size_t len, msgr_claim *c, int64_t timeout_ns);
 
 /* Commits a claimed record (c->len may be lowered); syncs per policy. Errors: MSGR_EINVAL,
  * MSGR_EIO (sync failed). */
 MSGR_API int msgr_log_commit(msgr_log *log, msgr_claim *c);
 
 /* Gives a claim up: it becomes padding readers skip. Errors: MSGR_EINVAL (not a live claim). */
-MSGR_API int msgr_log_abort(msgr_log *log, msgr_claim *c);
+MSGR_API int msgr_log_abandon(msgr_log *log, msgr_claim *c);
 
-/* claim + copy + commit. Returns 0 or an error as above. */
-MSGR_API int msgr_log_append(msgr_log *log, uint16_t type, const void *data, size_t len,
-                             int64_t timeout_ns);
+/* claim + copy + commit, without waiting (MSGR_EAGAIN when full). Errors as msgr_log_claim and
+ * msgr_log_commit. */
+MSGR_API int msgr_log_append(msgr_log *log, uint16_t type, const void *data, size_t len);
+
+/* As msgr_log_append, waiting up to timeout_ns for space as msgr_log_claim_wait. */
+MSGR_API int msgr_log_append_wait(msgr_log *log, uint16_t type, const void *data, size_t len,
+                                  int64_t timeout_ns);
 
 /* ---- reading (one reader per group at a time, across all processes) ---- */
 
@@ -119,11 +127,15 @@ MSGR_API int msgr_log_append(msgr_log *log, uint16_t type, const void *data, siz
  * MSGR_EBUSY (a live process reads this group), MSGR_ENOSPC (group table full). */
 MSGR_API int msgr_log_reader_open(msgr_log *log, const char *name, msgr_log_reader **out);
 
-/* Next record after the last one read (not necessarily acknowledged); waits up to timeout_ns.
- * m stays valid until acknowledged. Bounds are checked; the CRC is checked at recovery and by
- * msgr_log_scan, not here. Errors: MSGR_EAGAIN/MSGR_ETIMEDOUT (nothing new), MSGR_ECORRUPT (a
- * record's length is out of bounds: the log needs recovery). */
-MSGR_API int msgr_log_read(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns);
+/* Next record after the last one read (not necessarily acknowledged), without waiting. m stays
+ * valid until acknowledged. Bounds are checked; the CRC is checked at recovery and by
+ * msgr_log_scan, not here. Errors: MSGR_EAGAIN (nothing new), MSGR_ECORRUPT (a record's length
+ * is out of bounds: the log needs recovery). */
+MSGR_API int msgr_log_read(msgr_log_reader *rd, msgr_msg *m);
+
+/* As msgr_log_read, but waits up to timeout_ns (< 0: no limit; 0: one try, MSGR_EAGAIN) for a
+ * record. Extra error: MSGR_ETIMEDOUT. */
+MSGR_API int msgr_log_read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns);
 
 /* Hands up to max records after the last one read to fn, in order, without waiting: the batch
  * form of msgr_log_read (each record stays valid until acknowledged; acknowledge the batch's
@@ -169,7 +181,7 @@ typedef struct msgr_log_group_info {
     int32_t owner;    /* pid of the live reader, or 0 */
 } msgr_log_group_info;
 
-typedef struct msgr_log_stat {
+typedef struct msgr_log_stats {
     uint64_t capacity;
     uint32_t sync;
     uint32_t groups;      /* groups in use */
@@ -182,10 +194,10 @@ typedef struct msgr_log_stat {
     uint32_t flags;       /* MSGR_LOG_SINGLE_PRODUCER */
     int32_t appender;     /* single-producer log: pid of the live append-lock holder, or 0 */
     uint32_t version;     /* file format: 3 for logs created now; 1 and 2 still read and appended */
-} msgr_log_stat;
+} msgr_log_stats;
 
 /* Header, positions and counts. Reads only; safe while others run (a snapshot). */
-MSGR_API int msgr_log_stat_get(msgr_log *log, msgr_log_stat *st);
+MSGR_API int msgr_log_stats_get(msgr_log *log, msgr_log_stats *st);
 
 /* Group i (0 <= i < max_groups) if in use: 0, or MSGR_ENOENT for an empty slot. */
 MSGR_API int msgr_log_group_get(msgr_log *log, uint32_t i, msgr_log_group_info *g);

@@ -154,7 +154,7 @@ MSGR_API int msgr_ring_commit(msgr_ring *r, msgr_claim *c);
 /* Gives a claimed record up: it becomes padding that the consumer skips (the space is not
  * returned before the consumer passes it). Use when filling the claim failed. Errors:
  * MSGR_EINVAL (NULL, or a claim already committed or aborted). */
-MSGR_API int msgr_ring_abort(msgr_ring *r, msgr_claim *c);
+MSGR_API int msgr_ring_abandon(msgr_ring *r, msgr_claim *c);
 
 /* Copies `len` bytes into a new record of type `type` (claim + memcpy + commit).
  * Errors as msgr_ring_claim. */

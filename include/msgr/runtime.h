@@ -239,12 +239,13 @@ MSGR_API int msgr_send_encoded_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, con
  * does), and only once all are claimed fills and publishes them; if a claim fails, the claims
  * already made are given up and no destination gets the message. `data`, `len` as msgr_send_to;
  * for a serialized message pass len 0 and `size`/`encode` (data is the message they take).
- * Returns n (destinations that got it) or the first error (then none did). */
+ * Returns 0 (every destination got it) or the first error (then none did). */
 MSGR_API int msgr_send_all_to(msgr_ctx *ctx, const uint32_t *dests, uint32_t n, uint16_t id,
-                     const void *data, size_t len, msgr_size_fn size, msgr_encode_fn encode);
+                              const void *data, size_t len, msgr_size_fn size,
+                              msgr_encode_fn encode);
 
 /* Publishes a claimed message (msgr_claim_to) and copies of it to `n` more destinations, all
- * or nothing as msgr_send_all_to. Returns n + 1 or the first error (the claim is then given up). */
+ * or nothing as msgr_send_all_to. Returns 0 or the first error (the claim is then given up). */
 MSGR_API int msgr_commit_all(msgr_ctx *ctx, msgr_out *out, const uint32_t *others, uint32_t n);
 
 /* The worker a context sends as, and the bus it belongs to. */

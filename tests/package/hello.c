@@ -39,7 +39,7 @@ int main(void)
     if (rc == 0)
         rc = msgr_bus_ctx(bus, hello_W_left, &left);
     Ball b = {.n = 0};
-    if (rc == 0 && (rc = hello_send_Ball(left, &b)) > 0)
+    if (rc == 0 && (rc = hello_send_Ball(left, &b)) == 0)
         rc = msgr_bus_join(bus, 10000000000ll);
     msgr_bus_close(bus);
     if (rc < 0 || rounds != ROUNDS || last != 2 * ROUNDS - 1) {
