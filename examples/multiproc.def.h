@@ -4,6 +4,7 @@
 #ifndef MULTIPROC_DEF_H
 #define MULTIPROC_DEF_H
 
+#define MSGR_APP_SHORT_NAMES /* each message type also under its short name */
 #define MSGR_APP multiproc
 #define MSGR_APP_MESSAGES(M, F)      /* name, wire id, fields */                               \
     M(Start,   1, F(uint64_t, count))                                                         \

@@ -3,6 +3,7 @@
 #ifndef PINGPONG_DEF_H
 #define PINGPONG_DEF_H
 
+#define MSGR_APP_SHORT_NAMES /* each message type also under its short name */
 #define MSGR_APP pingpong
 
 #define MSGR_APP_MESSAGES(M, F)      /* name, wire id, fields */                               \

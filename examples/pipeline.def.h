@@ -4,6 +4,7 @@
 #ifndef PIPELINE_DEF_H
 #define PIPELINE_DEF_H
 
+#define MSGR_APP_SHORT_NAMES /* each message type also under its short name */
 #define MSGR_APP pipeline
 #define MSGR_APP_MESSAGES(M, F)      /* name, wire id, fields */                               \
     M(Item, 1, F(uint64_t, seq) F(uint64_t, value) F(uint32_t, hops) F(uint32_t, pad))

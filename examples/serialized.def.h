@@ -12,6 +12,7 @@ struct order {
     char **items;
 };
 
+#define MSGR_APP_SHORT_NAMES /* each message type also under its short name */
 #define MSGR_APP shop
 #define MSGR_APP_MESSAGES(M, F)      /* zero-copy structs: name, wire id, fields */            \
     M(Receipt, 2, F(uint64_t, order_id) F(uint64_t, items) F(uint64_t, bytes))

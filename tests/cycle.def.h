@@ -4,6 +4,7 @@
 #ifndef CYCLE_DEF_H
 #define CYCLE_DEF_H
 
+#define MSGR_APP_SHORT_NAMES /* each message type also under its short name */
 #define MSGR_APP cyc
 #define MSGR_APP_MESSAGES(M, F)                                                               \
     M(Order,  1, F(uint64_t, seq) F(char, pad, [200]))                                        \

@@ -10,6 +10,7 @@ struct name_list {
     char **items;
 };
 
+#define MSGR_APP_SHORT_NAMES /* each message type also under its short name */
 #define MSGR_APP rt
 #define MSGR_APP_MESSAGES(M, F)                                                               \
     M(M1, 1, F(uint64_t, seq))                                                                \

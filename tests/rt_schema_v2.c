@@ -1,6 +1,7 @@
 /* The `rt` application with M2's layout changed under the same wire id: must be refused. */
 #include "rt_schema_variants.h"
 
+#define MSGR_APP_SHORT_NAMES
 #define MSGR_APP rt
 #define MSGR_APP_MESSAGES(M, F)                                                               \
     M(M1, 1, F(uint64_t, seq))                                                                \

@@ -2,6 +2,7 @@
 #define RT_NO_SERIALIZED
 #include "rt_schema_variants.h"
 
+#define MSGR_APP_SHORT_NAMES
 #define MSGR_APP rt
 #define MSGR_APP_MESSAGES(M, F)                                                               \
     M(M1, 1, F(uint64_t, seq))                                                                \

@@ -2,6 +2,7 @@
  * counted as unhandled by the other side), naming both ids. */
 #include "rt_schema_variants.h"
 
+#define MSGR_APP_SHORT_NAMES
 #define MSGR_APP rt
 #define MSGR_APP_MESSAGES(M, F)                                                               \
     M(M1, 9, F(uint64_t, seq)) /* was: wire id 1 */                                           \

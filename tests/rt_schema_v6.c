@@ -1,6 +1,7 @@
 /* The `rt` application with a field added at the end of M6: must be refused, naming the field. */
 #include "rt_schema_variants.h"
 
+#define MSGR_APP_SHORT_NAMES
 #define MSGR_APP rt
 #define MSGR_APP_MESSAGES(M, F)                                                               \
     M(M1, 1, F(uint64_t, seq))                                                                \

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#define MSGR_APP_SHORT_NAMES /* each message type also under its short name */
 #define MSGR_APP orders
 
 #define MSGR_APP_MESSAGES(M, F)      /* name, wire id, fields */                               \

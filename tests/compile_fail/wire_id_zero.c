@@ -1,5 +1,6 @@
 /* expect: wire id must be 1..65535 */
 #include <stdint.h>
+#define MSGR_APP_SHORT_NAMES
 #define MSGR_APP cf
 #define MSGR_APP_MESSAGES(M, F) M(Ping, 0, F(uint64_t, seq))
 #define MSGR_APP_WORKERS(W) W(pinger) W(ponger)

@@ -1,5 +1,6 @@
 /* expect: conflicting types for 'on_ping' */
 #include <stdint.h>
+#define MSGR_APP_SHORT_NAMES
 #define MSGR_APP cf
 #define MSGR_APP_MESSAGES(M, F) M(Ping, 1, F(uint64_t, seq)) M(Pong, 2, F(uint64_t, seq))
 #define MSGR_APP_WORKERS(W) W(pinger) W(ponger)

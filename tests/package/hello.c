@@ -12,17 +12,17 @@
 #define ROUNDS 1000
 static uint64_t last, rounds;
 
-void on_ball_right(msgr_ctx *ctx, const Ball *b)
+void on_ball_right(msgr_ctx *ctx, const hello_Ball *b)
 {
-    Ball r = {.n = b->n + 1};
+    hello_Ball r = {.n = b->n + 1};
     hello_send_Ball(ctx, &r);
 }
 
-void on_ball_left(msgr_ctx *ctx, const Ball *b)
+void on_ball_left(msgr_ctx *ctx, const hello_Ball *b)
 {
     last = b->n;
     if (++rounds < ROUNDS) {
-        Ball r = {.n = b->n + 1};
+        hello_Ball r = {.n = b->n + 1};
         hello_send_Ball(ctx, &r);
     } else {
         msgr_bus_signal_stop(msgr_ctx_bus(ctx));
@@ -38,7 +38,7 @@ int main(void)
     msgr_ctx *left;
     if (rc == 0)
         rc = msgr_bus_ctx(bus, hello_W_left, &left);
-    Ball b = {.n = 0};
+    hello_Ball b = {.n = 0};
     if (rc == 0 && (rc = hello_send_Ball(left, &b)) == 0)
         rc = msgr_bus_join(bus, 10000000000ll);
     msgr_bus_close(bus);
