@@ -18,7 +18,7 @@ BUILD   ?= build
 OPT     ?= -O2
 SAN     ?=
 CFLAGS_BASE = -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-              -Wmissing-prototypes -fPIC -pthread -Iinclude -Imacros -fno-strict-aliasing
+              -Wmissing-prototypes -fPIC -pthread -Iinclude -Imacros -Isrc -fno-strict-aliasing
 ifneq ($(SAN),)
 CFLAGS_BASE += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDSAN = -fsanitize=$(SAN)
@@ -35,11 +35,11 @@ LDLIBS  = -pthread $(LDSAN)
 SOVERSION = 0
 VERSION   = 0.1.0
 
-LIB_SRC = src/error.c src/os_posix.c mmap/region.c mmap/posix.c bus/wait.c bus/ring.c \
+LIB_SRC = src/os/error.c src/os/posix.c mmap/region.c mmap/posix.c bus/wait.c bus/ring.c \
           bus/crc32c.c bus/durable.c bus/log.c bus/log_rw.c bus/journal.c \
           src/inbox.c src/bus.c src/router.c src/worker.c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h mmap/*.h bus/*.h macros/*.h)
+LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h src/os/*.h mmap/*.h bus/*.h macros/*.h)
 
 STATIC = $(BUILD)/lib/libmessenger.a
 SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
@@ -223,17 +223,17 @@ fuzz:
 	@mkdir -p build/fuzz/corpus
 	build/fuzz/tests/fuzz_seed build/fuzz/corpus/seed.log
 	build/fuzz/tests/fuzz_seed build/fuzz/corpus/seed-single.log single
-	$(FUZZ_CC) -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined tests/fuzz_log.c \
+	$(FUZZ_CC) -std=c11 -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined tests/fuzz_log.c \
 	  build/fuzz/lib/libmessenger.a -pthread -o build/fuzz/fuzz_log
 	build/fuzz/fuzz_log -max_total_time=$(FUZZ_SECONDS) -max_len=20000 -timeout=10 \
 	  -rss_limit_mb=2048 build/fuzz/corpus
 	@mkdir -p build/fuzz/corpus-journal
-	$(FUZZ_CC) -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined tests/fuzz_journal.c \
+	$(FUZZ_CC) -std=c11 -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined tests/fuzz_journal.c \
 	  build/fuzz/lib/libmessenger.a -pthread -o build/fuzz/fuzz_journal
 	build/fuzz/fuzz_journal -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
 	  -rss_limit_mb=2048 build/fuzz/corpus-journal
 	@mkdir -p build/fuzz/corpus-ring
-	$(FUZZ_CC) -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined tests/fuzz_ring.c \
+	$(FUZZ_CC) -std=c11 -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined tests/fuzz_ring.c \
 	  build/fuzz/lib/libmessenger.a -pthread -o build/fuzz/fuzz_ring
 	build/fuzz/fuzz_ring -max_total_time=$(FUZZ_SECONDS) -max_len=512 -timeout=10 \
 	  -rss_limit_mb=2048 build/fuzz/corpus-ring

@@ -13,7 +13,7 @@
 #include "msgr/error.h"
 #include "msgr/journal.h"
 #include "msgr/region.h"
-#include "../src/os.h"
+#include "os/os.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

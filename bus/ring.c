@@ -17,7 +17,7 @@
 #include "hot.h"
 #include "crc32c.h"
 #include "msgr/error.h"
-#include "../src/os.h"
+#include "os/os.h"
 
 #include <stdlib.h>
 #include <string.h>

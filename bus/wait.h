@@ -17,7 +17,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "../src/os.h"
+#include "os/os.h"
 
 /* Lives in shared memory: who waits, and the word they sleep on. */
 typedef struct msgr__waitq {

@@ -6,7 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "region_layout.h"
-#include "../src/os.h"
+#include "os/os.h"
 #include "msgr/error.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* messenger: region logic shared by every platform (header checks, names, sizes). */
 #include "region_layout.h"
-#include "../src/os.h"
+#include "os/os.h"
 #include "msgr/error.h"
 
 #include <string.h>

@@ -1,7 +1,7 @@
 /* messenger: the root object: create or attach a bus, check the schema, claim workers. */
 #include "bus_internal.h"
 #include "msgr/error.h"
-#include "error_detail.h"
+#include "os/error_detail.h"
 
 #include <stdio.h>
 #include <stdlib.h>

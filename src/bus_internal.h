@@ -22,7 +22,7 @@
 
 #include "inbox.h"
 #include "msgr/runtime.h"
-#include "os.h"
+#include "os/os.h"
 
 #define MSGR__BUS_MAGIC 0x3153554252534d4dull /* "MMSRBUS1" little-endian */
 #define MSGR__BUS_VERSION 2u  /* 2: the field table */

@@ -1,7 +1,7 @@
 /* messenger: the send path (delivery into a worker's inbox) and fingerprint helpers. */
 #include "bus_internal.h"
 #include "msgr/error.h"
-#include "error_detail.h"
+#include "os/error_detail.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../src/os.h"
+#include "os/os.h"
 
 TestSuite(os, .timeout = 30);
 

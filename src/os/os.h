@@ -1,6 +1,6 @@
 /* messenger: the operating-system layer (internal).
  *
- * A narrow interface, one implementation file per platform (src/os_posix.c today,
+ * A narrow interface, one implementation file per platform (src/os/posix.c today,
  * src/os_win32.c later). Logic files call these and never #ifdef on the platform.
  */
 #ifndef MSGR_OS_H
