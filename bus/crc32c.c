@@ -133,26 +133,11 @@ static uint32_t crc_hw(uint32_t crc, const unsigned char *p, size_t len)
     return clmul_ok && len >= 3 * 32 ? crc_hw3(crc, p, len) : crc_hw1(crc, p, len);
 }
 
-/* The record CRC in one pass: three header words, then the payload (no second call, no
- * second look at the CPU flag: callgrind counted 106 instructions for a 64-byte record as two
- * calls, 40 as one). */
-__attribute__((target("sse4.2"))) static uint32_t crc_hw_rec(uint64_t w0, uint64_t w1,
-                                                             uint64_t w2, const unsigned char *p,
-                                                             size_t len)
-{
-    uint64_t c = 0xFFFFFFFFu;
-    c = __builtin_ia32_crc32di(c, w0);
-    c = __builtin_ia32_crc32di(c, w1);
-    c = __builtin_ia32_crc32di(c, w2);
-    return ~crc_hw((uint32_t)c, p, len);
-}
-
-/* The record CRC for small payloads in three streams too: the 24 header bytes and the payload
- * are split into three runs of whole words (A, B, C, as equal as they come), each run its own
- * crc32 chain, joined as in crc_hw3() with shifts by B+C and C words. A 64-byte record is a
- * chain of 4 instead of 11 (3 cycles each) plus the join; a producer writing 64-byte records
- * and checksumming them went from 18.3 to ~9 ns per record (one thread). Below REC3_MIN the
- * join costs more than it saves; above REC3_MAX crc_hw3() takes the payload. */
+/* The record CRC for small payloads in three streams too: the header word and the payload are
+ * split into three runs of whole words (A, B, C), each run its own crc32 chain, joined as in
+ * crc_hw3() with shifts by B+C and C words, so a 64-byte record is three short chains the CPU
+ * runs side by side instead of one long one. Below REC3_MIN the join costs more than it saves;
+ * above REC3_MAX crc_hw3() takes the payload. */
 #define REC_KMAX 10 /* K(8k) for k = 1..REC_KMAX words: shifts by B+C, at most 5 + 5 */
 #define REC3_MIN 48
 #define REC3_MAX 103 /* 12 payload words: runs of 2, 5 and 5 (with the header, 5 each) */
@@ -190,28 +175,6 @@ rec3_runs(uint64_t a, const unsigned char *p, size_t len, size_t na, size_t nb, 
     for (size_t r = len & 7; r; r--)
         x = __builtin_ia32_crc32qi(x, *q++);
     return ~x;
-}
-
-/* Words: 3 of header, then n of payload, in runs as even as they come: nb = (n + 5) / 3,
- * nc = n + 3 - 2 nb, A the header and the rest. */
-__attribute__((target("sse4.2,pclmul"))) static uint32_t crc_hw_rec3(uint64_t w0, uint64_t w1,
-                                                                     uint64_t w2,
-                                                                     const unsigned char *p,
-                                                                     size_t len)
-{
-    uint64_t a = 0xFFFFFFFFu;
-    a = __builtin_ia32_crc32di(a, w0);
-    a = __builtin_ia32_crc32di(a, w1);
-    a = __builtin_ia32_crc32di(a, w2);
-    switch (len / 8) {
-    case 6: return rec3_runs(a, p, len, 0, 3, 3);
-    case 7: return rec3_runs(a, p, len, 1, 4, 2);
-    case 8: return rec3_runs(a, p, len, 1, 4, 3);
-    case 9: return rec3_runs(a, p, len, 1, 4, 4);
-    case 10: return rec3_runs(a, p, len, 2, 5, 3);
-    case 11: return rec3_runs(a, p, len, 2, 5, 4);
-    default: return rec3_runs(a, p, len, 2, 5, 5); /* 12: REC3_MAX */
-    }
 }
 
 /* The seeded form: one header word, then n payload words (6 to 12), in three runs per word
@@ -286,25 +249,6 @@ uint32_t msgr__crc32c(uint32_t crc, const void *data, size_t len)
 }
 
 /* The portable path, out of line: keeps the register saves it needs out of the hardware path. */
-static __attribute__((noinline)) uint32_t crc_rec_sw(uint64_t w0, uint64_t w1, uint64_t w2,
-                                                     const void *data, size_t len)
-{
-    uint64_t w[3] = {w0, w1, w2};
-    return msgr__crc32c(msgr__crc32c(0, w, 24), data, len);
-}
-
-uint32_t msgr__crc32c_rec(uint64_t w0, uint64_t w1, uint64_t w2, const void *data, size_t len)
-{
-#if MSGR__CRC_X86
-    if (have_hw())
-        return clmul_ok && len >= REC3_MIN && len <= REC3_MAX
-                   ? crc_hw_rec3(w0, w1, w2, data, len)
-                   : crc_hw_rec(w0, w1, w2, data, len);
-#endif
-    return crc_rec_sw(w0, w1, w2, data, len);
-}
-
-/* The portable path of the seeded form, out of line as crc_rec_sw(). */
 static __attribute__((noinline)) uint32_t crc_seeded_sw(uint32_t seed, uint64_t w1,
                                                         const void *data, size_t len)
 {

@@ -9,12 +9,8 @@
 /* Extends `crc` (start with 0) over len bytes. Thread-safe. */
 uint32_t msgr__crc32c(uint32_t crc, const void *data, size_t len);
 
-/* msgr__crc32c over the 24 bytes of w0, w1, w2 (native byte order) followed by len bytes of
- * data, in one pass: the persistent record's checksum. Thread-safe. */
-uint32_t msgr__crc32c_rec(uint64_t w0, uint64_t w1, uint64_t w2, const void *data, size_t len);
-
 /* msgr__crc32c(seed, ...) over the 8 bytes of w1 (native byte order) followed by len bytes of
- * data: the record checksum of version-3 logs, seeded by the record's position. Thread-safe. */
+ * data: the log's record checksum, seeded by the record's position. Thread-safe. */
 uint32_t msgr__crc32c_seeded(uint32_t seed, uint64_t w1, const void *data, size_t len);
 
 #endif

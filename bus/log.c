@@ -19,13 +19,10 @@ static uint64_t hdr_size_for(uint32_t groups, uint32_t prods)
 
 /* ---- records ---- */
 
-uint32_t msgr__lrec_crc(const msgr_log *log, uint64_t pos, const msgr__lrec *r,
-                        const void *payload)
+uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload)
 {
     uint64_t w1 = msgr__lrec_word1(r->len, r->type, r->source);
-    if (log->seeded)
-        return msgr__crc32c_seeded(msgr__lrec_seed(pos), w1, payload, r->len);
-    return msgr__crc32c_rec(pos, w1, r->time_ns, payload, r->len);
+    return msgr__crc32c_seeded(msgr__lrec_seed(pos), w1, payload, r->len);
 }
 
 static uint32_t skip_crc(uint64_t pos, uint32_t size)
@@ -73,7 +70,7 @@ int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int how)
         return 0; /* a claim not yet committed carries no tag here (its slot has it) */
     if (room < MSGR__LREC_HDR || r->len > log->max_payload || msgr__lrec_size(r->len) > room)
         return MSGR_ECORRUPT;
-    if (check_crc && r->crc != msgr__lrec_crc(log, pos, r, r + 1))
+    if (check_crc && r->crc != msgr__lrec_crc(pos, r, r + 1))
         return MSGR_ECORRUPT;
     *state = st;
     return (int64_t)msgr__lrec_size(r->len);
@@ -191,7 +188,6 @@ static int handle_new(msgr_region *g, const msgr_log_opts *o, msgr_log **out)
     log->salt = h->salt;
     log->sync_none = h->sync == MSGR_SYNC_NONE; /* validated; fixed for the file's life */
     log->single = (h->flags & MSGR_LOG_SINGLE_PRODUCER) != 0;
-    log->seeded = h->version == MSGR__LOG_VERSION_SEEDED;
     log->sp_claim = MSGR__NONE;
     log->max_payload = h->capacity / 2 - MSGR__LREC_HDR;
     if (log->max_payload > MSGR_RING_MAX_PAYLOAD)
@@ -231,7 +227,7 @@ int msgr_log_create(const char *path, const msgr_log_opts *o, msgr_log **out)
     if (rc)
         return rc;
     msgr__log_hdr *h = msgr_region_base(g);
-    h->version = MSGR__LOG_VERSION_SEEDED;
+    h->version = MSGR__LOG_VERSION;
     h->hdr_size = (uint32_t)hs;
     h->capacity = cap;
     h->salt = msgr_os_random64() & ~MSGR__L_FLAGS;
@@ -271,13 +267,8 @@ static int validate(const msgr__log_hdr *h, uint64_t size)
     if (size < sizeof *h || atomic_load_explicit(&h->magic, memory_order_acquire) !=
                                 MSGR__LOG_MAGIC)
         return MSGR_ENOTMSGR;
-    if (h->version != MSGR__LOG_VERSION && h->version != MSGR__LOG_VERSION_FLAGS &&
-        h->version != MSGR__LOG_VERSION_SEEDED)
+    if (h->version != MSGR__LOG_VERSION)
         return MSGR_EVERSION;
-    /* Flags in a version-1 file, or a version-2 file without them (version 3: either). */
-    if (h->version != MSGR__LOG_VERSION_SEEDED &&
-        (h->version == MSGR__LOG_VERSION) != (h->flags == 0))
-        return MSGR_ECORRUPT;
     if (!is_pow2(h->capacity) || h->capacity < 4096 || h->capacity > MSGR_RING_MAX_CAPACITY ||
         h->max_groups == 0 || h->max_groups > 4096 || h->max_producers == 0 ||
         h->max_producers > 4096 || h->hdr_size != hdr_size_for(h->max_groups, h->max_producers) ||

@@ -14,15 +14,14 @@
  *   1024  groups[max_groups] (128 bytes each), then producers[max_producers] (64 bytes each)
  *
  * Records (positions are multiples of 16; nothing straddles the end of the data area):
- *   record: tag u64 | len u32 | type u16 | source u16 | crc u32 | reserved u32 | time u64 |
- *           payload, padded to 16 (time: the coarse wall clock in versions 1 and 2, unused and
- *           zero from version 3 on)
+ *   record: tag u64 | len u32 | type u16 | source u16 | crc u32 | reserved u32 | u64 (zero) |
+ *           payload, padded to 16
  *   skip:   tag u64 | size u32 (whole skip, >= 16) | crc u32            (padding, 16 bytes min)
  * tag = (position | state) ^ salt, state COMMITTED or COMMITTED|SKIP (a claim in progress has
  * no tag yet: its producer slot records position and size). A record is
  * taken only if its tag names its own position (stale bytes from an earlier lap never match)
- * and, once committed, its CRC32C matches (msgr__lrec_crc: the position, the header fields and
- * the payload).
+ * and, once committed, its CRC32C matches (msgr__lrec_crc: seeded by the position, over the
+ * header fields and the payload).
  */
 #ifndef MSGR_LOG_INTERNAL_H
 #define MSGR_LOG_INTERNAL_H
@@ -40,19 +39,9 @@
 #include "wait.h"
 
 #define MSGR__LOG_MAGIC 0x31474f4c52534d4dull /* "MMSRLOG1" little-endian */
-/* Version 1: every file made before flags existed (flags 0). Version 2: a file whose flags say
- * something (MSGR_LOG_SINGLE_PRODUCER), so that a reader that knows only version 1, and would
- * append with a compare-and-swap beside the single producer's plain stores, refuses it. */
-#define MSGR__LOG_VERSION 1u
-#define MSGR__LOG_VERSION_FLAGS 2u
-/* Version 3, every file made now: the record CRC is seeded by the position and covers the
- * len/type/source word and the payload (versions 1 and 2: position, that word and the time as
- * three words, then the payload; the time is no longer written). Two crc32 fewer per record and
- * none of them waiting for the clock: in the bench's two-thread hand-off of 64-byte records with
- * the vCPUs near, the file went from 0.38-0.51 to 0.52-0.71 of the anonymous ring (README). Older
- * files keep their own checksum, for reading and appending; a library that knows only versions
- * 1 and 2 refuses version 3. Flags may be set or not. */
-#define MSGR__LOG_VERSION_SEEDED 3u
+/* The file format. 3, not 1: development builds wrote formats 1 and 2 (another record
+ * checksum), and a library that knows only those refuses this one. */
+#define MSGR__LOG_VERSION 3u
 #define MSGR__LREC_HDR 32u
 #define MSGR__LSKIP_MIN 16u
 #define MSGR__L_COMMITTED 0x1u
@@ -67,7 +56,7 @@ typedef struct msgr__lrec {
     uint16_t source;
     uint32_t crc;
     uint32_t reserved;
-    uint64_t time_ns;
+    uint64_t zero;  /* written 0; keeps the header at 32 bytes */
 } msgr__lrec;
 _Static_assert(sizeof(msgr__lrec) == MSGR__LREC_HDR, "log record header is 32 bytes");
 
@@ -161,7 +150,6 @@ struct msgr_log {
     uint64_t pid_start;
     int sync_none; /* the header's policy is MSGR_SYNC_NONE (commit skips the sync step) */
     int single;    /* MSGR_LOG_SINGLE_PRODUCER: appends go through the append lock */
-    int seeded;    /* version 3: records carry msgr__crc32c_seeded (MSGR__LOG_VERSION_SEEDED) */
     /* The single-producer appender's own state, on a line of its own: the reader threads of
      * this handle read the fields above on every record. */
     _Alignas(128) int sp_held; /* this handle holds the append lock */
@@ -211,14 +199,12 @@ static inline void msgr__lrec_msg(const msgr_log *log, uint64_t p, uint64_t size
     m->size_ = (uint32_t)size;
 }
 
-/* The record's CRC32C. Version 3: seeded by the position (msgr__lrec_seed), over len/type/source
- * (msgr__lrec_word1) and the payload. Versions 1 and 2: over position, that word and time, then
- * the payload. Commit computes the same from the values it stores: reading back a header just
- * stored would stall on store forwarding. */
-uint32_t msgr__lrec_crc(const msgr_log *log, uint64_t pos, const msgr__lrec *r,
-                        const void *payload);
+/* The record's CRC32C: seeded by the position (msgr__lrec_seed), over len/type/source
+ * (msgr__lrec_word1) and the payload. Commit computes the same from the values it stores:
+ * reading back a header just stored would stall on store forwarding. */
+uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload);
 
-/* A version-3 record's CRC seed (msgr__rec_seed: a position and the one a lap later never
+/* A record's CRC seed (msgr__rec_seed: a position and the one a lap later never
  * share one, so the previous lap's record under a torn new tag fails its CRC). */
 static inline uint32_t msgr__lrec_seed(uint64_t pos) { return msgr__rec_seed(pos); }
 

@@ -327,18 +327,6 @@ int msgr_log_claim_wait(msgr_log *log, size_t len, msgr_claim *c, int64_t timeou
                             1, 0, cap_space);
 }
 
-/* The header's time and the CRC of a version-1 or -2 file (msgr__lrec_crc). Out of line: only
- * files made before version 3 take it. */
-MSGR_COLD void commit_v12(uint64_t p, uint64_t w1, msgr__lrec *r, uint32_t len)
-{
-    /* The coarse wall clock ticks every few ms: reading it for every record buys nothing. */
-    static MSGR_TLS uint64_t tl_time, tl_uses;
-    if ((tl_uses++ & 63) == 0)
-        tl_time = msgr_os_wall_ns();
-    r->time_ns = tl_time;
-    r->crc = msgr__crc32c_rec(p, w1, tl_time, r + 1, len);
-}
-
 int msgr_log_commit(msgr_log *log, msgr_claim *c)
 {
     if (!log || !c || c->len > c->claimed_ || c->size_ < MSGR__LREC_HDR)
@@ -351,12 +339,8 @@ int msgr_log_commit(msgr_log *log, msgr_claim *c)
      * committed), the same word the CRC takes. */
     uint64_t w1 = msgr__lrec_word1(c->len, c->type, c->source);
     memcpy(&r->len, &w1, 8);
-    if (log->seeded) {
-        r->time_ns = 0;
-        r->crc = msgr__crc32c_seeded(msgr__lrec_seed(p), w1, r + 1, c->len);
-    } else {
-        commit_v12(p, w1, r, c->len);
-    }
+    r->zero = 0;
+    r->crc = msgr__crc32c_seeded(msgr__lrec_seed(p), w1, r + 1, c->len);
     /* R1: release publishes the payload and header written above; pairs with A1. */
     atomic_store_explicit(&r->tag, (p | MSGR__L_COMMITTED) ^ log->salt, memory_order_release);
     claim_done(log, p);

@@ -43,20 +43,7 @@ Test(crc32c, every_length_and_alignment_matches_the_reference)
                  msgr__crc32c(0, buf, 177));
 }
 
-Test(crc32c, record_form_equals_header_then_payload)
-{
-    unsigned char buf[24 + 300];
-    srand(11);
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = (unsigned char)rand();
-    uint64_t w[3];
-    memcpy(w, buf, 24);
-    for (size_t len = 0; len <= 300; len++)
-        cr_assert_eq(msgr__crc32c_rec(w[0], w[1], w[2], buf + 24, len), reference(buf, 24 + len),
-                     "payload length %zu", len);
-}
-
-/* The version-3 record form: msgr__crc32c(seed, ...) over one header word and the payload. Every
+/* The log's record form: msgr__crc32c(seed, ...) over one header word and the payload. Every
  * payload length up to 300 (the three-chain lengths among them), several seeds, and alignments. */
 Test(crc32c, seeded_form_equals_seed_then_word_then_payload)
 {
@@ -93,10 +80,10 @@ Test(crc32c, long_buffers_match_the_reference)
         for (size_t len = 0; len <= MAX; len++)
             cr_assert_eq(msgr__crc32c(0, buf + off, len), reference(buf + off, len),
                          "offset %zu length %zu", off, len);
-    uint64_t w[3];
-    memcpy(w, buf, 24);
-    for (size_t len = 90; len <= MAX - 24; len += 37)
-        cr_assert_eq(msgr__crc32c_rec(w[0], w[1], w[2], buf + 24, len), reference(buf, 24 + len),
+    uint64_t w1;
+    memcpy(&w1, buf, 8);
+    for (size_t len = 90; len <= MAX - 8; len += 37)
+        cr_assert_eq(msgr__crc32c_seeded(7, w1, buf + 8, len), reference_from(7, buf, 8 + len),
                      "record payload length %zu", len);
     /* a 1 MiB buffer, chained in two calls and in one */
     size_t big = 1u << 20;

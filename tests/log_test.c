@@ -249,65 +249,18 @@ Test(log, a_record_failing_its_crc_ends_the_log_and_is_reported)
     msgr_log_close(log);
 }
 
-/* Gives the next n records the reader hands over the checksum of versions 1 and 2 (position,
- * len/type/source and time as three words, then the payload), with time 1000 + i. The record
- * header: tag 8, len/type/source 8, crc 4, reserved 4, time 8. */
-static void rewrite_in_old_form(msgr_log_reader *rd, uint64_t n)
+/* Gives the next record the reader hands over the checksum its bytes would have one lap (cap
+ * bytes) further on: what a torn write that left a new tag over the previous lap's record would
+ * look like. The record header: tag 8, len/type/source 8, crc 4, reserved 4, zero 8. */
+static void reseal_a_lap_later(msgr_log_reader *rd, uint64_t cap)
 {
-    for (uint64_t i = 0; i < n; i++) {
-        msgr_msg m;
-        cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
-        unsigned char *h = (unsigned char *)m.data - 32;
-        uint64_t w1, t = 1000 + i;
-        memcpy(&w1, h + 8, 8);
-        memcpy(h + 24, &t, 8);
-        uint32_t crc = msgr__crc32c_rec(msgr_log_seq(&m), w1, t, m.data, m.len);
-        memcpy(h + 16, &crc, 4);
-    }
-}
-
-static void set_version(uint32_t v) /* region header 256, then magic 8 */
-{
-    int fd = open(path, O_RDWR);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(pwrite(fd, &v, 4, 256 + 8), 4);
-    close(fd);
-}
-
-/* Files made before version 3 keep their record checksum: recovery accepts their records, and
- * appends to them are checksummed the old way (the reopen after them finds every record). */
-Test(log, files_of_versions_1_and_2_keep_their_checksum)
-{
-    for (uint32_t v = 1; v <= 2; v++) {
-        unlink(path);
-        uint32_t flags = v == 2 ? MSGR_LOG_SINGLE_PRODUCER : 0; /* version 2 had flags */
-        msgr_log *log = create_flags(1 << 16, MSGR_SYNC_NONE, flags);
-        append_n(log, 0, 20);
-        msgr_log_reader *rd;
-        cr_assert_eq(msgr_log_reader_open(log, "rewrite", &rd), 0);
-        rewrite_in_old_form(rd, 20);
-        msgr_log_reader_close(rd);
-        msgr_log_close(log);
-        set_version(v);
-        msgr_log_recovery rep;
-        log = reopen(&rep);
-        cr_assert(rep.recovered);
-        cr_assert_eq(rep.records, 20, "version %u: every old-form record is valid", v);
-        cr_assert_eq(rep.bytes_discarded, 0);
-        append_n(log, 20, 20);
-        msgr_log_close(log);
-        log = reopen(&rep);
-        cr_assert_eq(rep.records, 40, "version %u: records appended now carry the old form", v);
-        cr_assert_eq(rep.bytes_discarded, 0);
-        msgr_log_stats st;
-        cr_assert_eq(msgr_log_stats_get(log, &st), 0);
-        cr_assert_eq(st.version, v, "the file stays in its version");
-        cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
-        expect_n(rd, 0, 40, 1);
-        expect_empty(rd);
-        msgr_log_reader_close(rd);
-        msgr_log_close(log);
-    }
+    msgr_msg m;
+    cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
+    unsigned char *h = (unsigned char *)m.data - 32;
+    uint64_t w1;
+    memcpy(&w1, h + 8, 8);
+    uint32_t crc = msgr__crc32c_seeded(msgr__lrec_seed(msgr_log_seq(&m) + cap), w1, m.data, m.len);
+    memcpy(h + 16, &crc, 4);
 }
 
 /* The seed binds a record to its lap: a position and the one a lap later (every power-of-two
@@ -332,8 +285,9 @@ Test(log, a_position_and_the_next_lap_never_share_a_crc_seed)
     }
 }
 
-/* The other way round: a version-3 file checks the seeded form, so old-form records fail. */
-Test(log, a_version_3_file_refuses_the_old_checksum)
+/* The seed binds a record to its position: the same bytes checksummed for the position a lap
+ * later are refused at recovery, and the log ends before them. */
+Test(log, a_record_sealed_for_another_lap_is_refused)
 {
     msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
     append_n(log, 0, 5);
@@ -342,12 +296,12 @@ Test(log, a_version_3_file_refuses_the_old_checksum)
     msgr_msg m;
     for (int i = 0; i < 2; i++)
         cr_assert_eq(msgr_log_read_wait(rd, &m, 0), 0);
-    rewrite_in_old_form(rd, 1); /* the third record */
+    reseal_a_lap_later(rd, 1 << 16); /* the third record */
     msgr_log_reader_close(rd);
     msgr_log_close(log);
     msgr_log_recovery rep;
     log = reopen(&rep);
-    cr_assert_eq(rep.records, 2, "the records before the one in the old form");
+    cr_assert_eq(rep.records, 2, "the records before the resealed one");
     cr_assert_gt(rep.bytes_discarded, 0);
     msgr_log_close(log);
 }

@@ -193,7 +193,7 @@ typedef struct msgr_log_stats {
     uint32_t max_groups, max_producers;
     uint32_t flags;       /* MSGR_LOG_SINGLE_PRODUCER */
     int32_t appender;     /* single-producer log: pid of the live append-lock holder, or 0 */
-    uint32_t version;     /* file format: 3 for logs created now; 1 and 2 still read and appended */
+    uint32_t version;     /* file format: 3 (another is refused with MSGR_EVERSION) */
 } msgr_log_stats;
 
 /* Header, positions and counts. Reads only; safe while others run (a snapshot). */
