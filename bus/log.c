@@ -1,5 +1,6 @@
-/* messenger: the persistent log: file format, opening and recovery, groups, inspection. The
- * append and read paths are in log_rw.c. */
+/* messenger: the persistent log's file: creating, opening (with recovery when nobody else uses
+ * it), closing, syncing, and inspection. Records are in log_record.c, appending in
+ * log_append.c, reading in log_read.c, crash recovery and claim repair in log_recover.c. */
 #include "log_internal.h"
 #include "crc32c.h"
 #include "msgr/error.h"
@@ -15,98 +16,6 @@ static uint64_t hdr_size_for(uint32_t groups, uint32_t prods)
 {
     uint64_t n = sizeof(msgr__log_hdr) + 128ull * groups + 64ull * prods;
     return (n + 4095) / 4096 * 4096;
-}
-
-/* ---- records ---- */
-
-uint32_t msgr__lrec_crc(uint64_t pos, const msgr__lrec *r, const void *payload)
-{
-    uint64_t w1 = msgr__lrec_word1(r->len, r->type, r->source);
-    return msgr__crc32c_seeded(msgr__lrec_seed(pos), w1, payload, r->len);
-}
-
-static uint32_t skip_crc(uint64_t pos, uint32_t size)
-{
-    struct {
-        uint64_t pos;
-        uint64_t size;
-    } h = {pos, size};
-    return msgr__crc32c(0, &h, sizeof h);
-}
-
-void msgr__lwrite_skip(msgr_log *log, uint64_t pos, uint64_t size)
-{
-    msgr__lskip *s = (msgr__lskip *)(log->data + (pos & log->mask));
-    s->size = (uint32_t)size;
-    s->crc = skip_crc(pos, (uint32_t)size);
-    /* Release: size and crc are visible to whoever sees the tag (acquire in msgr__lrec_at). */
-    atomic_store_explicit(&s->tag, (pos | MSGR__L_COMMITTED | MSGR__L_SKIP) ^ log->salt,
-                          memory_order_release);
-}
-
-int64_t msgr__lrec_at(msgr_log *log, uint64_t pos, uint32_t *state, int how)
-{
-    int check_crc = how & MSGR__LREC_CRC;
-    uint64_t off = pos & log->mask;
-    if (pos & 15)
-        return 0;
-    msgr__lrec *r = (msgr__lrec *)(log->data + off);
-    /* A1: acquire pairs with the release stores of tags in msgr_log_commit(), claim and
-     * msgr__lwrite_skip(): the fields behind the tag are visible once it is. */
-    uint64_t t = atomic_load_explicit(&r->tag, memory_order_acquire) ^ log->salt;
-    if ((t & ~MSGR__L_FLAGS) != pos)
-        return 0;
-    uint32_t st = (uint32_t)(t & MSGR__L_FLAGS);
-    uint64_t room = log->cap - off; /* nothing straddles the end */
-    if (st == (MSGR__L_COMMITTED | MSGR__L_SKIP)) {
-        const msgr__lskip *s = (const msgr__lskip *)r;
-        if (s->size < MSGR__LSKIP_MIN || (s->size & 15) || s->size > room ||
-            s->crc != skip_crc(pos, s->size))
-            return MSGR_ECORRUPT;
-        *state = st;
-        return s->size;
-    }
-    if (st != MSGR__L_COMMITTED)
-        return 0; /* a claim not yet committed carries no tag here (its slot has it) */
-    if (room < MSGR__LREC_HDR || r->len > log->max_payload || msgr__lrec_size(r->len) > room)
-        return MSGR_ECORRUPT;
-    if (check_crc && r->crc != msgr__lrec_crc(pos, r, r + 1))
-        return MSGR_ECORRUPT;
-    *state = st;
-    return (int64_t)msgr__lrec_size(r->len);
-}
-
-uint64_t msgr__lscan_next(msgr_log *log, uint64_t pos, uint64_t limit)
-{
-    for (uint64_t q = pos + 16; q < limit; q += 16) {
-        uint32_t st;
-        if (msgr__lrec_at(log, q, &st, MSGR__LREC_CRC) > 0)
-            return q;
-    }
-    return 0;
-}
-
-void msgr__ladvance_start(msgr_log *log)
-{
-    msgr__log_hdr *h = log->hdr;
-    uint64_t min = UINT64_MAX;
-    for (uint32_t i = 0; i < h->max_groups; i++)
-        if (atomic_load_explicit(&log->groups[i].state, memory_order_acquire) == 2) {
-            uint64_t a = msgr__durable_get(&log->groups[i].ack);
-            if (a < min)
-                min = a;
-        }
-    if (min == UINT64_MAX)
-        return; /* no group: keep everything (back-pressure when full) */
-    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
-    if (min > tail)
-        min = tail;
-    uint64_t cur = atomic_load_explicit(&h->start, memory_order_relaxed);
-    /* R5: release forwards A4 (durable.h) to producers that acquire start (A5 in claim). Monotonic. */
-    while (cur < min && !atomic_compare_exchange_weak_explicit(&h->start, &cur, min,
-                                                               memory_order_release,
-                                                               memory_order_relaxed))
-        ;
 }
 
 /* ---- sync ---- */
@@ -301,107 +210,6 @@ static int someone_alive(msgr_log *log)
     return 0;
 }
 
-/* Validates every record from start and repairs what a crash left (see log.h). Runs only when
- * no live process uses the log, under the recovery lock. */
-static int recover(msgr_log *log, msgr_log_recovery *rep)
-{
-    msgr__log_hdr *h = log->hdr;
-    uint64_t start = atomic_load_explicit(&h->start, memory_order_relaxed);
-    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
-    uint64_t p = start, limit = start + log->cap;
-    /* Claims their (dead) producers recorded and never committed become padding first. */
-    for (uint32_t i = 0; i < h->max_producers; i++) {
-        msgr__lprod *s = &log->prods[i];
-        uint64_t cl = atomic_load_explicit(&s->claimed, memory_order_relaxed);
-        uint64_t size = atomic_load_explicit(&s->claimed_size, memory_order_relaxed);
-        uint32_t st;
-        if (cl != MSGR__NONE && atomic_load(&s->pid) && cl >= start && cl < tail &&
-            !(cl & 15) && size >= MSGR__LREC_HDR && size <= log->cap - (cl & log->mask) &&
-            cl + size <= tail && msgr__lrec_at(log, cl, &st, 0) == 0) {
-            msgr__lwrite_skip(log, cl, size);
-            rep->claims_skipped++;
-        }
-    }
-    while (p < limit) {
-        uint32_t st = 0;
-        int64_t size = msgr__lrec_at(log, p, &st, MSGR__LREC_CRC);
-        if (size > 0 && p + (uint64_t)size <= limit) {
-            if (!(st & MSGR__L_SKIP))
-                rep->records++;
-            p += (uint64_t)size;
-            continue;
-        }
-        if (size == 0 && p < tail) {
-            /* Nothing valid starts here, but the tail says space was claimed: a producer died
-             * between reserving and writing its header. Padding, if committed data follows. */
-            uint64_t q = msgr__lscan_next(log, p, limit);
-            if (q) {
-                msgr__lwrite_skip(log, p, q - p);
-                rep->claims_skipped++;
-                p = q;
-                continue;
-            }
-        }
-        break; /* the end, or the first invalid record: everything after it is discarded */
-    }
-    rep->bytes_discarded = tail > p ? tail - p : 0;
-    /* Reset what follows: a tag that names its own position would otherwise let a discarded
-     * record come back when new records happen to end exactly where it started. */
-    for (uint64_t q = p; q < limit; q += 16) {
-        _Atomic uint64_t *t = (_Atomic uint64_t *)(log->data + (q & log->mask));
-        uint64_t v = atomic_load_explicit(t, memory_order_relaxed) ^ log->salt;
-        if ((v & ~MSGR__L_FLAGS) == q)
-            atomic_store_explicit(t, 0, memory_order_relaxed);
-    }
-    atomic_store_explicit(&h->tail, p, memory_order_release);
-    rep->end = p;
-    for (uint32_t i = 0; i < h->max_groups; i++) {
-        msgr__lgroup *g = &log->groups[i];
-        uint32_t state = atomic_load_explicit(&g->state, memory_order_relaxed);
-        if (state == 1) /* creation interrupted */
-            atomic_store_explicit(&g->state, 0, memory_order_relaxed);
-        atomic_store_explicit(&g->owner, 0, memory_order_relaxed);
-        if (state == 2) {
-            uint64_t a = msgr__durable_get(&g->ack);
-            if (a > p || a < start) /* clamp every position to the recovered log */
-                msgr__durable_set(&g->ack, a > p ? p : start);
-        }
-    }
-    /* The append lock: free, unless another handle of this process holds it (no other
-     * process is alive; this one is). */
-    if (atomic_load_explicit(&h->app_pid, memory_order_relaxed) != log->pid ||
-        atomic_load_explicit(&h->app_start, memory_order_relaxed) != log->pid_start) {
-        atomic_store_explicit(&h->app_start, 0, memory_order_relaxed);
-        atomic_store_explicit(&h->app_pid, 0, memory_order_relaxed);
-    }
-    /* Slots of dead producers are freed. A live one other than ours can only be a process
-     * that announced itself after we looked (it waits for the recovery lock and has claimed
-     * nothing yet): its announcement stays, or its claims could never be attributed and its
-     * slot would be handed to someone else. */
-    for (uint32_t i = 0; i < h->max_producers; i++) {
-        msgr__lprod *s = &log->prods[i];
-        int32_t pid = atomic_load_explicit(&s->pid, memory_order_acquire);
-        if (pid == log->pid ||
-            (pid && msgr__lslot_alive(pid, atomic_load_explicit(&s->start,
-                                                                memory_order_relaxed))))
-            continue;
-        /* Dead: free it, unless an opener took it over since we looked (a blind store would
-         * wipe its announcement). */
-        if (pid && !atomic_compare_exchange_strong(&s->pid, &pid, -log->pid))
-            continue;
-        atomic_store_explicit(&s->intent, MSGR__NONE, memory_order_relaxed);
-        atomic_store_explicit(&s->claimed, MSGR__NONE, memory_order_relaxed);
-        atomic_store_explicit(&s->pid, 0, memory_order_release);
-    }
-    /* Sleepers' counts: no live process used the log when we looked, so whoever announced
-     * itself asleep was killed asleep (a late opener has not waited yet). A count left by
-     * them would make every commit and acknowledgement pay for a futex wake. */
-    atomic_store_explicit(&h->data_wait.waiting, 0, memory_order_relaxed);
-    atomic_store_explicit(&h->space_wait.waiting, 0, memory_order_relaxed);
-    rep->recovered = 1;
-    return msgr_log_sync(log);
-}
-
 int msgr_log_open(const char *path, const msgr_log_opts *o, msgr_log **out,
                   msgr_log_recovery *rep)
 {
@@ -455,7 +263,7 @@ int msgr_log_open(const char *path, const msgr_log_opts *o, msgr_log **out,
             continue;
         atomic_store(&h->recovering_start, log->pid_start); /* 0 until now (see above) */
         if (!someone_alive(log))
-            rc = recover(log, rep);
+            rc = msgr__lrecover(log, rep);
         atomic_store(&h->recovering_start, 0);
         atomic_store_explicit(&h->recovering, 0, memory_order_release);
         break;

@@ -175,7 +175,7 @@ struct msgr_log_reader {
  * producer threads on every record), or each record costs a cache-line transfer. */
 void *msgr__lalloc(size_t size);
 
-/* Shared by log.c and log_rw.c. */
+/* Shared by the log's files. */
 static inline uint64_t msgr__lrec_size(uint64_t len)
 {
     return MSGR__LREC_HDR + ((len + 15u) & ~(uint64_t)15u);
@@ -258,5 +258,13 @@ void msgr__ladvance_start(msgr_log *log);
 
 /* Applies the sync policy after a commit or an acknowledgement touching [addr, addr+len). */
 int msgr__lsync_after(msgr_log *log, void *addr, size_t len);
+
+/* Validates every record from start and repairs what a crash left (log_recover.c; see log.h).
+ * Runs only when no live process uses the log, under the recovery lock. */
+int msgr__lrecover(msgr_log *log, msgr_log_recovery *rep);
+
+/* A reader held up at pos by a claim older than the claim timeout: pads it if its producer is
+ * dead (or, in a single-producer log, the append lock's holder is). Returns 1 if it did. */
+int msgr__lrepair(msgr_log *log, uint64_t pos);
 
 #endif

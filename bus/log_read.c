@@ -1,0 +1,279 @@
+/* messenger: reading the persistent log: groups' readers, read, poll, linger and
+ * acknowledgement. */
+#include "log_internal.h"
+#include "hot.h"
+#include "msgr/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- reading ---- */
+
+static int name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    return n >= 1 && n <= 47;
+}
+
+int msgr_log_reader_open(msgr_log *log, const char *name, msgr_log_reader **out)
+{
+    if (!log || !out || !name_ok(name))
+        return MSGR_EINVAL;
+    msgr__log_hdr *h = log->hdr;
+    int found = -1;
+    for (int pass = 0; pass < 2 && found < 0; pass++)
+        for (uint32_t i = 0; i < h->max_groups && found < 0; i++) {
+            msgr__lgroup *g = &log->groups[i];
+            uint32_t st = atomic_load_explicit(&g->state, memory_order_acquire);
+            if (pass == 0 && st == 2 && strncmp(g->name, name, sizeof g->name) == 0)
+                found = (int)i;
+            uint32_t zero = 0;
+            if (pass == 1 && st == 0 && atomic_compare_exchange_strong(&g->state, &zero, 1)) {
+                /* New group: starts at the oldest retained record, so it misses nothing the
+                 * log still holds. Published, then clamped to a start that moved meanwhile. */
+                memset(g->name, 0, sizeof g->name);
+                strncpy(g->name, name, sizeof g->name - 1);
+                msgr__durable_set(&g->ack, atomic_load_explicit(&h->start, memory_order_acquire));
+                atomic_store_explicit(&g->state, 2, memory_order_seq_cst);
+                uint64_t s = atomic_load_explicit(&h->start, memory_order_seq_cst);
+                if (msgr__durable_get(&g->ack) < s)
+                    msgr__durable_set(&g->ack, s);
+                found = (int)i;
+            }
+        }
+    if (found < 0)
+        return MSGR_ENOSPC;
+    msgr__lgroup *g = &log->groups[found];
+    int32_t owner = atomic_load_explicit(&g->owner, memory_order_acquire);
+    if (owner && (owner == log->pid ||
+                  msgr_os_proc_alive(owner, atomic_load(&g->owner_start))))
+        return MSGR_EBUSY;
+    if (!atomic_compare_exchange_strong(&g->owner, &owner, log->pid))
+        return MSGR_EBUSY;
+    atomic_store(&g->owner_start, log->pid_start);
+    msgr_log_reader *rd = msgr__lalloc(sizeof *rd);
+    if (!rd) {
+        atomic_store(&g->owner, 0);
+        return MSGR_ENOMEM;
+    }
+    rd->log = log;
+    rd->group = (uint32_t)found;
+    rd->pos = msgr__durable_get(&g->ack);
+    *out = rd;
+    return 0;
+}
+
+void msgr_log_reader_close(msgr_log_reader *rd)
+{
+    if (!rd)
+        return;
+    atomic_store_explicit(&rd->log->groups[rd->group].owner, 0, memory_order_release);
+    free(rd);
+}
+
+uint64_t msgr_log_seq(const msgr_msg *m) { return m ? m->pos_ : 0; }
+
+uint64_t msgr_log_reader_acked(const msgr_log_reader *rd)
+{
+    return rd ? msgr__durable_get(&rd->log->groups[rd->group].ack) : 0;
+}
+
+uint64_t msgr_log_end(const msgr_log *log)
+{
+    return log ? atomic_load_explicit(&log->hdr->tail, memory_order_acquire) : 0;
+}
+
+/* The common case, a committed record right at the reader's position: 0, MSGR_ECORRUPT, or
+ * 1 for anything else (read_once() looks further). */
+MSGR_HOT int read_fast(msgr_log_reader *rd, msgr_msg *m)
+{
+    msgr_log *log = rd->log;
+    uint64_t p = rd->pos;
+    /* A1: acquire pairs with R1 in msgr_log_commit(). The length comes from the file: bounded
+     * before use. */
+    const msgr__lrec *fr = (const msgr__lrec *)(log->data + (p & log->mask));
+    if ((atomic_load_explicit(&fr->tag, memory_order_acquire) ^ log->salt) !=
+        (p | MSGR__L_COMMITTED))
+        return 1;
+    /* Below the oldest retained record only after msgr_log_clear() dropped what we had not
+     * read: those records are gone (their space may be reused under us); read_once() resyncs.
+     * A line written only when space is reclaimed: no transfer per record. */
+    if (p < atomic_load_explicit(&log->hdr->start, memory_order_relaxed))
+        return 1;
+    uint64_t len = fr->len, size = msgr__lrec_size(len);
+    if (len > log->max_payload || size > log->cap - (p & log->mask))
+        return MSGR_ECORRUPT;
+    msgr__lrec_msg(log, p, size, m);
+    rd->pos = p + size;
+    rd->misses = 0;
+    rd->blocked_since = 0;
+    return 0;
+}
+
+static int read_once(void *self, void *arg)
+{
+    msgr_log_reader *rd = self;
+    msgr_msg *m = arg;
+    msgr_log *log = rd->log;
+    for (;;) {
+        int rc = read_fast(rd, m);
+        if (rc <= 0)
+            return rc;
+        uint64_t p = rd->pos;
+        uint64_t start = atomic_load_explicit(&log->hdr->start, memory_order_acquire);
+        if (p < start) {
+            /* Dropped by msgr_log_clear(): go on from the group's new position. */
+            uint64_t a = msgr__durable_get(&log->groups[rd->group].ack);
+            rd->pos = a > start ? a : start;
+            rd->blocked_since = 0;
+            rd->misses = 0;
+            continue;
+        }
+        uint32_t st = 0;
+        /* Bounds are checked on every read; the CRC is not: a live reader takes a record whose
+         * commit it observed in memory (the producer computed the CRC for after a crash, and
+         * recovery and msgr_log_scan verify it). Checking it here too would cost a second CRC
+         * per record, as much as the whole in-memory hand-off. */
+        int64_t size = msgr__lrec_at(log, p, &st, 0);
+        if (size < 0)
+            return (int)size;
+        if (size > 0 && (st & MSGR__L_COMMITTED)) {
+            rd->blocked_since = 0;
+            rd->misses = 0;
+            if (st & MSGR__L_SKIP) {
+                rd->pos = p + (uint64_t)size;
+                continue;
+            }
+            msgr__lrec_msg(log, p, (uint64_t)size, m);
+            rd->pos = p + (uint64_t)size;
+            return 0;
+        }
+        /* Nothing committed at p: empty, or a claim in progress (maybe abandoned). The first
+         * misses return at once: reading the tail (a line producers CAS) or the clock on every
+         * empty look would slow the producers down; a claim is suspect only after a while. */
+        if (++rd->misses < 1024)
+            return MSGR_EAGAIN;
+        if (p >= atomic_load_explicit(&log->hdr->tail, memory_order_acquire)) {
+            rd->misses = 0;
+            return MSGR_EAGAIN;
+        }
+        uint64_t now = msgr_os_now_ns();
+        if (!rd->blocked_since)
+            rd->blocked_since = now;
+        if (now - rd->blocked_since < (uint64_t)log->claim_timeout || !msgr__lrepair(log, p))
+            return MSGR_EAGAIN;
+    }
+}
+
+static int read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns);
+
+int msgr_log_read(msgr_log_reader *rd, msgr_msg *m)
+{
+    return msgr_log_read_wait(rd, m, 0);
+}
+
+int msgr_log_read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
+{
+    if (!rd || !m)
+        return MSGR_EINVAL;
+    int rc = read_once(rd, m);
+    if (rc == 0)
+        rd->run++;
+    if (rc != MSGR_EAGAIN || timeout_ns == 0)
+        return rc;
+    /* Linger (msgr_log_reader_set_linger): caught up after a short run, so the next record is
+     * being written in the line we would look at; each look would pull it across mid-write. */
+    uint32_t run = rd->run;
+    rd->run = 0;
+    if (run < rd->linger_min) {
+        msgr__pause_n(rd->linger_pauses);
+        rd->lingers++;
+        if ((rc = read_once(rd, m)) != MSGR_EAGAIN) {
+            rd->run = rc == 0;
+            return rc;
+        }
+    }
+    rc = read_wait(rd, m, timeout_ns);
+    rd->run = rc == 0;
+    return rc;
+}
+
+int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg, unsigned max)
+{
+    if (!rd || !fn)
+        return MSGR_EINVAL;
+    /* Linger, as msgr_ring_poll: right behind the producers last time, so pause first. */
+    if (rd->last_batch < rd->linger_min) {
+        msgr__pause_n(rd->linger_pauses);
+        rd->lingers++;
+    }
+    unsigned n = 0;
+    int rc = 0;
+    msgr_msg m;
+    while (n < max) {
+        if ((rc = read_fast(rd, &m)) > 0)
+            rc = read_once(rd, &m);
+        if (rc)
+            break;
+        n++;
+        if (fn(arg, &m))
+            break;
+    }
+    rd->last_batch = rc == MSGR_EAGAIN ? n : UINT32_MAX; /* as msgr_ring_poll */
+    rd->run = n; /* for msgr_log_read mixed in: records since a look found nothing, roughly */
+    if (rc && rc != MSGR_EAGAIN && n == 0)
+        return rc;
+    return (int)n;
+}
+
+uint64_t msgr_log_reader_lingers(const msgr_log_reader *rd)
+{
+    return rd ? rd->lingers : 0;
+}
+
+void msgr_log_reader_set_linger(msgr_log_reader *rd, unsigned min_batch, uint32_t pauses)
+{
+    if (rd) {
+        rd->linger_min = min_batch;
+        rd->linger_pauses = msgr__linger_pauses(min_batch, pauses);
+    }
+}
+
+/* The blocking part of msgr_log_read_wait(): the caller has just looked once. */
+static int read_wait(msgr_log_reader *rd, msgr_msg *m, int64_t timeout_ns)
+{
+    int rc;
+    /* Sleeps on data_wait.futex; woken by a commit. At least every claim_timeout it wakes and
+     * looks again: a claim blocked by a dead producer is checked (and skipped), and a record
+     * whose producer was killed between its commit and its wake is found. */
+    msgr_log *log = rd->log;
+    int64_t left = timeout_ns;
+    for (;;) {
+        int64_t slice = left < 0 || left > log->claim_timeout ? log->claim_timeout : left;
+        rc = msgr__wait_until(&log->wait, read_once, rd, m, slice, &log->hdr->data_wait, 1,
+                              rd->linger_pauses, NULL); /* sparser looks while lingering */
+        if (rc != MSGR_ETIMEDOUT)
+            return rc;
+        if (left >= 0 && (left -= slice) <= 0)
+            return MSGR_ETIMEDOUT;
+        if ((rc = read_once(rd, m)) != MSGR_EAGAIN)
+            return rc;
+    }
+}
+
+int msgr_log_ack(msgr_log_reader *rd, const msgr_msg *m)
+{
+    if (!rd || !m || m->pos_ + m->size_ > rd->pos)
+        return MSGR_EINVAL;
+    msgr_log *log = rd->log;
+    msgr__lgroup *g = &log->groups[rd->group];
+    uint64_t to = m->pos_ + m->size_;
+    if (to <= msgr__durable_get(&g->ack))
+        return 0; /* already acknowledged */
+    msgr__durable_set(&g->ack, to);
+    int rc = msgr__lsync_after(log, g, sizeof *g);
+    /* Producers reclaim space themselves (msgr__ladvance_start) when they find the log full;
+     * sleeping ones only need a wake-up. D1 (wait.h). */
+    msgr__wake_waiters(&log->wait, &log->hdr->space_wait, 1);
+    return rc;
+}
