@@ -37,7 +37,7 @@ VERSION   = 0.1.0
 
 LIB_SRC = src/os/error.c src/os/posix.c mmap/region.c mmap/posix.c bus/wait.c bus/ring.c \
           bus/crc32c.c bus/durable.c bus/log.c bus/log_record.c bus/log_append.c bus/log_read.c \
-          bus/log_recover.c bus/journal.c \
+          bus/log_recover.c bus/named.c bus/journal.c \
           src/inbox.c src/bus.c src/router.c src/worker.c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h src/os/*.h mmap/*.h bus/*.h macros/*.h)

@@ -10,6 +10,7 @@
  */
 #include "crc32c.h"
 #include "durable.h"
+#include "named.h"
 #include "msgr/error.h"
 #include "msgr/journal.h"
 #include "msgr/region.h"
@@ -26,15 +27,8 @@
 #define SEG_HDR 64u
 #define MAX_SEGMENTS 65536
 
-typedef struct jreader_entry {
-    _Atomic uint32_t state; /* 0 free, 1 being created, 2 ready */
-    _Atomic int32_t owner;
-    _Atomic uint64_t owner_start;
-    char name[48];
-    msgr__durable pos;      /* next sequence number to read, committed (durable.h) */
-    uint8_t pad[128 - 64 - sizeof(msgr__durable)];
-} jreader_entry;
-_Static_assert(sizeof(jreader_entry) == 128, "journal reader entry is 128 bytes");
+/* A reader: a named entry whose position is the next sequence number to read (named.h). */
+typedef msgr__named_entry jreader_entry;
 
 typedef struct meta_hdr {
     _Atomic uint64_t magic;
@@ -433,43 +427,27 @@ int msgr_journal_append(msgr_journal *j, uint16_t type, const void *data, size_t
 
 /* ---- readers ---- */
 
+static uint64_t journal_first(void *j) { return msgr_journal_first_seq(j); }
+
 int msgr_journal_reader_open(msgr_journal *j, const char *name, msgr_journal_reader **out)
 {
-    size_t n = name ? strlen(name) : 0;
-    if (!j || !out || n < 1 || n > 47)
+    if (!j || !out || !msgr__named_ok(name))
         return MSGR_EINVAL;
-    int found = -1;
-    for (int pass = 0; pass < 2 && found < 0; pass++)
-        for (uint32_t i = 0; i < j->meta->max_readers && found < 0; i++) {
-            jreader_entry *e = &j->readers[i];
-            uint32_t st = atomic_load(&e->state), zero = 0;
-            if (pass == 0 && st == 2 && strncmp(e->name, name, sizeof e->name) == 0)
-                found = (int)i;
-            if (pass == 1 && st == 0 && atomic_compare_exchange_strong(&e->state, &zero, 1)) {
-                memset(e->name, 0, sizeof e->name);
-                memcpy(e->name, name, n);
-                msgr__durable_set(&e->pos, msgr_journal_first_seq(j));
-                atomic_store(&e->state, 2);
-                found = (int)i;
-            }
-        }
+    int found = msgr__named_find_or_make(j->readers, j->meta->max_readers, name, journal_first, j);
     if (found < 0)
-        return MSGR_ENOSPC;
+        return found;
     jreader_entry *e = &j->readers[found];
-    int32_t owner = atomic_load(&e->owner);
-    if (owner && (owner == j->pid || msgr_os_proc_alive(owner, atomic_load(&e->owner_start))))
-        return MSGR_EBUSY;
-    if (!atomic_compare_exchange_strong(&e->owner, &owner, j->pid))
-        return MSGR_EBUSY;
-    atomic_store(&e->owner_start, j->pid_start);
+    int rc = msgr__named_own(e, j->pid, j->pid_start);
+    if (rc)
+        return rc;
     msgr_journal_reader *rd = calloc(1, sizeof *rd);
     if (!rd) {
-        atomic_store(&e->owner, 0);
+        msgr__named_release(e);
         return MSGR_ENOMEM;
     }
     rd->j = j;
     rd->entry = (uint32_t)found;
-    int rc = msgr_journal_seek(rd, msgr__durable_get(&e->pos));
+    rc = msgr_journal_seek(rd, msgr__durable_get(&e->pos));
     if (rc) {
         msgr_journal_reader_close(rd);
         return rc;
@@ -482,7 +460,7 @@ void msgr_journal_reader_close(msgr_journal_reader *rd)
 {
     if (!rd)
         return;
-    atomic_store(&rd->j->readers[rd->entry].owner, 0);
+    msgr__named_release(&rd->j->readers[rd->entry]);
     free(rd);
 }
 

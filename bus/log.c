@@ -201,10 +201,8 @@ static int someone_alive(msgr_log *log)
             return 1;
     }
     for (uint32_t i = 0; i < log->hdr->max_groups; i++) {
-        msgr__lgroup *g = &log->groups[i];
-        int32_t pid = atomic_load_explicit(&g->owner, memory_order_acquire);
-        if (pid && pid != log->pid &&
-            msgr_os_proc_alive(pid, atomic_load_explicit(&g->owner_start, memory_order_relaxed)))
+        int32_t pid = msgr__named_owner(&log->groups[i]);
+        if (pid && pid != log->pid)
             return 1;
     }
     return 0;
@@ -340,7 +338,7 @@ int msgr_log_stats_get(msgr_log *log, msgr_log_stats *st)
     for (uint32_t i = 0; i < h->max_groups; i++)
         if (atomic_load_explicit(&log->groups[i].state, memory_order_acquire) == 2) {
             st->groups++;
-            uint64_t a = msgr__durable_get(&log->groups[i].ack);
+            uint64_t a = msgr__durable_get(&log->groups[i].pos);
             min = a < min ? a : min;
         }
     st->pending = count_records(log, min == UINT64_MAX ? st->start : min, st->end);
@@ -361,7 +359,7 @@ int msgr_log_group_get(msgr_log *log, uint32_t i, msgr_log_group_info *gi)
         return MSGR_ENOENT;
     memcpy(gi->name, g->name, sizeof gi->name);
     gi->name[sizeof gi->name - 1] = 0;
-    gi->acked = msgr__durable_get(&g->ack);
+    gi->acked = msgr__durable_get(&g->pos);
     gi->lag = count_records(log, gi->acked, atomic_load_explicit(&log->hdr->tail,
                                                                  memory_order_acquire));
     int32_t pid = atomic_load_explicit(&g->owner, memory_order_acquire);
@@ -413,10 +411,10 @@ int msgr_log_clear(msgr_log *log, uint64_t *dropped)
     uint64_t min = UINT64_MAX;
     for (uint32_t i = 0; i < h->max_groups; i++)
         if (atomic_load_explicit(&log->groups[i].state, memory_order_acquire) == 2) {
-            uint64_t a = msgr__durable_get(&log->groups[i].ack);
+            uint64_t a = msgr__durable_get(&log->groups[i].pos);
             min = a < min ? a : min;
             if (a < end)
-                msgr__durable_set(&log->groups[i].ack, end);
+                msgr__durable_set(&log->groups[i].pos, end);
         }
     if (dropped)
         *dropped = count_records(log, min == UINT64_MAX ? start : min, end);

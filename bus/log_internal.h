@@ -35,6 +35,7 @@
 #include "record.h"
 #include "crc32c.h"
 #include "durable.h"
+#include "named.h"
 #include "msgr/region.h"
 #include "wait.h"
 
@@ -66,15 +67,8 @@ typedef struct msgr__lskip {
     uint32_t crc;
 } msgr__lskip;
 
-typedef struct msgr__lgroup {
-    _Atomic uint32_t state;      /* 0 free, 1 being created, 2 ready */
-    _Atomic int32_t owner;       /* pid of the process reading it now, or 0 */
-    _Atomic uint64_t owner_start;
-    char name[48];
-    msgr__durable ack;           /* acknowledged position (durable.h) */
-    uint8_t pad[128 - 64 - sizeof(msgr__durable)];
-} msgr__lgroup;
-_Static_assert(sizeof(msgr__lgroup) == 128, "group entry is 128 bytes");
+/* A consumer group: a named entry whose position is its acknowledged position (named.h). */
+typedef msgr__named_entry msgr__lgroup;
 
 /* A producer slot, one per appending thread of a log handle: who may hold a claim, and which.
  * `intent` is stored before the CAS on tail and `claimed` after it, so a claim whose owner died

@@ -9,56 +9,31 @@
 
 /* ---- reading ---- */
 
-static int name_ok(const char *name)
+/* A new group starts at the oldest retained record, so it misses nothing the log still holds. */
+static uint64_t log_start(void *log)
 {
-    size_t n = name ? strlen(name) : 0;
-    return n >= 1 && n <= 47;
+    return atomic_load_explicit(&((msgr_log *)log)->hdr->start, memory_order_seq_cst);
 }
 
 int msgr_log_reader_open(msgr_log *log, const char *name, msgr_log_reader **out)
 {
-    if (!log || !out || !name_ok(name))
+    if (!log || !out || !msgr__named_ok(name))
         return MSGR_EINVAL;
-    msgr__log_hdr *h = log->hdr;
-    int found = -1;
-    for (int pass = 0; pass < 2 && found < 0; pass++)
-        for (uint32_t i = 0; i < h->max_groups && found < 0; i++) {
-            msgr__lgroup *g = &log->groups[i];
-            uint32_t st = atomic_load_explicit(&g->state, memory_order_acquire);
-            if (pass == 0 && st == 2 && strncmp(g->name, name, sizeof g->name) == 0)
-                found = (int)i;
-            uint32_t zero = 0;
-            if (pass == 1 && st == 0 && atomic_compare_exchange_strong(&g->state, &zero, 1)) {
-                /* New group: starts at the oldest retained record, so it misses nothing the
-                 * log still holds. Published, then clamped to a start that moved meanwhile. */
-                memset(g->name, 0, sizeof g->name);
-                strncpy(g->name, name, sizeof g->name - 1);
-                msgr__durable_set(&g->ack, atomic_load_explicit(&h->start, memory_order_acquire));
-                atomic_store_explicit(&g->state, 2, memory_order_seq_cst);
-                uint64_t s = atomic_load_explicit(&h->start, memory_order_seq_cst);
-                if (msgr__durable_get(&g->ack) < s)
-                    msgr__durable_set(&g->ack, s);
-                found = (int)i;
-            }
-        }
+    int found = msgr__named_find_or_make(log->groups, log->hdr->max_groups, name, log_start, log);
     if (found < 0)
-        return MSGR_ENOSPC;
+        return found;
     msgr__lgroup *g = &log->groups[found];
-    int32_t owner = atomic_load_explicit(&g->owner, memory_order_acquire);
-    if (owner && (owner == log->pid ||
-                  msgr_os_proc_alive(owner, atomic_load(&g->owner_start))))
-        return MSGR_EBUSY;
-    if (!atomic_compare_exchange_strong(&g->owner, &owner, log->pid))
-        return MSGR_EBUSY;
-    atomic_store(&g->owner_start, log->pid_start);
+    int rc = msgr__named_own(g, log->pid, log->pid_start);
+    if (rc)
+        return rc;
     msgr_log_reader *rd = msgr__lalloc(sizeof *rd);
     if (!rd) {
-        atomic_store(&g->owner, 0);
+        msgr__named_release(g);
         return MSGR_ENOMEM;
     }
     rd->log = log;
     rd->group = (uint32_t)found;
-    rd->pos = msgr__durable_get(&g->ack);
+    rd->pos = msgr__durable_get(&g->pos);
     *out = rd;
     return 0;
 }
@@ -67,7 +42,7 @@ void msgr_log_reader_close(msgr_log_reader *rd)
 {
     if (!rd)
         return;
-    atomic_store_explicit(&rd->log->groups[rd->group].owner, 0, memory_order_release);
+    msgr__named_release(&rd->log->groups[rd->group]);
     free(rd);
 }
 
@@ -75,7 +50,7 @@ uint64_t msgr_log_seq(const msgr_msg *m) { return m ? m->pos_ : 0; }
 
 uint64_t msgr_log_reader_acked(const msgr_log_reader *rd)
 {
-    return rd ? msgr__durable_get(&rd->log->groups[rd->group].ack) : 0;
+    return rd ? msgr__durable_get(&rd->log->groups[rd->group].pos) : 0;
 }
 
 uint64_t msgr_log_end(const msgr_log *log)
@@ -123,7 +98,7 @@ static int read_once(void *self, void *arg)
         uint64_t start = atomic_load_explicit(&log->hdr->start, memory_order_acquire);
         if (p < start) {
             /* Dropped by msgr_log_clear(): go on from the group's new position. */
-            uint64_t a = msgr__durable_get(&log->groups[rd->group].ack);
+            uint64_t a = msgr__durable_get(&log->groups[rd->group].pos);
             rd->pos = a > start ? a : start;
             rd->blocked_since = 0;
             rd->misses = 0;
@@ -268,9 +243,9 @@ int msgr_log_ack(msgr_log_reader *rd, const msgr_msg *m)
     msgr_log *log = rd->log;
     msgr__lgroup *g = &log->groups[rd->group];
     uint64_t to = m->pos_ + m->size_;
-    if (to <= msgr__durable_get(&g->ack))
+    if (to <= msgr__durable_get(&g->pos))
         return 0; /* already acknowledged */
-    msgr__durable_set(&g->ack, to);
+    msgr__durable_set(&g->pos, to);
     int rc = msgr__lsync_after(log, g, sizeof *g);
     /* Producers reclaim space themselves (msgr__ladvance_start) when they find the log full;
      * sleeping ones only need a wake-up. D1 (wait.h). */

@@ -82,7 +82,7 @@ void msgr__ladvance_start(msgr_log *log)
     uint64_t min = UINT64_MAX;
     for (uint32_t i = 0; i < h->max_groups; i++)
         if (atomic_load_explicit(&log->groups[i].state, memory_order_acquire) == 2) {
-            uint64_t a = msgr__durable_get(&log->groups[i].ack);
+            uint64_t a = msgr__durable_get(&log->groups[i].pos);
             if (a < min)
                 min = a;
         }

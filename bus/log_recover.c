@@ -69,9 +69,9 @@ int msgr__lrecover(msgr_log *log, msgr_log_recovery *rep)
             atomic_store_explicit(&g->state, 0, memory_order_relaxed);
         atomic_store_explicit(&g->owner, 0, memory_order_relaxed);
         if (state == 2) {
-            uint64_t a = msgr__durable_get(&g->ack);
+            uint64_t a = msgr__durable_get(&g->pos);
             if (a > p || a < start) /* clamp every position to the recovered log */
-                msgr__durable_set(&g->ack, a > p ? p : start);
+                msgr__durable_set(&g->pos, a > p ? p : start);
         }
     }
     /* The append lock: free, unless another handle of this process holds it (no other

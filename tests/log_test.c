@@ -126,6 +126,40 @@ Test(log, the_slowest_group_holds_space)
     msgr_log_close(log);
 }
 
+/* A group being taken over by a live process (its owner word says -pid while that process has
+ * not yet stored its start time, so the start time there is the previous owner's) is that
+ * process's: nobody judges it by the stale start time and takes it too. */
+Test(log, a_group_being_taken_by_a_live_process_is_not_taken_from_it)
+{
+    msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
+    msgr_log_reader *rd;
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0);
+    msgr_log_reader_close(rd);
+    msgr__lgroup *g = NULL;
+    for (uint32_t i = 0; i < log->hdr->max_groups; i++)
+        if (atomic_load(&log->groups[i].state) == 2 && !strcmp(log->groups[i].name, "g"))
+            g = &log->groups[i];
+    cr_assert_not_null(g);
+    int gate[2];
+    cr_assert_eq(pipe(gate), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        char c;
+        close(gate[1]); /* so that a parent that dies ends the read too */
+        _exit(read(gate[0], &c, 1) == 1 ? 0 : 1);
+    }
+    close(gate[0]);
+    atomic_store(&g->owner_start, 12345); /* not the child's start time */
+    atomic_store(&g->owner, -child);      /* the child, midway through taking it */
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), MSGR_EBUSY, "the live taker keeps it");
+    cr_assert_eq(write(gate[1], "x", 1), 1);
+    cr_assert_eq(waitpid(child, NULL, 0), child);
+    cr_assert_eq(msgr_log_reader_open(log, "g", &rd), 0, "a dead taker's group is taken over");
+    msgr_log_reader_close(rd);
+    close(gate[1]);
+    msgr_log_close(log);
+}
+
 Test(log, a_producer_killed_between_claim_and_commit_blocks_nobody_for_long)
 {
     msgr_log *log = create(1 << 16, MSGR_SYNC_NONE);
