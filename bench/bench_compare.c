@@ -1229,7 +1229,7 @@ typedef struct {
     int processes;
 } peer_kind;
 
-/* The goals issue 5 sets, from the paired rounds. */
+/* The goals against the peers, from the paired rounds. */
 static void md_goals(FILE *f)
 {
     fprintf(f, "Each goal's two sides are measured back to back, in %d rounds (this machine "

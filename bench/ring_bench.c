@@ -63,9 +63,8 @@ typedef struct {
 } result;
 
 /* Placements of the two vCPUs, told apart by a cache line's round trip between them, without
- * a clock read per trip (medians seen here: ~30, ~70 and ~370 ns): one core's two hardware
- * threads, two cores close by (issue 2's "about 130 ns" with a clock read per trip), two far
- * apart. The host moves the vCPUs between them several times a minute, and every figure
+ * a clock read per trip: one core's two hardware threads, two cores close by, two far apart
+ * (thresholds below; bench/README.md gives typical figures). The host moves the vCPUs between them several times a minute, and every figure
  * follows, so the table says where each row ran. */
 enum { NPLACES = 3 };
 static const char *const place_name[NPLACES] = {"same core (under 50 ns)", "near (50-160 ns)",
@@ -522,9 +521,9 @@ static result median_throughput(const char *transport, int zc, int producers, si
     return runs[repeat / 2];
 }
 
-/* Interleaved slices, for the two figures this machine's drift makes hard to read from the
- * table: the issue-4 goal (file, sync none, at least half the anonymous figure) and the thread
- * SPSC 64-byte figure itself (issue 2). The host moves the two vCPUs between placements and
+/* Interleaved slices, for the two figures a drifting host makes hard to read from the table:
+ * the file log (sync none) against the anonymous ring, and the thread SPSC 64-byte figure
+ * itself. The host moves the two vCPUs between placements and
  * speeds several times a second and every figure follows, so two runs a second apart do not
  * compare like with like. Here one producer thread and one consumer thread (pinned as in the
  * table) take turns every slice of a few milliseconds, zero-copy, 64 bytes, checking every
@@ -548,8 +547,7 @@ typedef struct {
 } slices_job;
 
 /* Cache-line round trips between the slices' two threads, after a ring slice: tells which
- * host state the slice ran in (issue 2 states its goal for a machine where a round trip takes
- * about 130 ns). The consumer makes `ball` odd, the producer thread makes it even again. */
+ * host state the slice ran in. The consumer makes `ball` odd, the producer thread makes it even again. */
 enum { PROBE_BATCHES = 8, PROBE_TRIPS = 128 };
 
 static void rtt_answer(slices_job *j)
@@ -740,7 +738,7 @@ static void interleaved(int slices, uint64_t per_slice, int csv)
             quantile(th_all, nt, 0.25) / 1e6, quantile(th_all, nt, 0.75) / 1e6,
             quantile(tfast, ntf, 0.5) / 1e6);
     /* The same slices by the placement they ran in: the cache-line round trip measured right
-     * after each (issue 2's machine: about 130 ns, a near placement). */
+     * after each. */
     static double by[NPLACES][MAX_SLICES], trips[MAX_SLICES];
     int nb[NPLACES] = {0}, nr = 0;
     for (int s = SLICE_KINDS; s < slices; s += 2) {
