@@ -6,8 +6,8 @@
 /* initial-exec: a plain %fs-relative load, not a __tls_get_addr call per record when this is
  * built as a shared library (loaded at start-up, as libraries linked by name are). */
 #define MSGR_TLS _Thread_local __attribute__((tls_model("initial-exec")))
-/* Per-record steps the compiler left as calls (gcc 12 -O2: prologue and epilogue were ~15
- * instructions of a record's ~250). */
+/* Per-record steps the compiler left as calls (their prologues and epilogues were a visible
+ * share of a record's instructions). */
 #define MSGR_HOT static inline __attribute__((always_inline))
 #define MSGR_COLD static __attribute__((noinline, cold))
 #else

@@ -18,9 +18,9 @@ int msgr__wait_until(const msgr__wait_policy *p, msgr__try_fn try, void *self, v
     int rc;
     uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : msgr_os_now_ns() + (uint64_t)timeout_ns;
     /* Between looks, back off a few pauses: each look pulls the line the other side is writing
-     * into our cache, and taking it back costs the writer a transfer (measured: +25% records/s
-     * for 64-byte messages between threads). A handle that never sleeps is asking for the
-     * lowest latency instead, so it looks after every pause (backing off adds ~80 ns there). */
+     * into our cache, and taking it back costs the writer a transfer. A handle that never
+     * sleeps is asking for the lowest latency instead, so it looks after every pause (backing
+     * off would add to every hand-off there). */
     uint32_t backoff = p->spins == UINT32_MAX ? 1 : 8, spins = p->spins;
     if (look_pauses > backoff && spins && spins != UINT32_MAX) { /* sparser looks, same time */
         spins = (uint32_t)((uint64_t)spins * backoff / look_pauses) + 1;

@@ -4,8 +4,8 @@
  * a futex word in shared memory. The side that makes progress (a committer, a consumer freeing
  * space) must notice a sleeper: "store progress; load waiting" against "store waiting; load
  * progress" is Dekker's pattern and needs a StoreLoad barrier on both sides. A full fence on
- * every message costs ~5x in throughput, so the barrier is asymmetric: the progress side only
- * stops the compiler (msgr__fast_side_barrier) and the rare side about to sleep runs
+ * every message would cost most of the throughput, so the barrier is asymmetric: the progress
+ * side only stops the compiler (msgr__fast_side_barrier) and the rare side about to sleep runs
  * msgr_os_heavy_barrier() (Linux membarrier GLOBAL_EXPEDITED), which makes every running thread
  * of every registered process execute a full barrier. Where that is unavailable both sides use
  * a seq_cst fence. Sleepers sleep on an eventcount word whose value they read before
@@ -25,7 +25,7 @@ typedef struct msgr__waitq {
     _Atomic uint32_t futex;   /* eventcount: bumped by every wake */
 } msgr__waitq;
 
-/* Longest linger a handle accepts, in pause instructions (~2 ms here): a pause loop does not
+/* Longest linger a handle accepts, in pause instructions (a few ms): a pause loop does not
  * look at the clock, so this bounds how far a timed wait can overshoot. */
 #define MSGR__LINGER_MAX_PAUSES 65536u
 
