@@ -35,7 +35,7 @@ LDLIBS  = -pthread $(LDSAN)
 SOVERSION = 0
 VERSION   = 0.1.0
 
-LIB_SRC = src/os/error.c src/os/posix.c mmap/region.c mmap/posix.c bus/wait.c bus/ring.c \
+LIB_SRC = src/os/error.c src/os/posix.c mmap/region.c mmap/posix.c bus/wait.c bus/ring.c bus/ring_claim.c bus/ring_read.c bus/ring_repair.c \
           bus/crc32c.c bus/durable.c bus/log.c bus/log_record.c bus/log_append.c bus/log_read.c \
           bus/log_recover.c bus/named.c bus/journal.c \
           src/inbox.c src/bus.c src/router.c src/worker.c
@@ -89,6 +89,11 @@ $(BUILD)/bin/msgr: src/msgr_cli.c $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
 
+RING_BENCH_SRC = bench/ring_bench.c bench/ring_bench_run.c bench/ring_bench_slices.c
+$(BUILD)/bin/ring_bench: $(RING_BENCH_SRC) bench/ring_bench.h bench/bench_util.h $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(RING_BENCH_SRC) -o $@ $(STATIC) $(LDLIBS) -lm
+
 $(BUILD)/bin/%: bench/%.c $(STATIC) $(LIB_HDR) bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS) -lm
@@ -101,9 +106,9 @@ PEER_FLAGS = $(if $(call has_header,zmq.h),-DHAVE_ZMQ) $(if $(call has_header,nn
 PEER_LIBS  = $(if $(findstring HAVE_ZMQ,$(PEER_FLAGS)),-lzmq) \
              $(if $(findstring HAVE_NNG,$(PEER_FLAGS)),-lnng) \
              $(if $(findstring HAVE_CK,$(PEER_FLAGS)),-lck) -lrt
-$(BUILD)/bin/bench_compare: bench/bench_compare.c bench/peers.c bench/compare.h bench/bench_util.h $(STATIC) $(LIB_HDR)
+$(BUILD)/bin/bench_compare: bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/compare.h bench/compare_run.h bench/bench_util.h $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(PEER_FLAGS) bench/bench_compare.c bench/peers.c -o $@ $(STATIC) $(LDLIBS) $(PEER_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(PEER_FLAGS) bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c -o $@ $(STATIC) $(LDLIBS) $(PEER_LIBS) -lm
 
 # ---- tests ----
 criterion:

@@ -152,7 +152,7 @@ static inline void *bench_pong(void *arg)
 }
 
 /* Bounces a cache line `rounds` times between CPU 0 (the caller) and CPU 1: where the host has
- * put the two vCPUs right now (this VM's flips between ~100 and ~500 ns within a second).
+ * put the two vCPUs right now (a virtual machine's can change within a second).
  * Returns the mean round trip in ns, -1 if the echo thread cannot start. With h, also records
  * each round trip after the first 1000 (warm-up) in it. Leaves the caller unpinned. */
 static inline double bench_line_pingpong(uint64_t rounds, bench_hist *h)

@@ -57,8 +57,16 @@ typedef struct transport {
     void (*tune_latency)(void *ep);
 } transport;
 
-/* peers.c: the peers compiled into this build (skipped ones say why); returns the count. */
+/* peers.c: every peer, those not compiled into this build saying why; returns the count. */
 size_t peers_list(const transport **out);
+
+/* peers_os.c: pipe, Unix domain socket, POSIX message queue (always built). */
+#define N_OS_PEERS 3
+extern const transport os_peers[N_OS_PEERS];
+
+/* bench_compare.c: fail the benchmark when out of memory; "what: strerror(e)" into err. */
+void *xmalloc(size_t n);
+void set_err(char *err, size_t errlen, const char *what, int e);
 
 /* Writes "<prefix>msgr-bench-<pid>-<n><suffix>", n new on every call: channels set up at the
  * same time (two pairs when oversubscribed) never share a name. Returns out. */

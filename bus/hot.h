@@ -10,10 +10,13 @@
  * share of a record's instructions). */
 #define MSGR_HOT static inline __attribute__((always_inline))
 #define MSGR_COLD static __attribute__((noinline, cold))
+/* A slow path one file of a module calls in another (internal linkage is not possible). */
+#define MSGR_COLD_SHARED __attribute__((noinline, cold))
 #else
 #define MSGR_TLS _Thread_local
 #define MSGR_HOT static inline
 #define MSGR_COLD static
+#define MSGR_COLD_SHARED
 #endif
 
 #endif

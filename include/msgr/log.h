@@ -61,8 +61,8 @@ typedef struct msgr_log_opts {
 
 /* A single-producer log (the file's counterpart of an SPSC ring): one handle at a time appends,
  * from one thread at a time, and it advances the tail with a plain store instead of a
- * compare-and-swap and keeps no per-claim record in shared memory (64-byte appends 4-7% faster
- * between two threads, measured). The handle takes the file's append lock at its first claim and keeps
+ * compare-and-swap and keeps no per-claim record in shared memory (small appends are measurably
+ * faster; bench/README.md). The handle takes the file's append lock at its first claim and keeps
  * it until closed; a claim through any other handle, in any process, fails with MSGR_EBUSY
  * meanwhile. A holder that dies leaves the lock to the next appender, and its unfinished
  * claims are skipped as in any log. Handles do not survive fork(): open the log again. */
@@ -146,7 +146,7 @@ MSGR_API int msgr_log_poll(msgr_log_reader *rd, msgr_ring_handler fn, void *arg,
 
 /* Throughput over latency, as msgr_ring_set_linger: when a waiting read finds nothing after
  * fewer than min_batch records since it last found nothing, it first pauses `pauses` CPU pause
- * instructions (~30 ns each here), so producers move ahead and the reader stops reading the
+ * instructions, so producers move ahead and the reader stops reading the
  * line they are writing; while it waits it looks every `pauses` pauses instead of every 8. A
  * poll after one that found nothing more after fewer than min_batch records pauses the same way
  * (not after one cut short by its max or by the handler).

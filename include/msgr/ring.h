@@ -185,9 +185,8 @@ MSGR_API int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsig
 /* Throughput over latency for msgr_ring_poll on this handle: when the previous poll ran the ring
  * dry after fewer than `min_batch` records (the consumer had caught up with the producers; a
  * batch cut short by `max` or by the handler does not count), the next poll
- * first pauses `pauses` times (a pause is ~10-40 ns) so the producers move ahead and fewer looks
- * read the line they are writing. 64-byte records between two threads here, same-state slices
- * (ring_bench --filter linger): (32, 64) 1.2-1.7x off, (256, 512) 1.05-1.36x (32, 64).
+ * first pauses `pauses` times so the producers move ahead and fewer looks read the line they
+ * are writing (`ring_bench --filter linger` compares settings; bench/README.md has figures).
  * msgr_ring_peek_wait then also looks every `pauses` pauses instead of every 8 while it waits.
  * Adds up to `pauses` pauses of latency per poll; min_batch 0 turns it off (the default);
  * `pauses` is capped at 65536. Consumer side, set before concurrent use. */
