@@ -4,12 +4,18 @@
 #include <stdatomic.h>
 #include <string.h>
 
-/* The x86 instructions where the compiler can emit them; MSGR_CRC_PORTABLE forces the table code
- * that other CPUs run (tests/crc_portable_test.c checks it on any machine). */
+/* The x86 (SSE4.2) or ARMv8 (CRC32) instructions where the compiler can emit them, chosen at
+ * start-up by what the CPU has; MSGR_CRC_PORTABLE forces the table code that other CPUs run
+ * (tests/crc_portable_test.c checks it on any machine). */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MSGR_CRC_PORTABLE)
 #define MSGR__CRC_X86 1
 #else
 #define MSGR__CRC_X86 0
+#endif
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MSGR_CRC_PORTABLE)
+#define MSGR__CRC_ARM 1
+#else
+#define MSGR__CRC_ARM 0
 #endif
 
 static uint32_t table[256];
@@ -231,6 +237,32 @@ __attribute__((constructor)) static void detect_hw(void)
         for (int k = 1; k <= REC_KMAX; k++)
             kword[k] = xpow8n_33(8 * (uint64_t)k);
     }
+}
+static inline int have_hw(void) { return hw_ok; }
+#elif MSGR__CRC_ARM
+#include "os/os.h"
+#include <arm_acle.h>
+
+/* One chain of crc32cx (8 bytes per instruction), then bytes. */
+__attribute__((target("+crc"))) static uint32_t crc_hw(uint32_t crc, const unsigned char *p,
+                                                       size_t len)
+{
+    while (len >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        crc = __crc32cd(crc, v);
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        crc = __crc32cb(crc, *p++);
+    return crc;
+}
+
+static int hw_ok;
+__attribute__((constructor)) static void detect_hw(void)
+{
+    hw_ok = (msgr_os_cpu_features() & MSGR_OS_CPU_ARM_CRC32) != 0;
 }
 static inline int have_hw(void) { return hw_ok; }
 #else

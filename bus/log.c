@@ -75,7 +75,7 @@ static int opts_ok(const msgr_log_opts *o)
 void *msgr__lalloc(size_t size)
 {
     size = (size + 127) / 128 * 128;
-    void *p = aligned_alloc(128, size);
+    void *p = msgr_os_aligned_alloc(128, size);
     if (p)
         memset(p, 0, size);
     return p;
@@ -109,9 +109,9 @@ static int handle_new(msgr_region *g, const msgr_log_opts *o, msgr_log **out)
     log->map = calloc(h->max_producers ? h->max_producers : 1, sizeof *log->map);
     atomic_flag_clear(&log->map_lock);
     if (!log->mine || !log->map) {
-        free(log->mine);
+        msgr_os_aligned_free(log->mine);
         free(log->map);
-        free(log);
+        msgr_os_aligned_free(log);
         return MSGR_ENOMEM;
     }
     log->pid = msgr_os_pid();
@@ -285,9 +285,9 @@ void msgr_log_close(msgr_log *log)
     msgr__lrelease_slots(log);
     msgr__ladvance_start(log); /* reclaim what was acknowledged (producers do it lazily) */
     msgr_region_close(log->region);
-    free(log->mine);
+    msgr_os_aligned_free(log->mine);
     free(log->map);
-    free(log);
+    msgr_os_aligned_free(log);
 }
 
 /* ---- inspection and maintenance ---- */

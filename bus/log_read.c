@@ -43,7 +43,7 @@ void msgr_log_reader_close(msgr_log_reader *rd)
     if (!rd)
         return;
     msgr__named_release(&rd->log->groups[rd->group]);
-    free(rd);
+    msgr_os_aligned_free(rd);
 }
 
 uint64_t msgr_log_seq(const msgr_msg *m) { return m ? m->pos_ : 0; }

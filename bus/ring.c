@@ -40,7 +40,7 @@ static int opts_size_ok(const msgr_ring_opts *o)
 
 static int handle_new(msgr__ring_hdr *h, const msgr_ring_opts *opts, msgr_ring **out)
 {
-    msgr_ring *r = aligned_alloc(MSGR__LINE, (sizeof *r + MSGR__LINE - 1) / MSGR__LINE * MSGR__LINE);
+    msgr_ring *r = msgr_os_aligned_alloc(MSGR__LINE, sizeof *r);
     if (!r)
         return MSGR_ENOMEM;
     memset(r, 0, sizeof *r);
@@ -148,7 +148,7 @@ void msgr_ring_close(msgr_ring *r)
         return;
     if (r->flags & MSGR_RING_MPSC)
         msgr__ring_release_slots(r);
-    free(r);
+    msgr_os_aligned_free(r);
 }
 
 uint64_t msgr_ring_lingers(const msgr_ring *r)

@@ -21,7 +21,10 @@ int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
         w->stopping = 1;
         return 1; /* end the poll batch here; what follows stays queued */
     }
-    if (atomic_load_explicit(&b->abandon, memory_order_relaxed)) {
+    /* seq_cst, as the store in msgr_bus_stop(): once the stopper has stored the flag and
+     * read the dispatch counters, every check here that comes later in the single total order
+     * sees it, so at most the message whose check came first is still handled. */
+    if (atomic_load_explicit(&b->abandon, memory_order_seq_cst)) {
         atomic_fetch_add_explicit(&w->discarded, 1, memory_order_relaxed);
         msgr__count(&e->dropped, 1);
         return 0; /* discarded and counted (msgr_bus_stop reports it as abandoned) */
@@ -35,7 +38,9 @@ int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
         msgr__count(&e->unhandled, 1);
     else
         msgr__count(&e->rejected, 1);
-    atomic_fetch_add_explicit(&w->dispatched, 1, memory_order_relaxed);
+    /* seq_cst (a plain locked add on x86): ordered before this worker's next check of the
+     * abandon flag, so a stopper that stored the flag after that check reads this count. */
+    atomic_fetch_add_explicit(&w->dispatched, 1, memory_order_seq_cst);
     return 0;
 }
 
@@ -130,7 +135,7 @@ static uint64_t local_total(msgr_bus *b, size_t offset)
     for (uint32_t i = 0; i < b->app->n_workers; i++)
         if (b->w[i].local)
             n += atomic_load_explicit((_Atomic uint64_t *)((char *)&b->w[i] + offset),
-                                      memory_order_relaxed);
+                                      memory_order_seq_cst); /* see msgr_bus_stop() */
     return n;
 }
 #define DISPATCHED offsetof(msgr__worker, dispatched)
@@ -209,8 +214,15 @@ int msgr_bus_stop(msgr_bus *b, msgr_stop_mode mode, int64_t timeout_ns, msgr_sto
                 pause *= 2;
         }
     }
-    /* From here on whatever a worker takes out is discarded and counted as abandoned. */
-    atomic_store_explicit(&b->abandon, 1, memory_order_relaxed);
+    /* From here on whatever a worker takes out is discarded and counted as abandoned. For
+     * ABANDON the count of drained messages starts after the flag is stored (seq_cst, as the
+     * check and the dispatch count in msgr__worker_handle()). In the single total order a
+     * worker counts each message before its next check; so a message whose check came before
+     * this store, except the last one, is already in the counts read just after it, and each
+     * worker reports at most the message in hand as drained. */
+    atomic_store_explicit(&b->abandon, 1, memory_order_seq_cst);
+    if (mode == MSGR_STOP_ABANDON)
+        start = local_total(b, DISPATCHED);
     for (uint32_t i = 0; i < b->app->n_workers; i++) {
         if (!b->w[i].threaded)
             continue;

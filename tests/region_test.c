@@ -301,7 +301,9 @@ Test(region, prefault_maps_every_page_and_keeps_contents)
     cr_assert_eq(msgr_region_open_shm(name, &a), 0);
     cr_assert_lt(resident_pages(a, &total), total, "a fresh attachment has not touched its pages");
     cr_assert_eq(msgr_region_prefault(a), 0);
-    cr_assert_eq(resident_pages(a, &total), total, "every page is mapped after prefault");
+    /* qemu-user acknowledges madvise(MADV_POPULATE_WRITE) without populating anything. */
+    if (!tu_emulated())
+        cr_assert_eq(resident_pages(a, &total), total, "every page is mapped after prefault");
     const unsigned char *p = msgr_region_base(a);
     for (size_t i = 0; i < 4096; i++)
         cr_assert_eq(p[i], 0x77, "byte %zu changed", i);
@@ -311,7 +313,8 @@ Test(region, prefault_maps_every_page_and_keeps_contents)
     msgr_region *anon;
     cr_assert_eq(msgr_region_create_anon(size, NULL, &anon), 0);
     cr_assert_eq(msgr_region_prefault(anon), 0);
-    cr_assert_eq(resident_pages(anon, &total), total);
+    if (!tu_emulated())
+        cr_assert_eq(resident_pages(anon, &total), total);
     cr_assert_eq(msgr_region_prefault(NULL), MSGR_EINVAL);
     msgr_region_close(anon);
     msgr_region_close(a);

@@ -7,14 +7,12 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "test_util.h"
 
-extern char **environ;
 
 #define CAP (1u << 14)
 #define TIMEOUT_NS 100000000ll /* claim timeout of every handle here: 100 ms */
@@ -258,7 +256,7 @@ Test(ring_crash, a_separate_program_killed_inside_its_claim_on_named_memory)
     snprintf(prog, sizeof prog, "%s/ring_peer", tu_bin_dir());
     char *argv[] = {prog, g_name, "claim", NULL};
     pid_t pid;
-    cr_assert_eq(posix_spawn(&pid, prog, NULL, NULL, argv, environ), 0);
+    cr_assert_eq(tu_spawn(&pid, argv), 0);
     msgr_ring_stats st;
     uint64_t t0 = tu_now_ns();
     do { /* await its claim: the tail moves and nothing is committed */

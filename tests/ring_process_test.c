@@ -2,14 +2,12 @@
  * started program (ring_peer) attaching by name; wake-ups across processes. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "test_util.h"
 
-extern char **environ;
 
 #define COUNT 1000000
 
@@ -88,7 +86,7 @@ static pid_t spawn_peer(const char *name, const char *mode, uint64_t count)
     snprintf(num, sizeof num, "%lu", (unsigned long)count);
     char *argv[] = {prog, (char *)name, (char *)mode, num, NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, prog, NULL, NULL, argv, environ);
+    int rc = tu_spawn(&pid, argv);
     cr_assert_eq(rc, 0, "cannot start %s (set MSGR_TEST_BIN)", prog);
     return pid;
 }

@@ -6,6 +6,7 @@
 #include <messenger.h>
 
 #include <dirent.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -13,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static inline uint64_t tu_now_ns(void)
 {
@@ -71,11 +74,39 @@ static inline uint64_t tu_scaled(uint64_t n)
     return n;
 }
 
+/* 1 when the suite runs under an emulator (MSGR_TEST_WRAP set, as make cross-test does): for
+ * the few checks of what the kernel did that qemu-user does not emulate. */
+static inline int tu_emulated(void)
+{
+    const char *w = getenv("MSGR_TEST_WRAP");
+    return w && *w;
+}
+
 /* Directory of the test helper programs (set by the Makefile). */
 static inline const char *tu_bin_dir(void)
 {
     const char *d = getenv("MSGR_TEST_BIN");
     return d ? d : "build/tests";
+}
+
+/* Starts a helper program: argv[0] is its path. With MSGR_TEST_WRAP set (words separated by
+ * spaces, e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu" for a cross build), the helper runs
+ * through that command; an emulator like qemu-user runs it in its own process, so the pid is
+ * still the helper's to signal and wait for. Returns posix_spawnp's result. */
+static inline int tu_spawn(pid_t *pid, char *const argv[])
+{
+    const char *wrap = getenv("MSGR_TEST_WRAP");
+    if (!wrap || !*wrap)
+        return posix_spawn(pid, argv[0], NULL, NULL, argv, environ);
+    char words[512], *all[40];
+    int n = 0;
+    snprintf(words, sizeof words, "%s", wrap);
+    for (char *w = strtok(words, " "); w && n < 20; w = strtok(NULL, " "))
+        all[n++] = w;
+    for (int i = 0; argv[i] && n < 39; i++)
+        all[n++] = argv[i];
+    all[n] = NULL;
+    return posix_spawnp(pid, all[0], NULL, NULL, all, environ);
 }
 
 /* Removes every entry of directory `dir` (files only; a missing directory is fine). */

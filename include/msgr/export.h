@@ -11,7 +11,7 @@
 #define MSGR_API __declspec(dllexport)
 #elif defined(_WIN32) && defined(MSGR_USING_DLL)
 #define MSGR_API __declspec(dllimport)
-#elif defined(__GNUC__)
+#elif defined(__GNUC__) && !defined(_WIN32)
 #define MSGR_API __attribute__((visibility("default")))
 #else
 #define MSGR_API

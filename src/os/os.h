@@ -1,7 +1,8 @@
 /* messenger: the operating-system layer (internal).
  *
- * A narrow interface, one implementation file per platform (src/os/posix.c today,
- * src/os_win32.c later). Logic files call these and never #ifdef on the platform.
+ * A narrow interface, implemented per platform: posix.c (what POSIX systems share) with
+ * linux.c or darwin.c beside it, or win32.c. Logic files call these and never #ifdef on the
+ * platform.
  */
 #ifndef MSGR_OS_H
 #define MSGR_OS_H
@@ -60,6 +61,11 @@ typedef struct msgr_os_thread { uintptr_t handle; } msgr_os_thread;
 int msgr_os_thread_start(msgr_os_thread *t, void *(*fn)(void *), void *arg);
 int msgr_os_thread_join(msgr_os_thread *t);
 
+/* Memory aligned to `align` (a power of two), size rounded up to a multiple of it; freed only
+ * by msgr_os_aligned_free (Windows keeps such blocks apart from malloc's). NULL if none. */
+void *msgr_os_aligned_alloc(size_t align, size_t size);
+void msgr_os_aligned_free(void *p);
+
 /* Sleeps the calling thread for about ns nanoseconds. */
 void msgr_os_sleep_ns(uint64_t ns);
 
@@ -93,6 +99,11 @@ int msgr_os_list_hex(const char *dir, const char *prefix, uint64_t *out, uint32_
                      uint32_t *n);
 int msgr_os_sync_dir(const char *dir);
 int msgr_os_unlink(const char *path);
+
+/* CPU features the portable code may use, read once from the operating system (the x86
+ * features come from cpuid directly). A bit set of MSGR_OS_CPU_*. */
+#define MSGR_OS_CPU_ARM_CRC32 1u /* aarch64: the CRC32 instructions (crc32cx and friends) */
+unsigned msgr_os_cpu_features(void);
 
 /* One pause instruction for spin loops: tells the core we are spinning (saves power, frees the
  * sibling hyper-thread, avoids the memory-order mis-speculation flush on loop exit). */

@@ -1,4 +1,6 @@
-/* messenger: the operating-system layer for POSIX systems (Linux first). */
+/* messenger: the operating-system layer, what every POSIX system shares (clocks, threads,
+ * fork hooks, directories, msync). What differs lives beside it: linux.c (futex, membarrier,
+ * /proc), darwin.c (__ulock, sysctl). */
 #define _GNU_SOURCE
 #include "os.h"
 #include "msgr/error.h"
@@ -19,12 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef __linux__
-#include <linux/futex.h>
-#include <linux/membarrier.h>
-#include <sys/random.h>
-#include <sys/syscall.h>
-#endif
 
 uint64_t msgr_os_wall_ns(void)
 {
@@ -43,70 +39,6 @@ uint64_t msgr_os_now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
-
-#ifdef __linux__
-int msgr_os_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
-{
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = (time_t)(timeout_ns / 1000000000);
-        ts.tv_nsec = (long)(timeout_ns % 1000000000);
-        tsp = &ts;
-    }
-    /* Not FUTEX_PRIVATE_FLAG: the word may be in memory shared with other processes, and the
-     * kernel then keys the wait queue on the backing page, not on this address space. */
-    long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, tsp, NULL, 0);
-    if (rc == 0)
-        return 0;
-    switch (errno) {
-    case EAGAIN: return 0;          /* value already differed: nothing to wait for */
-    case ETIMEDOUT: return MSGR_ETIMEDOUT;
-    case EINTR: return MSGR_EINTR;
-    default: return -errno;
-    }
-}
-
-void msgr_os_futex_wake(_Atomic uint32_t *word, int count)
-{
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, count, NULL, NULL, 0);
-}
-
-static atomic_int msgr_os_barrier_state; /* 0 unknown, 1 available, -1 not available */
-
-int msgr_os_fast_barrier_register(void)
-{
-    int s = atomic_load_explicit(&msgr_os_barrier_state, memory_order_acquire);
-    if (s != 0)
-        return s > 0;
-    long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-    int ok = q > 0 && (q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
-             syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
-    /* Registration is idempotent, so two threads racing here both end up registered. */
-    atomic_store_explicit(&msgr_os_barrier_state, ok ? 1 : -1, memory_order_release);
-    return ok;
-}
-
-int msgr_os_heavy_barrier(void)
-{
-    /* The local fence covers this thread; membarrier covers every registered process. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0)
-        return 0;
-    return MSGR_ENOSYS;
-}
-
-uint64_t msgr_os_random64(void)
-{
-    uint64_t v = 0;
-    if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
-        return v;
-    v = msgr_os_now_ns() ^ ((uint64_t)getpid() << 32);
-    v ^= v >> 33; v *= 0xff51afd7ed558ccdull; v ^= v >> 33; /* spread the bits */
-    return v;
-}
-#else
-#error "messenger: this POSIX system is not supported yet (futex and membarrier equivalents needed)"
-#endif
 
 void msgr_os_yield(void) { sched_yield(); }
 
@@ -162,81 +94,18 @@ int msgr_os_thread_join(msgr_os_thread *t)
     return pthread_join((pthread_t)t->handle, NULL) == 0 ? 0 : MSGR_EINVAL;
 }
 
+void *msgr_os_aligned_alloc(size_t align, size_t size)
+{
+    return aligned_alloc(align, (size + align - 1) / align * align);
+}
+
+void msgr_os_aligned_free(void *p) { free(p); }
+
 void msgr_os_sleep_ns(uint64_t ns)
 {
     struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
-}
-
-/* What /proc/<pid>/stat says about a process: 1 and *start filled when it could be read, 0
- * when there is no such process (or no /proc). *dead: the process has exited and only its
- * zombie remains (state Z or X with no thread left: a process whose main thread called
- * pthread_exit while other threads run also shows Z, but with more than one thread). */
-static int proc_stat(int32_t pid, uint64_t *start, int *dead)
-{
-    char path[64], buf[1024];
-    if (pid <= 0)
-        return 0;
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    /* Field 2 (comm) may contain spaces and parentheses: count fields after the last ')'.
-     * Field 3 is the state, 20 the number of threads, 22 the start time. */
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || !p[2])
-        return 0;
-    char state = p[2];
-    unsigned long long threads = 0, v = 0;
-    for (int field = 2; p && field < 22; field++) {
-        p = strchr(p + 1, ' ');
-        if (p && field == 19 && sscanf(p + 1, "%llu", &threads) != 1)
-            return 0;
-    }
-    if (!p || sscanf(p + 1, "%llu", &v) != 1)
-        return 0;
-    *start = v;
-    *dead = (state == 'Z' || state == 'X') && threads <= 1;
-    return 1;
-}
-
-int msgr_os_pid_alive(int32_t pid)
-{
-    if (pid <= 0)
-        return 0;
-    if (kill((pid_t)pid, 0) != 0 && errno != EPERM) /* EPERM: exists, owned by someone else */
-        return 0;
-    uint64_t start;
-    int dead;
-    /* kill() succeeds on a zombie: an exited process its parent has not reaped yet. */
-    if (proc_stat(pid, &start, &dead))
-        return !dead;
-    return 1;
-}
-
-int msgr_os_proc_start(int32_t pid, uint64_t *start)
-{
-    int dead;
-    return proc_stat(pid, start, &dead) ? 0 : MSGR_ENOENT;
-}
-
-int msgr_os_proc_alive(int32_t pid, uint64_t start)
-{
-    uint64_t now;
-    int dead;
-    if (pid <= 0)
-        return 0;
-    if (!proc_stat(pid, &now, &dead)) {
-        /* No /proc entry: the process is gone, or this system has no /proc (judge by pid). */
-        if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
-            return 0;
-        return access("/proc/self/stat", R_OK) != 0;
-    }
-    return !dead && now == start;
 }
 
 int msgr_os_msync(void *addr, size_t len)

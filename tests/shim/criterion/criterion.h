@@ -143,7 +143,7 @@ int main(int argc, char **argv)
             failed += msgr_shim_run_one(t, s, NULL);
         }
     }
-    printf("[====] Synthesis (TSan runner): Tested: %d | Passing: %d | Failing: %d\n", tested,
+    printf("[====] Synthesis (shim runner): Tested: %d | Passing: %d | Failing: %d\n", tested,
            tested - failed, failed);
     return failed != 0;
 }
