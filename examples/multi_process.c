@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
+
+#include "proc.h"
 
 #include "multiproc.def.h"
 
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
     if (worker && shm)
         return child(worker, shm);
 
-    snprintf(name, sizeof name, "msgr-multi-process-%d", (int)getpid());
+    snprintf(name, sizeof name, "msgr-multi-process-%ld", ex_pid());
     atexit(remove_name); /* on every way out, failures included */
     const char *const run[] = {"main", NULL};
     msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .run = run};
@@ -127,13 +127,13 @@ int main(int argc, char **argv)
     if (rc)
         return fail("main", "create", rc);
     const char *kids[] = {"producer", "doubler", "checker"};
-    pid_t pids[3];
+    char self[4096];
+    ex_self_path(self, sizeof self, argv[0]);
+    ex_proc procs[3];
     for (int i = 0; i < 3; i++) {
-        pids[i] = fork();
-        if (pids[i] == 0) {
-            execl("/proc/self/exe", argv[0], "--worker", kids[i], "--bus", name, (char *)NULL);
-            _exit(127);
-        }
+        char *args[] = {self, "--worker", (char *)kids[i], "--bus", name, NULL};
+        if (ex_start(&procs[i], args) != 0)
+            return fail("main", "start a worker process", MSGR_EIO);
     }
     msgr_ctx *ctx;
     msgr_bus_ctx(bus, multiproc_W_main, &ctx);
@@ -148,11 +148,8 @@ int main(int argc, char **argv)
     Quit q = {0};
     multiproc_send_Quit(ctx, &q);
     int children_ok = 1;
-    for (int i = 0; i < 3; i++) {
-        int st;
-        waitpid(pids[i], &st, 0);
-        children_ok &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    }
+    for (int i = 0; i < 3; i++)
+        children_ok &= ex_wait(&procs[i], 1) == 0;
     msgr_counters prod, dbl, chk;
     msgr_bus_counters(bus, multiproc_W_producer, &prod);
     msgr_bus_counters(bus, multiproc_W_doubler, &dbl);

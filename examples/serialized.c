@@ -57,7 +57,11 @@ static char *get_str(const unsigned char *p, size_t len, size_t *at)
     memcpy(&n, p + *at, 4);
     if (n > len - *at - 4)
         return NULL;
-    char *s = strndup((const char *)p + *at + 4, n);
+    char *s = malloc((size_t)n + 1);
+    if (!s)
+        return NULL;
+    memcpy(s, p + *at + 4, n);
+    s[n] = 0;
     *at += 4 + n;
     return s;
 }

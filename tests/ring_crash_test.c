@@ -1,8 +1,8 @@
 /* Producers killed between claim and commit on an MPSC ring: the claim is turned into padding
  * after the claim timeout, records committed after it arrive once and intact, a live but
  * stopped producer is waited for, and a producer waiting for space behind a dead claim gets
- * it. Forked children over anonymous shared memory, and a separately started program over
- * named shared memory. */
+ * it. Forked children over anonymous shared memory (a separately started program over named
+ * shared memory is in peer_test.c). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -18,15 +18,11 @@
 #define TIMEOUT_NS 100000000ll /* claim timeout of every handle here: 100 ms */
 
 static msgr_region *g_region;
-static char g_name[64];
 
 static void teardown(void)
 {
     msgr_region_close(g_region);
     g_region = NULL;
-    if (g_name[0])
-        msgr_region_unlink_shm(g_name);
-    g_name[0] = 0;
 }
 
 TestSuite(ring_crash, .fini = teardown, .timeout = 60);
@@ -240,36 +236,6 @@ Test(ring_crash, a_producer_waiting_for_space_behind_a_dead_claim_gets_it)
     cr_assert_eq((intptr_t)n, CAP / 2 - 16, "the sleeping consumer was woken and got it");
     cr_assert_eq(repaired(r), 1);
     reap(pid);
-    msgr_ring_close(r);
-}
-
-Test(ring_crash, a_separate_program_killed_inside_its_claim_on_named_memory)
-{
-    snprintf(g_name, sizeof g_name, "msgr-crash-%d", (int)getpid());
-    msgr_region_unlink_shm(g_name);
-    cr_assert_eq(msgr_region_create_shm(g_name, msgr_ring_footprint(CAP), NULL, &g_region), 0);
-    msgr_ring_opts o = {.capacity = CAP, .flags = MSGR_RING_MPSC, .claim_timeout_ns = TIMEOUT_NS};
-    msgr_ring *r;
-    cr_assert_eq(msgr_ring_create(msgr_region_base(g_region), msgr_region_size(g_region), &o, &r),
-                 0);
-    char prog[512];
-    snprintf(prog, sizeof prog, "%s/ring_peer", tu_bin_dir());
-    char *argv[] = {prog, g_name, "claim", NULL};
-    pid_t pid;
-    cr_assert_eq(tu_spawn(&pid, argv), 0);
-    msgr_ring_stats st;
-    uint64_t t0 = tu_now_ns();
-    do { /* await its claim: the tail moves and nothing is committed */
-        msgr_ring_stats_get(r, &st);
-        sched_yield();
-        cr_assert_lt(tu_now_ns() - t0, 10000000000ull, "ring_peer never claimed");
-    } while (st.tail == st.head);
-    send_range(r, 0, 10);
-    kill(pid, SIGKILL);
-    reap(pid);
-    expect_range(r, 0, 10, TIMEOUT_NS + 1000000000ll);
-    expect_empty(r);
-    cr_assert_eq(repaired(r), 1);
     msgr_ring_close(r);
 }
 

@@ -8,16 +8,17 @@
  *   ring_peer NAME pub START COUNT TIMEOUT_MS
  *                                  sends numbers START.. (sizes 8..300; payload: the number
  *                                  as 8 little-endian bytes, then byte i = n*131 + i*7)
+ *   ring_peer PATH logclaim COUNT  creates log file PATH, appends records 0..COUNT-1 (each its
+ *                                  number, 8 bytes), claims one more, makes PATH.claimed and
+ *                                  waits (to be killed)
  *   ring_peer NAME sub TIMEOUT_MS [IDLE_MS]
  *                                  receives, verifies and prints each number on its own line
  *                                  before releasing it; stops after IDLE_MS with nothing new
  * TIMEOUT_MS: the handle's claim timeout (crash tests use a short one).
  * Exit status 0 means success; anything else is printed on stderr. */
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "test_util.h"
 
@@ -93,8 +94,26 @@ int main(int argc, char **argv)
         if ((rc = msgr_region_create_shm(argv[1], msgr_ring_footprint(4096), NULL, &g)) ||
             (rc = msgr_ring_create(msgr_region_base(g), msgr_region_size(g), &ho, &r)))
             return fail("create", rc);
-        for (;;)
-            pause();
+        tu_sleep_forever();
+    }
+    if (!strcmp(argv[2], "logclaim")) {
+        msgr_log *log;
+        msgr_claim c;
+        if ((rc = msgr_log_create(argv[1], NULL, &log)))
+            return fail("log create", rc);
+        for (uint64_t i = 0; i < count; i++)
+            if ((rc = msgr_log_append(log, 1, &i, 8)))
+                return fail("log append", rc);
+        if ((rc = msgr_log_claim(log, 8, &c)))
+            return fail("log claim", rc);
+        memset(c.data, 0x5a, 8);
+        char mark[4200];
+        snprintf(mark, sizeof mark, "%s.claimed", argv[1]);
+        FILE *f = fopen(mark, "w");
+        if (!f)
+            return fail("mark", MSGR_EIO);
+        fclose(f);
+        tu_sleep_forever();
     }
     if ((rc = msgr_region_open_shm(argv[1], &g)))
         return fail("open_shm", rc);
@@ -137,7 +156,7 @@ int main(int argc, char **argv)
         msgr_ring_stats st;
         do { /* await the consumer's announcement that it sleeps */
             msgr_ring_stats_get(r, &st);
-            sched_yield();
+            tu_yield();
         } while (!st.consumer_sleeping);
         if ((rc = msgr_ring_send(r, 77, "from another process", 21)))
             return fail("send", rc);
@@ -146,8 +165,7 @@ int main(int argc, char **argv)
         if ((rc = msgr_ring_claim(r, 100, &c)))
             return fail("claim", rc);
         memset(c.data, 0x5a, 100);
-        for (;;)
-            pause();
+        tu_sleep_forever();
     } else {
         return fail("unknown mode", MSGR_EINVAL);
     }

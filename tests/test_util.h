@@ -6,7 +6,6 @@
 #include <messenger.h>
 
 #include <dirent.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -14,8 +13,16 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
 extern char **environ;
+#endif
 
 static inline uint64_t tu_now_ns(void)
 {
@@ -89,25 +96,109 @@ static inline const char *tu_bin_dir(void)
     return d ? d : "build/tests";
 }
 
-/* Starts a helper program: argv[0] is its path. With MSGR_TEST_WRAP set (words separated by
- * spaces, e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu" for a cross build), the helper runs
- * through that command; an emulator like qemu-user runs it in its own process, so the pid is
- * still the helper's to signal and wait for. Returns posix_spawnp's result. */
-static inline int tu_spawn(pid_t *pid, char *const argv[])
+/* ---- helper processes, on every platform ---- */
+
+/* A started helper program: its pid, and on Windows its process handle. */
+typedef struct tu_proc {
+    int32_t pid;
+    intptr_t handle;
+} tu_proc;
+
+/* What tu_proc_wait() returns for a process ended by tu_proc_kill(). */
+#define TU_KILLED (-9)
+
+#ifdef _WIN32
+#define TU_KILL_CODE 0x4b494c4cu /* exit code TerminateProcess gives a killed helper */
+
+/* Starts argv[0] with its arguments (none may contain a double quote). Returns 0 or -1. */
+static inline int tu_proc_start(tu_proc *p, char *const argv[])
+{
+    char cmd[4096];
+    size_t n = 0;
+    for (int i = 0; argv[i]; i++) {
+        int k = snprintf(cmd + n, sizeof cmd - n, "%s\"%s\"", i ? " " : "", argv[i]);
+        if (k < 0 || (size_t)k >= sizeof cmd - n)
+            return -1;
+        n += (size_t)k;
+    }
+    STARTUPINFOA si;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    PROCESS_INFORMATION pi;
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi))
+        return -1;
+    CloseHandle(pi.hThread);
+    p->pid = (int32_t)pi.dwProcessId;
+    p->handle = (intptr_t)pi.hProcess;
+    return 0;
+}
+
+/* Waits for it: its exit code, or TU_KILLED. */
+static inline int tu_proc_wait(tu_proc *p)
+{
+    DWORD code = 1;
+    WaitForSingleObject((HANDLE)p->handle, INFINITE);
+    GetExitCodeProcess((HANDLE)p->handle, &code);
+    CloseHandle((HANDLE)p->handle);
+    return code == TU_KILL_CODE ? TU_KILLED : (int)code;
+}
+
+/* Ends it at once, wherever it is (SIGKILL, TerminateProcess). */
+static inline void tu_proc_kill(tu_proc *p) { TerminateProcess((HANDLE)p->handle, TU_KILL_CODE); }
+
+static inline void tu_yield(void) { SwitchToThread(); }
+static inline void tu_sleep_forever(void)
+{
+    for (;;)
+        Sleep(INFINITE);
+}
+static inline int32_t tu_pid(void) { return (int32_t)GetCurrentProcessId(); }
+#else
+/* Starts argv[0] with its arguments. With MSGR_TEST_WRAP set (words separated by spaces, e.g.
+ * "qemu-aarch64 -L /usr/aarch64-linux-gnu" for a cross build), through that command: an
+ * emulator like qemu-user runs the helper in its own process, so the pid is still the
+ * helper's. Returns 0 or -1. */
+static inline int tu_proc_start(tu_proc *p, char *const argv[])
 {
     const char *wrap = getenv("MSGR_TEST_WRAP");
-    if (!wrap || !*wrap)
-        return posix_spawn(pid, argv[0], NULL, NULL, argv, environ);
     char words[512], *all[40];
     int n = 0;
-    snprintf(words, sizeof words, "%s", wrap);
-    for (char *w = strtok(words, " "); w && n < 20; w = strtok(NULL, " "))
-        all[n++] = w;
+    if (wrap && *wrap) {
+        snprintf(words, sizeof words, "%s", wrap);
+        for (char *w = strtok(words, " "); w && n < 20; w = strtok(NULL, " "))
+            all[n++] = w;
+    }
     for (int i = 0; argv[i] && n < 39; i++)
         all[n++] = argv[i];
     all[n] = NULL;
-    return posix_spawnp(pid, all[0], NULL, NULL, all, environ);
+    pid_t pid;
+    if (posix_spawnp(&pid, all[0], NULL, NULL, all, environ) != 0)
+        return -1;
+    p->pid = (int32_t)pid;
+    p->handle = 0;
+    return 0;
 }
+
+static inline int tu_proc_wait(tu_proc *p)
+{
+    int st;
+    if (waitpid((pid_t)p->pid, &st, 0) != (pid_t)p->pid)
+        return -1;
+    if (WIFSIGNALED(st))
+        return WTERMSIG(st) == SIGKILL ? TU_KILLED : -WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
+
+static inline void tu_proc_kill(tu_proc *p) { kill((pid_t)p->pid, SIGKILL); }
+
+static inline void tu_yield(void) { sched_yield(); }
+static inline void tu_sleep_forever(void)
+{
+    for (;;)
+        pause();
+}
+static inline int32_t tu_pid(void) { return (int32_t)getpid(); }
+#endif
 
 /* Removes every entry of directory `dir` (files only; a missing directory is fine). */
 static inline void tu_empty_dir(const char *dir)

@@ -13,16 +13,13 @@
  * each exactly once as main counts them; the exit status says whether it did.
  */
 #define _GNU_SOURCE
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <stdatomic.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
+
+#include "../proc.h"
 
 #include "orders.def.h"
 
@@ -41,8 +38,13 @@ int Receipt_encode(const Receipt *r, void *buf, size_t cap)
 
 int Receipt_decode(const void *buf, size_t len, Receipt *out)
 {
-    *out = strndup(buf, len);
-    return *out ? 0 : MSGR_ENOMEM;
+    char *s = malloc(len + 1);
+    if (!s)
+        return MSGR_ENOMEM;
+    memcpy(s, buf, len);
+    s[len] = 0;
+    *out = s;
+    return 0;
 }
 
 void Receipt_free(Receipt *r) { free(*r); }
@@ -160,23 +162,21 @@ static int back_office(const char *mode, const char *name)
 
 static char self_path[4096];
 
-static pid_t spawn(const char *role, const char *mode, const char *name)
+/* Another copy of this program in `role`; exits the example if it cannot start. */
+static ex_proc spawn(const char *role, const char *mode, const char *name)
 {
     char n[32];
     snprintf(n, sizeof n, "%llu", (unsigned long long)n_orders);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(self_path, self_path, role, mode, name, "--orders", n, (char *)NULL);
-        _exit(127);
+    char *args[] = {self_path, (char *)role, (char *)mode, (char *)name, "--orders", n, NULL};
+    ex_proc p;
+    if (ex_start(&p, args) != 0) {
+        fprintf(stderr, "orders: cannot start %s\n", self_path);
+        exit(1);
     }
-    return pid;
+    return p;
 }
 
-static int exited_ok(pid_t pid)
-{
-    int st;
-    return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
+static int exited_ok(ex_proc *p) { return ex_wait(p, 1) == 0; }
 
 /* main and gateway: sends the orders from t->next on and tallies the results until every order
  * is complete, then stops the whole bus (a back office joined to it returns). Threads mode runs
@@ -195,7 +195,10 @@ static int front(const char *mode, const char *name)
     int rc = msgr_bus_open(orders_app(), &o, &bus);
     if (rc)
         return fail("open", rc);
-    pid_t back = !strcmp(mode, "shm") ? spawn("--back-office", mode, name) : 0;
+    int has_back = !strcmp(mode, "shm");
+    ex_proc back;
+    if (has_back)
+        back = spawn("--back-office", mode, name);
     if ((rc = msgr_bus_start(bus)))
         return fail("start", rc);
     msgr_ctx *ctx;
@@ -217,7 +220,7 @@ static int front(const char *mode, const char *name)
         }
     }
     msgr_bus_stop(bus, MSGR_STOP_DRAIN, 10000000000ll, NULL); /* a joined back office stops too */
-    int back_ok = back ? exited_ok(back) : 1;
+    int back_ok = has_back ? exited_ok(&back) : 1;
     msgr_bus_close(bus);
     if (!strcmp(mode, "shm"))
         msgr_bus_destroy(orders_app(), &o);
@@ -226,15 +229,16 @@ static int front(const char *mode, const char *name)
 
 /* Waits until the front has sent `target` orders or exited (then 0). Polls the tally: the front
  * has no reason to tell anyone how far it is, and a kill timed a few ms late is as good. */
-static int wait_progress(pid_t front_pid, uint64_t target)
+static int wait_progress(ex_proc *front_proc, int *front_ended, uint64_t target)
 {
-    for (int ms = 0; ms < 60000; ms++) {
+    for (int ms = 0; ms < 60000 && !*front_ended; ms++) {
         if (atomic_load(&t->next) >= target)
             return 1;
-        if (waitpid(front_pid, NULL, WNOHANG) == front_pid)
+        if (ex_wait(front_proc, 0) != 1) {
+            *front_ended = 1; /* exited (reaped here): nothing left to kill */
             return 0;
-        struct timespec d = {0, 1000000};
-        nanosleep(&d, NULL);
+        }
+        ex_sleep_ms(1);
     }
     return 0;
 }
@@ -253,29 +257,31 @@ static int supervise(const char *dir, int *restarts)
     if (rc)
         return fail("open", rc);
     msgr_bus_close(bus); /* the bus stays: a file bus lives in its files */
-    pid_t fr = spawn("--front", "file", name), back = spawn("--back-office", "file", name);
-    if (wait_progress(fr, n_orders / 3)) {
-        kill(fr, SIGKILL);
-        waitpid(fr, NULL, 0);
+    ex_proc fr = spawn("--front", "file", name), back = spawn("--back-office", "file", name);
+    int front_ended = 0;
+    if (wait_progress(&fr, &front_ended, n_orders / 3)) {
+        ex_kill(&fr);
+        ex_wait(&fr, 1);
         fr = spawn("--front", "file", name);
         ++*restarts;
     }
-    if (wait_progress(fr, n_orders / 2)) {
-        kill(back, SIGKILL);
-        waitpid(back, NULL, 0);
+    if (wait_progress(&fr, &front_ended, n_orders / 2)) {
+        ex_kill(&back);
+        ex_wait(&back, 1);
         back = spawn("--back-office", "file", name);
         ++*restarts;
     }
-    int ok = exited_ok(fr);
-    ok &= exited_ok(back);
+    int ok = front_ended || exited_ok(&fr);
+    ok &= exited_ok(&back);
     msgr_bus_destroy(orders_app(), &o);
     char p[4096];
     snprintf(p, sizeof p, "%s/orders.tally", dir);
-    unlink(p); /* still mapped here, for the report */
+    remove(p); /* still mapped here, for the report */
     return ok ? 0 : 1;
 }
 
-/* The tally: in memory, or in DIR/orders.tally (shared, so it outlives a killed front). */
+/* The tally: in memory, or in DIR/orders.tally, a messenger file region (shared, so it
+ * outlives a killed front; made fresh by the supervisor). Kept mapped until the process ends. */
 static int map_tally(const char *dir, int fresh)
 {
     size_t bytes = sizeof(tally) + (n_orders ? n_orders : 1);
@@ -285,14 +291,17 @@ static int map_tally(const char *dir, int fresh)
     }
     char p[4096];
     snprintf(p, sizeof p, "%s/orders.tally", dir);
-    int fd = open(p, O_RDWR | O_CREAT | (fresh ? O_TRUNC : 0), 0600);
-    if (fd < 0 || ftruncate(fd, (off_t)bytes) != 0) {
-        perror(p);
+    msgr_region *g;
+    msgr_region_opts ro = {.flags = MSGR_REGION_REPLACE};
+    int rc = fresh ? msgr_region_create_file(p, bytes, &ro, &g) : msgr_region_open_file(p, &g);
+    if (rc == 0 && msgr_region_size(g) < bytes)
+        rc = MSGR_ECORRUPT;
+    if (rc) {
+        fprintf(stderr, "orders: %s: %s\n", p, msgr_strerror(rc));
         return -1;
     }
-    t = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    return t == MAP_FAILED ? -1 : 0;
+    t = msgr_region_base(g);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -314,9 +323,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    ssize_t len = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
-    if (len <= 0)
-        snprintf(self_path, sizeof self_path, "%s", argv[0]);
+    ex_self_path(self_path, sizeof self_path, argv[0]);
     if (role && !strcmp(role, "--back-office"))
         return back_office(mode, name);
     if (role) { /* a front started by supervise(): its tally lies beside the bus */
@@ -338,7 +345,7 @@ int main(int argc, char **argv)
         rc = supervise(dir, &restarts);
     } else {
         char shm[64];
-        snprintf(shm, sizeof shm, "msgr-orders-%d", (int)getpid());
+        snprintf(shm, sizeof shm, "msgr-orders-%ld", ex_pid());
         rc = front(mode, !strcmp(mode, "shm") ? shm : NULL);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -1,10 +1,11 @@
-/* A stand-in for the subset of Criterion's API our tests use, for the ThreadSanitizer build only.
+/* A stand-in for the subset of Criterion's API our tests use, where Criterion cannot run.
  *
  * Why: Criterion's runner cannot start under TSan (its "inheritable arena" is mapped at an
- * address TSan reserves: Criterion issue #274, still open). The TSan run (`make tsan`) therefore
- * compiles the same test files against this header: tests register themselves, and the runner
- * below runs each one in its own forked process with its timeout, as Criterion does. Every
- * other build uses the real Criterion.
+ * address TSan reserves: Criterion issue #274, still open), and no cross build of it exists for
+ * the other targets (aarch64 under qemu, Windows under wine). Those builds compile the same test
+ * files against this header: tests register themselves, and the runner below runs each one in
+ * a process of its own with its timeout, as Criterion does: forked on POSIX, on Windows the
+ * test program started again with "--shim-run N". Every other build uses the real Criterion.
  */
 #ifndef MSGR_CRITERION_SHIM_H
 #define MSGR_CRITERION_SHIM_H
@@ -14,8 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 typedef struct msgr_shim_params {
     void *items;
@@ -64,7 +69,12 @@ static inline void msgr_shim_add(msgr_shim_test *t, int suite)
     }                                                                                          \
     static void suite##_##name##_impl(void)
 
-__attribute__((format(printf, 5, 6))) static inline void
+#ifdef __MINGW_PRINTF_FORMAT /* mingw: its own C99 printf (__USE_MINGW_ANSI_STDIO) */
+#define MSGR_SHIM_PRINTF __MINGW_PRINTF_FORMAT
+#else
+#define MSGR_SHIM_PRINTF printf
+#endif
+__attribute__((format(MSGR_SHIM_PRINTF, 5, 6))) static inline void
 msgr_shim_check(int ok, const char *file, int line, const char *expr, const char *fmt, ...)
 {
     if (ok)
@@ -93,56 +103,120 @@ msgr_shim_check(int ok, const char *file, int line, const char *expr, const char
 #define cr_assert_not_null(p, ...) MSGR_SHIM_CHECK((p) != NULL, #p " != NULL", __VA_ARGS__)
 #define cr_assert_str_eq(a, b, ...) MSGR_SHIM_CHECK(strcmp((a), (b)) == 0, #a " equals " #b, __VA_ARGS__)
 
-static inline int msgr_shim_run_one(const msgr_shim_test *t, const msgr_shim_suite *s, void *param)
+/* Runs the test in the calling process: init, the test, fini. */
+static inline void msgr_shim_body(const msgr_shim_test *t, const msgr_shim_suite *s, void *param)
 {
+    void (*init)(void) = t->init ? t->init : (s ? s->init : NULL);
+    void (*fini)(void) = t->fini ? t->fini : (s ? s->fini : NULL);
+    if (init)
+        init();
+    if (t->pfn)
+        t->pfn(param);
+    else
+        t->fn();
+    if (fini)
+        fini();
+    fflush(NULL);
+}
+
+static inline double msgr_shim_timeout(const msgr_shim_test *t, const msgr_shim_suite *s)
+{
+    return t->timeout > 0 ? t->timeout : (s && s->timeout > 0 ? s->timeout : 0);
+}
+
+static inline int msgr_shim_report(const msgr_shim_test *t, int exited, int code)
+{
+    if (exited && code == 0)
+        return 0;
+    if (!exited)
+        fprintf(stderr, "[FAIL] %s::%s: crashed or timed out (signal %d)\n", t->sname, t->tname,
+                code);
+    else
+        fprintf(stderr, "[FAIL] %s::%s (exit %d)\n", t->sname, t->tname, code);
+    return 1;
+}
+
+#ifdef _WIN32
+/* The test program again, running test number `index` of the expanded list. */
+static inline int msgr_shim_run_one(const msgr_shim_test *t, const msgr_shim_suite *s,
+                                    void *param, int index)
+{
+    (void)param;
+    char self[MAX_PATH], cmd[MAX_PATH + 64];
+    GetModuleFileNameA(NULL, self, sizeof self);
+    snprintf(cmd, sizeof cmd, "\"%s\" --shim-run %d", self, index);
+    STARTUPINFOA si;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    PROCESS_INFORMATION pi;
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+        fprintf(stderr, "[FAIL] %s::%s: cannot start (error %lu)\n", t->sname, t->tname,
+                GetLastError());
+        return 1;
+    }
+    double timeout = msgr_shim_timeout(t, s);
+    DWORD ms = timeout > 0 ? (DWORD)(timeout * 1000) + 1000 : INFINITE;
+    DWORD code = 1;
+    int exited = WaitForSingleObject(pi.hProcess, ms) == WAIT_OBJECT_0;
+    if (!exited)
+        TerminateProcess(pi.hProcess, 9);
+    else
+        GetExitCodeProcess(pi.hProcess, &code);
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    return msgr_shim_report(t, exited, exited ? (int)code : 9);
+}
+#else
+static inline int msgr_shim_run_one(const msgr_shim_test *t, const msgr_shim_suite *s,
+                                    void *param, int index)
+{
+    (void)index;
     pid_t pid = fork();
     if (pid == 0) {
-        double timeout = t->timeout > 0 ? t->timeout : (s && s->timeout > 0 ? s->timeout : 0);
+        double timeout = msgr_shim_timeout(t, s);
         if (timeout > 0)
             alarm((unsigned)timeout + 1);
-        void (*init)(void) = t->init ? t->init : (s ? s->init : NULL);
-        void (*fini)(void) = t->fini ? t->fini : (s ? s->fini : NULL);
-        if (init)
-            init();
-        if (t->pfn)
-            t->pfn(param);
-        else
-            t->fn();
-        if (fini)
-            fini();
-        fflush(NULL);
+        msgr_shim_body(t, s, param);
         _exit(0);
     }
     int st;
     waitpid(pid, &st, 0);
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        return 0;
     if (WIFSIGNALED(st))
-        fprintf(stderr, "[FAIL] %s::%s: crashed or timed out (signal %d)\n", t->sname, t->tname,
-                WTERMSIG(st));
-    else
-        fprintf(stderr, "[FAIL] %s::%s (exit %d)\n", t->sname, t->tname, WEXITSTATUS(st));
-    return 1;
+        return msgr_shim_report(t, 0, WTERMSIG(st));
+    return msgr_shim_report(t, 1, WEXITSTATUS(st));
 }
+#endif
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv; /* Criterion's options (--jobs ...) are accepted and ignored */
+    /* Criterion's options (--jobs ...) are accepted and ignored; --shim-run N runs test N of
+     * the expanded list in this process (the Windows runner starts each test that way). */
+    int only = -1;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--shim-run") == 0)
+            only = atoi(argv[i + 1]);
     int tested = 0, failed = 0;
     for (msgr_shim_test *t = msgr_shim_tests; t; t = t->next) {
         msgr_shim_suite *s = msgr_shim_suites;
         while (s && strcmp(s->sname, t->sname) != 0)
             s = s->next;
-        if (t->params) {
-            msgr_shim_params p = t->params();
-            for (size_t i = 0; i < p.count; i++, tested++)
-                failed += msgr_shim_run_one(t, s, (char *)p.items + i * p.size);
-        } else {
-            tested++;
-            failed += msgr_shim_run_one(t, s, NULL);
+        msgr_shim_params p = {NULL, 0, 1};
+        if (t->params)
+            p = t->params();
+        for (size_t i = 0; i < p.count; i++, tested++) {
+            void *param = t->params ? (char *)p.items + i * p.size : NULL;
+            if (only >= 0) {
+                if (tested == only) {
+                    msgr_shim_body(t, s, param);
+                    return 0;
+                }
+                continue;
+            }
+            failed += msgr_shim_run_one(t, s, param, tested);
         }
     }
+    if (only >= 0)
+        return 2; /* no such test */
     printf("[====] Synthesis (shim runner): Tested: %d | Passing: %d | Failing: %d\n", tested,
            tested - failed, failed);
     return failed != 0;
