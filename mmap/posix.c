@@ -1,4 +1,5 @@
-/* messenger: memory regions on POSIX systems (mmap, shm_open, files; memfd on Linux).
+/* messenger: memory regions on POSIX systems (mmap, shm_open, files; src/os/posix.h for what
+ * differs between them).
  *
  * Growable regions reserve their whole address range once with PROT_NONE and map the backing
  * object over the front of it; growing maps more of the object at the next address (MAP_FIXED
@@ -7,6 +8,7 @@
 #define _GNU_SOURCE
 #include "region_layout.h"
 #include "os/os.h"
+#include "os/posix.h"
 #include "msgr/error.h"
 
 #include <errno.h>
@@ -19,7 +21,9 @@
 #include <sys/mman.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
+#ifdef __linux__
+#include <sys/sysmacros.h> /* major(), minor(); <sys/types.h> has them elsewhere */
+#endif
 #include <dirent.h>
 #include <unistd.h>
 
@@ -106,14 +110,13 @@ static int extend_fd(int fd, uint64_t total)
     sigemptyset(&xfsz);
     sigaddset(&xfsz, SIGXFSZ);
     pthread_sigmask(SIG_BLOCK, &xfsz, &old);
-    int e = posix_fallocate(fd, 0, (off_t)total);
-    if (e == EOPNOTSUPP || e == ENOSYS) /* filesystem without fallocate: plain size change */
-        e = ftruncate(fd, (off_t)total) == 0 ? 0 : errno;
-    if (e == EFBIG) {
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&xfsz, NULL, &zero) == SIGXFSZ)
-            ;
-    }
+    int e = msgr_os_fallocate(fd, total);
+    sigset_t pending;
+    int sig;
+    /* sigpending then sigwait, not sigtimedwait (which macOS lacks): takes the pending
+     * signal without blocking, since it is known to be there. */
+    if (e == EFBIG && sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ))
+        sigwait(&xfsz, &sig);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return e ? region_errno(e) : 0;
 }
@@ -284,7 +287,7 @@ int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_regi
     if ((flags & MSGR_REGION_PRIVATE) && (flags & MSGR_REGION_GROWABLE))
         return MSGR_EINVAL; /* a growable region is backed by an object; private has none */
     if (flags & MSGR_REGION_GROWABLE) {
-        int fd = memfd_create("messenger", MFD_CLOEXEC);
+        int fd = msgr_os_anon_fd();
         if (fd < 0)
             return region_errno(errno);
         return create_on_fd(fd, size, max, flags, MSGR_REGION_ANON, out);

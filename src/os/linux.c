@@ -3,9 +3,12 @@
  * features from the auxiliary vector. The rest is in posix.c. */
 #define _GNU_SOURCE
 #include "os.h"
+#include "posix.h"
 #include "msgr/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <signal.h>
@@ -165,4 +168,14 @@ unsigned msgr_os_cpu_features(void)
         f |= MSGR_OS_CPU_ARM_CRC32;
 #endif
     return f;
+}
+
+int msgr_os_anon_fd(void) { return memfd_create("messenger", MFD_CLOEXEC); }
+
+int msgr_os_fallocate(int fd, uint64_t size)
+{
+    int e = posix_fallocate(fd, 0, (off_t)size);
+    if (e == EOPNOTSUPP || e == ENOSYS) /* file system without fallocate: plain size change */
+        e = ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
+    return e;
 }
