@@ -35,15 +35,15 @@ LDLIBS  = -pthread $(LDSAN) $(WIN_LIBS)
 # The platform layer: the OS files for the target (a cross compiler's triplet decides).
 TARGET_OS := $(shell $(CC) -dumpmachine 2>/dev/null)
 ifneq ($(findstring mingw,$(TARGET_OS)),)
-OS_SRC = src/os/win32.c mmap/win32.c
+OS_SRC = src/os/win32.c mmap/win32.c src/ipc/win32.c
 # mingw's own C99 printf (%zu, %llu); one static program (no DLLs to find under wine);
 # WaitOnAddress lives in the synchronization library.
 WIN_FLAGS = -D__USE_MINGW_ANSI_STDIO=1
 WIN_LIBS = -static -lsynchronization
 else ifneq ($(findstring darwin,$(TARGET_OS)),)
-OS_SRC = src/os/posix.c src/os/darwin.c mmap/posix.c
+OS_SRC = src/os/posix.c src/os/darwin.c mmap/posix.c src/ipc/posix.c
 else
-OS_SRC = src/os/posix.c src/os/linux.c mmap/posix.c
+OS_SRC = src/os/posix.c src/os/linux.c mmap/posix.c src/ipc/posix.c
 endif
 
 SOVERSION = 0
@@ -62,7 +62,7 @@ SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized orders
 TOOLS    = ring_bench bench_compare msgr
 TEST_HELPERS = ring_peer crash_test
-TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test \
+TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test ipc_test \
            runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test cycle_test
 
 BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)

@@ -17,6 +17,7 @@
 #include "msgr/log.h"
 #include "msgr/ring.h"
 #include "msgr/runtime.h"
+#include "msgr/ipc.h"
 
 #define MSGR_VERSION_MAJOR 0
 #define MSGR_VERSION_MINOR 1

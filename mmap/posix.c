@@ -9,6 +9,7 @@
 #include "region_layout.h"
 #include "os/os.h"
 #include "os/posix.h"
+#include "region_fd.h"
 #include "msgr/error.h"
 
 #include <errno.h>
@@ -59,7 +60,7 @@ static int opts_check(const msgr_region_opts *o, uint64_t size, uint64_t *max_ou
     if (o && o->size_of != 0 && o->size_of < offsetof(msgr_region_opts, max_size))
         return MSGR_EINVAL;
     uint32_t known = MSGR_REGION_PRIVATE | MSGR_REGION_GROWABLE | MSGR_REGION_REPLACE |
-                     MSGR_REGION_PUBLISH_LATER;
+                     MSGR_REGION_PUBLISH_LATER | MSGR_REGION_TRANSFERABLE;
     if (o && (o->flags & ~known))
         return MSGR_EINVAL;
     if (o && (o->mode & ~0777u))
@@ -284,9 +285,9 @@ int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_regi
     if (rc || !out)
         return rc ? rc : MSGR_EINVAL;
     uint32_t flags = opts ? opts->flags : 0;
-    if ((flags & MSGR_REGION_PRIVATE) && (flags & MSGR_REGION_GROWABLE))
-        return MSGR_EINVAL; /* a growable region is backed by an object; private has none */
-    if (flags & MSGR_REGION_GROWABLE) {
+    if ((flags & MSGR_REGION_PRIVATE) && (flags & (MSGR_REGION_GROWABLE | MSGR_REGION_TRANSFERABLE)))
+        return MSGR_EINVAL; /* growable and transferable regions are backed by an object */
+    if (flags & (MSGR_REGION_GROWABLE | MSGR_REGION_TRANSFERABLE)) {
         int fd = msgr_os_anon_fd();
         if (fd < 0)
             return region_errno(errno);
@@ -375,6 +376,20 @@ static int open_fd(int fd, msgr_region_kind kind, msgr_region **out)
         return rc;
     }
     return region_new(map, total, reserve, fd, h.flags, kind, out);
+}
+
+int msgr__region_fd(const msgr_region *r) { return r ? r->fd : -1; }
+
+int msgr__region_adopt_fd(int fd, msgr_region **out)
+{
+    msgr__region_hdr h;
+    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
+        close(fd);
+        return MSGR_ENOTMSGR;
+    }
+    msgr_region_kind kind = h.kind >= MSGR_REGION_ANON && h.kind <= MSGR_REGION_FILE
+                                ? (msgr_region_kind)h.kind : MSGR_REGION_ANON;
+    return open_fd(fd, kind, out); /* checks everything again on the object's real size */
 }
 
 int msgr_region_open_shm(const char *name, msgr_region **out)

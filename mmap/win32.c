@@ -50,7 +50,7 @@ static int opts_check(const msgr_region_opts *o, uint64_t size, uint64_t *max_ou
     if (o && o->size_of != 0 && o->size_of < offsetof(msgr_region_opts, max_size))
         return MSGR_EINVAL;
     uint32_t known = MSGR_REGION_PRIVATE | MSGR_REGION_GROWABLE | MSGR_REGION_REPLACE |
-                     MSGR_REGION_PUBLISH_LATER;
+                     MSGR_REGION_PUBLISH_LATER | MSGR_REGION_TRANSFERABLE;
     if (o && (o->flags & ~known))
         return MSGR_EINVAL;
     if (size == 0 || size > MSGR_REGION_MAX_SIZE)

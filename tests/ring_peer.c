@@ -11,6 +11,9 @@
  *   ring_peer PATH logclaim COUNT  creates log file PATH, appends records 0..COUNT-1 (each its
  *                                  number, 8 bytes), claims one more, makes PATH.claimed and
  *                                  waits (to be killed)
+ *   ring_peer PATH ipcwake         connects to the IPC listener at PATH, takes the region it is
+ *                                  handed, attaches to the ring at its base, sends one message
+ *                                  and waits (to be killed)
  *   ring_peer NAME sub TIMEOUT_MS [IDLE_MS]
  *                                  receives, verifies and prints each number on its own line
  *                                  before releasing it; stops after IDLE_MS with nothing new
@@ -113,6 +116,19 @@ int main(int argc, char **argv)
         if (!f)
             return fail("mark", MSGR_EIO);
         fclose(f);
+        tu_sleep_forever();
+    }
+    if (!strcmp(argv[2], "ipcwake")) {
+        msgr_ipc_conn *c;
+        char note[16];
+        if ((rc = msgr_ipc_connect(argv[1], NULL, &c)))
+            return fail("connect", rc);
+        if ((rc = msgr_ipc_recv_region(c, &g, note, sizeof note, 10000000000ll)) < 0)
+            return fail("recv_region", rc);
+        msgr_ring_opts ao = {0};
+        if ((rc = msgr_ring_attach(msgr_region_base(g), msgr_region_size(g), &ao, &r)) ||
+            (rc = msgr_ring_send(r, 77, "from another process", 21)))
+            return fail("ring", rc);
         tu_sleep_forever();
     }
     if ((rc = msgr_region_open_shm(argv[1], &g)))

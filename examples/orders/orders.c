@@ -282,6 +282,9 @@ static int supervise(const char *dir, int *restarts)
 
 /* The tally: in memory, or in DIR/orders.tally, a messenger file region (shared, so it
  * outlives a killed front; made fresh by the supervisor). Kept mapped until the process ends. */
+static msgr_region *tally_region;
+static void unmap_tally(void) { msgr_region_close(tally_region); }
+
 static int map_tally(const char *dir, int fresh)
 {
     size_t bytes = sizeof(tally) + (n_orders ? n_orders : 1);
@@ -301,6 +304,8 @@ static int map_tally(const char *dir, int fresh)
         return -1;
     }
     t = msgr_region_base(g);
+    tally_region = g;
+    atexit(unmap_tally);
     return 0;
 }
 

@@ -35,6 +35,9 @@ extern "C" {
     X(ENOSYS,       -ENOSYS,       "not supported on this platform")                          \
     X(EMSGSIZE,     -EMSGSIZE,     "message larger than the ring's largest record")           \
     X(ETIMEDOUT,    -ETIMEDOUT,    "timed out")                                               \
+    X(EPIPE,        -EPIPE,        "the peer closed the connection (end of stream)")         \
+    X(EADDRINUSE,   -EADDRINUSE,   "address in use: a live listener has that path")          \
+    X(ECONNREFUSED, -ECONNREFUSED, "nobody listens at that path")                             \
     X(EDEADLK,      -EDEADLK,      "send would wait for ever: a cycle of workers, each waiting for space in the next one's full inbox") \
     X(ENOTMSGR,     -1001,         "not a messenger file or region (bad magic)")              \
     X(EVERSION,     -1002,         "unsupported layout version")                              \

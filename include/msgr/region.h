@@ -38,6 +38,10 @@ typedef enum msgr_region_kind {
  * before anyone can open it; msgr_region_publish() then gives it its name (a creator that dies
  * before publishing leaves no half-made object under the name). */
 #define MSGR_REGION_PUBLISH_LATER 0x8u
+/* anonymous: backed by a nameless file (Linux memfd), so that msgr_ipc_send_region() can hand
+ * the region to another process over a connection; nothing names it, and it goes when the
+ * last process that maps it does. */
+#define MSGR_REGION_TRANSFERABLE 0x10u
 
 /* Creation options. Zero-initialised (or a NULL pointer) means: mode 0600, shared, fixed size. */
 typedef struct msgr_region_opts {
