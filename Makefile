@@ -59,13 +59,19 @@ LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h src/os/*.h mmap/*.h bu
 STATIC = $(BUILD)/lib/libmessenger.a
 SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 
-EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized orders
+EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized orders ipc_echo
 TOOLS    = ring_bench bench_compare msgr
 TEST_HELPERS = ring_peer crash_test
 TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test ipc_test \
            runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test cycle_test
 
-BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%)
+# Optional parts, built when their Debian package is installed (checked once per make).
+has_header = $(shell printf '\043include <%s>\n' $(1) | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+# The JSON-RPC example needs jansson (apt-get install libjansson-dev).
+HAVE_JANSSON := $(call has_header,jansson.h)
+JSON_EXAMPLES = $(if $(HAVE_JANSSON),jsonrpc_server jsonrpc_client)
+
+BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%) $(JSON_EXAMPLES:%=$(BUILD)/bin/%)
 TEST_BINS = $(TESTS:%=$(BUILD)/tests/%)
 HELPER_BINS = $(TEST_HELPERS:%=$(BUILD)/tests/%)
 
@@ -95,6 +101,10 @@ $(BUILD)/bin/orders: examples/orders/orders.c examples/orders/orders.def.h $(STA
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
 
+$(BUILD)/bin/jsonrpc_%: examples/jsonrpc/jsonrpc_%.c examples/jsonrpc/jsonrpc.h $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) -ljansson $(LDLIBS)
+
 $(BUILD)/bin/%: examples/%.c $(STATIC) $(LIB_HDR) $(wildcard examples/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
@@ -114,7 +124,6 @@ $(BUILD)/bin/%: bench/%.c $(STATIC) $(LIB_HDR) bench/bench_util.h
 
 # bench_compare measures the peers whose development packages are installed (checked here, once
 # per make run); the others are listed as skipped with the package to install.
-has_header = $(shell printf '\043include <%s>\n' $(1) | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
 PEER_FLAGS = $(if $(call has_header,zmq.h),-DHAVE_ZMQ) $(if $(call has_header,nng/nng.h),-DHAVE_NNG) \
              $(if $(call has_header,ck_ring.h),-DHAVE_CK)
 PEER_LIBS  = $(if $(findstring HAVE_ZMQ,$(PEER_FLAGS)),-lzmq) \
@@ -218,6 +227,8 @@ examples-check: all
 	$(if $(EXAMPLES_ONE_PROCESS),,$(BUILD)/bin/orders --shm $(if $(EXAMPLES_QUICK),--orders 5000))
 	@mkdir -p $(BUILD)/orders-file
 	$(if $(EXAMPLES_ONE_PROCESS),,$(BUILD)/bin/orders --file $(BUILD)/orders-file $(if $(EXAMPLES_QUICK),--orders 5000,--orders 20000))
+	$(BUILD)/bin/ipc_echo $(if $(EXAMPLES_QUICK),--count 2000)
+	@$(if $(HAVE_JANSSON),sh tests/jsonrpc_test.sh $(BUILD),echo "jsonrpc example skipped: apt-get install libjansson-dev")
 
 # What the example definitions expand to (the generated code, formatted when clang-format exists).
 expand:
