@@ -246,8 +246,8 @@ crash-test: all $(BUILD)/tests/crash_test $(BUILD)/tests/ring_peer
 	$(BUILD)/tests/crash_test --kills $(KILLS) --msgr $(BUILD)/bin/msgr --single-producer
 	$(BUILD)/tests/crash_test --kills $(KILLS) --memory --peer $(BUILD)/tests/ring_peer
 
-# libFuzzer over opening and recovering log files, over journal files and over a ring's shared
-# memory (clang with libclang-rt). FUZZ_SECONDS=60 each.
+# libFuzzer over opening and recovering log files, over journal files, over what an IPC peer
+# sends and over a ring's shared memory (clang with libclang-rt). FUZZ_SECONDS=60 each.
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 fuzz:
@@ -267,6 +267,11 @@ fuzz:
 	  build/fuzz/lib/libmessenger.a -pthread -o build/fuzz/fuzz_journal
 	build/fuzz/fuzz_journal -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
 	  -rss_limit_mb=2048 build/fuzz/corpus-journal
+	@mkdir -p build/fuzz/corpus-ipc
+	$(FUZZ_CC) -std=c11 -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined tests/fuzz_ipc.c \
+	  build/fuzz/lib/libmessenger.a -pthread -o build/fuzz/fuzz_ipc
+	build/fuzz/fuzz_ipc -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
+	  -rss_limit_mb=2048 build/fuzz/corpus-ipc
 	@mkdir -p build/fuzz/corpus-ring
 	$(FUZZ_CC) -std=c11 -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined tests/fuzz_ring.c \
 	  build/fuzz/lib/libmessenger.a -pthread -o build/fuzz/fuzz_ring
