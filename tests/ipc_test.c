@@ -3,7 +3,6 @@
  * mode, timeouts, and a region handed to an unrelated program that leaves nothing behind. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -341,24 +340,33 @@ Test(ipc, the_abstract_namespace_leaves_no_file)
     msgr_ipc_server_close(s);
 }
 
-static int count_dev_shm(void)
+/* How process pid maps shared memory: 1 if a mapping is a messenger object under /dev/shm
+ * (named), and *memfd whether one is messenger's memfd (nameless). The test runner maps its own
+ * objects in /dev/shm; those are not ours. */
+static int maps_dev_shm(pid_t pid, int *memfd)
 {
-    DIR *d = opendir("/dev/shm");
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
+    char p[64], line[4096];
+    snprintf(p, sizeof p, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(p, "r");
+    cr_assert_not_null(f);
+    int named = 0;
+    *memfd = 0;
+    while (fgets(line, sizeof line, f)) {
+        named |= strstr(line, "/dev/shm/") && strstr(line, "msgr");
+        *memfd |= strstr(line, "/memfd:messenger") != NULL;
+    }
+    fclose(f);
+    return named;
 }
 
 /* A region with a ring, handed to ring_peer (an unrelated program), which attaches to the ring
- * and sends a message back through it; then both are killed: no name was ever made. */
+ * and sends a message back through it: both map it as a memfd, neither maps anything in
+ * /dev/shm, so when both are killed nothing can be left behind. (Counting /dev/shm itself
+ * would race with other programs using it.) */
 Test(ipc, a_region_handed_to_an_unrelated_program_is_shared_and_leaves_nothing_behind)
 {
     char path[300];
     sock_path(path, sizeof path, "region.sock");
-    int shm_before = count_dev_shm();
     int p[2];
     cr_assert_eq(pipe(p), 0);
     pid_t owner = fork();
@@ -389,7 +397,7 @@ Test(ipc, a_region_handed_to_an_unrelated_program_is_shared_and_leaves_nothing_b
     char c = 0;
     cr_assert_eq(read(p[0], &c, 1), 1);
     cr_assert_eq(c, 'l');
-    tu_proc peer;
+    tu_proc peer = {0};
     char prog[512];
     snprintf(prog, sizeof prog, "%s/ring_peer", tu_bin_dir());
     char *argv[] = {prog, path, "ipcwake", NULL};
@@ -397,10 +405,13 @@ Test(ipc, a_region_handed_to_an_unrelated_program_is_shared_and_leaves_nothing_b
     cr_assert_eq(read(p[0], &c, 1), 1);
     close(p[0]);
     cr_assert_eq(c, 'y', "the owner got the peer's message through the handed-over ring");
-    cr_assert_eq(count_dev_shm(), shm_before, "no object in /dev/shm while they share it");
+    int memfd;
+    cr_assert_eq(maps_dev_shm(owner, &memfd), 0, "the owner maps no messenger object in /dev/shm");
+    cr_assert(memfd, "the owner maps the region as a memfd");
+    cr_assert_eq(maps_dev_shm((pid_t)peer.pid, &memfd), 0, "nor does the peer");
+    cr_assert(memfd, "the peer maps the same nameless region");
     tu_proc_kill(&peer);
     tu_proc_wait(&peer);
     kill(owner, SIGKILL);
     waitpid(owner, NULL, 0);
-    cr_assert_eq(count_dev_shm(), shm_before, "no object in /dev/shm, during or after");
 }

@@ -58,7 +58,7 @@ Test(peer, a_separate_program_attaches_by_name_and_sends_a_million)
     msgr_region *g = named_ring(name, sizeof name, 0, LONG_TIMEOUT, &r);
     uint64_t n = tu_scaled(COUNT), sum = 0;
     snprintf(num, sizeof num, "%llu", (unsigned long long)n);
-    tu_proc p;
+    tu_proc p = {0};
     peer_start(&p, name, "produce", num);
     char buf[1024];
     for (uint64_t seq = 0; seq < n; seq++) {
@@ -80,7 +80,7 @@ Test(peer, a_separate_program_attaches_by_name_and_receives_a_million)
     msgr_region *g = named_ring(name, sizeof name, 0, LONG_TIMEOUT, &r);
     uint64_t n = tu_scaled(COUNT);
     snprintf(num, sizeof num, "%llu", (unsigned long long)n);
-    tu_proc p;
+    tu_proc p = {0};
     peer_start(&p, name, "consume", num);
     char buf[256];
     for (uint64_t seq = 0; seq < n; seq++) {
@@ -99,7 +99,7 @@ Test(peer, a_parked_consumer_is_woken_by_a_send_from_another_process, .timeout =
     msgr_ring *r;
     msgr_region *g = named_ring(name, sizeof name, 0, LONG_TIMEOUT, &r);
     msgr_ring_set_wait(r, 0, 0); /* park at once */
-    tu_proc p;
+    tu_proc p = {0};
     peer_start(&p, name, "wake", "0");
     char buf[64];
     msgr_msg info;
@@ -119,7 +119,7 @@ Test(peer, a_producer_killed_inside_its_claim_costs_only_that_record)
     char name[64];
     msgr_ring *r;
     msgr_region *g = named_ring(name, sizeof name, MSGR_RING_MPSC, timeout, &r);
-    tu_proc p;
+    tu_proc p = {0};
     peer_start(&p, name, "claim", "0");
     msgr_ring_stats st;
     uint64_t t0 = tu_now_ns();
@@ -156,7 +156,7 @@ Test(peer, a_log_whose_appender_was_killed_inside_its_claim_recovers)
     char path[256];
     snprintf(path, sizeof path, "%s/peer-%d.log", tu_bin_dir(), (int)tu_pid());
     remove(path);
-    tu_proc p;
+    tu_proc p = {0};
     peer_start(&p, path, "logclaim", "100");
     /* The peer appends 100 records, claims one more and then makes PATH.claimed: await it. */
     char mark[300];
