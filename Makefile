@@ -129,9 +129,9 @@ PEER_FLAGS = $(if $(call has_header,zmq.h),-DHAVE_ZMQ) $(if $(call has_header,nn
 PEER_LIBS  = $(if $(findstring HAVE_ZMQ,$(PEER_FLAGS)),-lzmq) \
              $(if $(findstring HAVE_NNG,$(PEER_FLAGS)),-lnng) \
              $(if $(findstring HAVE_CK,$(PEER_FLAGS)),-lck) -lrt
-$(BUILD)/bin/bench_compare: bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/compare.h bench/compare_run.h bench/bench_util.h $(STATIC) $(LIB_HDR)
+$(BUILD)/bin/bench_compare: bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/compare_ipc.c bench/compare.h bench/compare_run.h bench/bench_util.h $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(PEER_FLAGS) bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c -o $@ $(STATIC) $(LDLIBS) $(PEER_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(PEER_FLAGS) bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/compare_ipc.c -o $@ $(STATIC) $(LDLIBS) $(PEER_LIBS) -lm
 
 # ---- tests ----
 criterion:

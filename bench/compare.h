@@ -64,6 +64,10 @@ size_t peers_list(const transport **out);
 #define N_OS_PEERS 3
 extern const transport os_peers[N_OS_PEERS];
 
+/* compare_ipc.c: messenger's IPC transport (framed messages over a Unix socket). */
+#define N_IPC_TRANSPORTS 1
+extern const transport ipc_transports[N_IPC_TRANSPORTS];
+
 /* bench_compare.c: fail the benchmark when out of memory; "what: strerror(e)" into err. */
 void *xmalloc(size_t n);
 void set_err(char *err, size_t errlen, const char *what, int e);

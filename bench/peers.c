@@ -1,6 +1,7 @@
 /* The libraries bench_compare measures messenger against (ZeroMQ, nng, Concurrency Kit's
  * ck_ring), each used the way its documentation shows: one message per call, the library's own
- * waiting; and the list of every peer (peers_os.c has the operating system's own). Built only
+ * waiting; and the list of every peer (peers_os.c has the operating system's own, compare_ipc.c
+ * messenger's IPC transport beside them). Built only
  * with what is installed (HAVE_ZMQ, HAVE_NNG, HAVE_CK from the Makefile); a missing one is
  * listed with the package that brings it. Benchmark code only. */
 #define _GNU_SOURCE
@@ -438,10 +439,11 @@ static const transport lib_peers[] = {
 size_t peers_list(const transport **out)
 {
     (void)no_zmq, (void)no_nng, (void)no_ck;
-    static transport all[N_OS_PEERS + sizeof lib_peers / sizeof *lib_peers];
+    static transport all[N_OS_PEERS + N_IPC_TRANSPORTS + sizeof lib_peers / sizeof *lib_peers];
     if (!all[0].name) { /* first call, before any run starts a thread */
         memcpy(all, os_peers, sizeof os_peers);
-        memcpy(all + N_OS_PEERS, lib_peers, sizeof lib_peers);
+        memcpy(all + N_OS_PEERS, ipc_transports, sizeof ipc_transports);
+        memcpy(all + N_OS_PEERS + N_IPC_TRANSPORTS, lib_peers, sizeof lib_peers);
     }
     *out = all;
     return sizeof all / sizeof *all;

@@ -2,10 +2,12 @@
  * regions handed over as descriptors (SCM_RIGHTS). Everything a peer sends is checked before
  * use; a peer that breaks the framing has its connection failed, never trusted further.
  *
- * Receiving reads exactly what the current frame still needs (its header, then its payload,
- * assembled in the connection's buffer), so a descriptor passed with a region frame always
- * arrives with the read of that frame's header, and a timeout can end a call anywhere inside a
- * frame without losing bytes: the next call goes on where it stopped.
+ * Receiving reads ahead into the connection's input buffer (one system call brings many small
+ * frames) and assembles the current frame from it (its header, then its payload; a large
+ * payload is read straight into place), so a timeout can end a call anywhere inside a frame
+ * without losing bytes: the next call goes on where it stopped. Descriptors that arrive are
+ * queued in order and each region frame takes the oldest: a peer that attaches descriptors to
+ * data frames can only have them checked as regions, and at most FDS_MAX are held.
  */
 #define _GNU_SOURCE
 #include "msgr/ipc.h"
@@ -26,7 +28,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define FDS_MAX 4 /* descriptors held for region frames not read yet */
+#define FDS_MAX 4        /* descriptors held for region frames not read yet */
+#define IN_CAP (64u << 10) /* read-ahead buffer per connection */
 
 struct msgr_ipc_server {
     int fd;
@@ -47,6 +50,8 @@ struct msgr_ipc_conn {
     uint32_t buf_cap;
     int fds[FDS_MAX];   /* descriptors received and not yet claimed by a region frame */
     int nfds;
+    uint8_t *in;        /* read-ahead: bytes [in_start, in_end) are received, not yet used */
+    uint32_t in_start, in_end;
 };
 
 static int opts_read(const msgr_ipc_opts *in, msgr_ipc_opts *o)
@@ -524,7 +529,23 @@ static int fill_frame(msgr_ipc_conn *c, uint64_t deadline)
             p = c->buf + c->got;
             n = c->want - c->got;
         }
-        ssize_t k = read_some(c, p, n);
+        ssize_t k;
+        if (c->in_start < c->in_end) { /* bytes read ahead */
+            k = (ssize_t)(c->in_end - c->in_start < n ? c->in_end - c->in_start : n);
+            memcpy(p, c->in + c->in_start, (size_t)k);
+            c->in_start += (uint32_t)k;
+        } else if (n >= IN_CAP / 2) { /* a large payload: straight into place */
+            k = read_some(c, p, n);
+        } else {
+            if (!c->in && !(c->in = malloc(IN_CAP)))
+                return conn_fail(c, MSGR_ENOMEM);
+            k = read_some(c, c->in, IN_CAP);
+            if (k > 0) {
+                c->in_start = 0;
+                c->in_end = (uint32_t)k;
+                continue;
+            }
+        }
         if (k == MSGR_EAGAIN) {
             int rc = wait_fd(c->fd, POLLIN, deadline);
             if (rc)
@@ -551,8 +572,6 @@ static int fill_frame(msgr_ipc_conn *c, uint64_t deadline)
             if (rc)
                 return conn_fail(c, msgr__fail(rc, "the peer sent something that is not a "
                                                "frame header"));
-            if (c->kind == MSGR__FRAME_DATA)
-                close_fds(c); /* descriptors come with region frames only */
             if (c->want > c->buf_cap) {
                 uint8_t *nb = realloc(c->buf, c->want);
                 if (!nb)
@@ -685,6 +704,7 @@ void msgr_ipc_close(msgr_ipc_conn *c)
     close_fds(c);
     close(c->fd);
     free(c->buf);
+    free(c->in);
     free(c);
 }
 
