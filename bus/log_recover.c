@@ -88,13 +88,15 @@ int msgr__lrecover(msgr_log *log, msgr_log_recovery *rep)
     for (uint32_t i = 0; i < h->max_producers; i++) {
         msgr__lprod *s = &log->prods[i];
         int32_t pid = atomic_load_explicit(&s->pid, memory_order_acquire);
-        if (pid == log->pid ||
-            (pid && msgr__lslot_alive(pid, atomic_load_explicit(&s->start,
-                                                                memory_order_relaxed))))
+        /* A free slot needs nothing, and must not be written: an opener may take it between
+         * our load and a store (0 -> -pid -> pid), and storing 0 would wipe its announcement
+         * (two openers at once). */
+        if (pid == 0 || pid == log->pid ||
+            msgr__lslot_alive(pid, atomic_load_explicit(&s->start, memory_order_relaxed)))
             continue;
         /* Dead: free it, unless an opener took it over since we looked (a blind store would
          * wipe its announcement). */
-        if (pid && !atomic_compare_exchange_strong(&s->pid, &pid, -log->pid))
+        if (!atomic_compare_exchange_strong(&s->pid, &pid, -log->pid))
             continue;
         atomic_store_explicit(&s->intent, MSGR__NONE, memory_order_relaxed);
         atomic_store_explicit(&s->claimed, MSGR__NONE, memory_order_relaxed);
