@@ -338,11 +338,35 @@ static int wait_formatted(msgr_bus *b)
     }
 }
 
+/* opts.region, for callers whose struct has it. */
+static msgr_region *given_region(const msgr_bus_opts *o)
+{
+    if (!o || (o->size_of && o->size_of < offsetof(msgr_bus_opts, region) + sizeof o->region))
+        return NULL;
+    return o->region;
+}
+
 static int open_region(msgr_bus *b, const msgr_bus_opts *o, uint64_t cap, int *created)
 {
     uint32_t kind = o && o->kind ? o->kind : MSGR_REGION_ANON;
     uint64_t bytes = layout_for(b->app, app_fields(b->app), cap, b->caps, b->file).total;
     *created = 1;
+    msgr_region *given = given_region(o);
+    if (given) { /* the caller's region: made here if blank, else attached */
+        if (msgr_region_size(given) < MSGR__BUS_HDR)
+            return msgr__fail(MSGR_ERANGE, "the region given has %zu bytes; a bus needs %llu",
+                              msgr_region_size(given), (unsigned long long)bytes);
+        const msgr__bus_hdr *h = msgr_region_base(given);
+        uint64_t magic = atomic_load_explicit(&h->magic, memory_order_acquire);
+        if (magic == 0 && msgr_region_size(given) < bytes)
+            return msgr__fail(MSGR_ERANGE, "the region given has %zu bytes; this bus needs %llu "
+                              "(msgr_bus_footprint)", msgr_region_size(given),
+                              (unsigned long long)bytes);
+        b->region = given;
+        b->region_borrowed = 1;
+        *created = magic == 0;
+        return 0;
+    }
     if (kind == MSGR_REGION_ANON)
         return msgr_region_create_anon(bytes, NULL, &b->region);
     if (!o->name)
@@ -444,8 +468,8 @@ int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
      * died before finishing is re-made (its name removed, once, even if several of us find it
      * at the same time, then created again). */
     for (int remade = 0; rc == 0 && !created && remade < 3; remade++) {
-        if ((rc = wait_formatted(b)) != HALF_MADE)
-            break;
+        if ((rc = wait_formatted(b)) != HALF_MADE || b->region_borrowed)
+            break; /* a region given by the caller is never re-made here */
         msgr_region_unlink_if_same(b->region);
         msgr_region_close(b->region);
         b->region = NULL;
@@ -627,9 +651,33 @@ void msgr_bus_close(msgr_bus *b)
     if (b->inbox)
         for (uint32_t i = 0; i < b->app->n_workers; i++)
             msgr__inbox_close(&b->inbox[i]);
-    msgr_region_close(b->region);
+    if (!b->region_borrowed)
+        msgr_region_close(b->region);
     free(b->inbox);
     free(b->w);
     free(b->caps);
     free(b);
+}
+
+size_t msgr_bus_footprint(const msgr_app *app, const msgr_bus_opts *o)
+{
+    if (app_check(app))
+        return 0;
+    uint64_t cap = o && o->inbox_capacity ? o->inbox_capacity : DEFAULT_INBOX;
+    if (!msgr_ring_footprint(cap))
+        return 0;
+    uint64_t *caps = calloc(app->n_workers ? app->n_workers : 1, sizeof *caps);
+    if (!caps)
+        return 0;
+    for (uint32_t i = 0; i < app->n_workers; i++) {
+        caps[i] = o && o->inbox_capacities && o->inbox_capacities[i] ? o->inbox_capacities[i]
+                                                                     : cap;
+        if (!msgr_ring_footprint(caps[i])) {
+            free(caps);
+            return 0;
+        }
+    }
+    uint64_t total = layout_for(app, app_fields(app), cap, caps, 0).total;
+    free(caps);
+    return (size_t)total;
 }

@@ -113,6 +113,7 @@ typedef struct msgr__worker {
 struct msgr_bus {
     const msgr_app *app;
     msgr_region *region;
+    int region_borrowed; /* opts.region: the caller's, not closed with the bus */
     msgr__bus_hdr *hdr;
     msgr__worker_entry *wtab;
     _Atomic uint64_t *sent;  /* the sent matrix: sent[s * sent_stride + d] */

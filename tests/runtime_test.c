@@ -996,3 +996,75 @@ Test(runtime, a_file_bus_killed_and_restarted_processes_every_message_at_least_o
     remove_bus_files(bus);
     unlink(seen_path);
 }
+
+/* A bus made in a nameless region (MSGR_REGION_TRANSFERABLE) and handed over an IPC
+ * connection to a process that never mapped it (forked before the region existed): that
+ * process attaches with msgr_bus_opts.region and runs workers a and sink; everything sent here
+ * is handled there, as over named shared memory. */
+Test(runtime, a_bus_in_a_region_handed_over_a_connection_runs_workers_in_another_process)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/msgr-rt-region-%d.sock", (int)getpid());
+    msgr_ipc_server *srv;
+    cr_assert_eq(msgr_ipc_listen(path, NULL, &srv), 0, "%s", msgr_last_error());
+    pid_t kid = fork();
+    if (kid == 0) {
+        msgr_ipc_server_close(srv);
+        msgr_ipc_conn *c;
+        msgr_region *g;
+        char note[16];
+        if (msgr_ipc_connect(path, NULL, &c) ||
+            msgr_ipc_recv_region(c, &g, note, sizeof note, 10000000000ll) < 0)
+            _exit(1);
+        const char *const run[] = {"a", "sink", NULL};
+        msgr_bus_opts o = {.region = g, .run = run};
+        msgr_bus *b;
+        if (msgr_bus_open(rt_app(), &o, &b) || msgr_bus_start(b))
+            _exit(2);
+        int rc = msgr_bus_join(b, 30000000000ll);
+        msgr_bus_close(b);
+        msgr_region_close(g);
+        msgr_ipc_close(c);
+        _exit(rc ? 3 : 0);
+    }
+    const char *const run[] = {"src", NULL};
+    msgr_bus_opts o = {.run = run, .inbox_capacity = 1 << 16};
+    size_t bytes = msgr_bus_footprint(rt_app(), &o);
+    cr_assert_gt(bytes, 0);
+    msgr_region *g;
+    msgr_region_opts ro = {.flags = MSGR_REGION_TRANSFERABLE};
+    cr_assert_eq(msgr_region_create_anon(bytes, &ro, &g), 0);
+    o.region = g;
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0, "%s", msgr_last_error());
+    msgr_ipc_conn *c;
+    cr_assert_eq(msgr_ipc_accept(srv, &c, 10000000000ll), 0);
+    cr_assert_eq(msgr_ipc_send_region(c, g, "bus", 3), 0);
+    msgr_ctx *src = src_ctx(b);
+    for (uint64_t i = 0; i < 1000; i++) {
+        M1 m1 = {.seq = i};
+        cr_assert_eq(rt_send_M1(src, &m1), 0);
+    }
+    uint64_t t0 = tu_now_ns();
+    while (counters(b, rt_W_sink).received < 1000) { /* the other process's counters, shared */
+        cr_assert_lt(tu_now_ns() - t0, 20000000000ull, "the workers over there never got it all");
+        tu_yield();
+    }
+    cr_assert_eq(counters(b, rt_W_a).received, 1000);
+    cr_assert_eq(counters(b, rt_W_a).pid, (int32_t)kid, "worker a runs in the other process");
+    msgr_bus_signal_stop(b);
+    int st;
+    cr_assert_eq(waitpid(kid, &st, 0), kid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the other process: status %d", st);
+    msgr_bus_close(b);
+    msgr_region_close(g); /* the bus left it to us */
+    msgr_ipc_close(c);
+    msgr_ipc_server_close(srv);
+    /* too small a region is refused with the size it needs */
+    msgr_region *small;
+    cr_assert_eq(msgr_region_create_anon(4096, NULL, &small), 0);
+    o.region = small;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), MSGR_ERANGE);
+    cr_assert(strstr(msgr_last_error(), "msgr_bus_footprint"), "%s", msgr_last_error());
+    msgr_region_close(small);
+}

@@ -120,7 +120,8 @@ MSGR_API int msgr_ipc_peer_get(const msgr_ipc_conn *c, msgr_ipc_peer *out);
 MSGR_API intptr_t msgr_ipc_conn_fd(const msgr_ipc_conn *c);
 MSGR_API intptr_t msgr_ipc_server_fd(const msgr_ipc_server *s);
 
-/* Closes and frees (NULL accepted). Closing a server removes its socket file. */
+/* Closes and frees (NULL accepted). Closing a server removes its socket file, in the process
+ * that listened only (a forked child closing its copy leaves the listener's file in place). */
 MSGR_API void msgr_ipc_close(msgr_ipc_conn *c);
 MSGR_API void msgr_ipc_server_close(msgr_ipc_server *s);
 

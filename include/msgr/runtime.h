@@ -95,6 +95,12 @@ typedef struct msgr_bus_opts {
     const uint64_t *inbox_capacities; /* creation: one capacity per worker, indexed by worker
                                   id (a power of two; 0 takes inbox_capacity); NULL: every
                                   inbox gets inbox_capacity. Attaching uses what the bus has. */
+    msgr_region *region;       /* a memory bus in this region instead of kind/name: all zeros,
+                                  it is made there (msgr_bus_footprint() bytes at least); holding
+                                  a bus, it is attached. For a region handed over a connection
+                                  (msgr_ipc_send_region): the process that made it opens the
+                                  bus first, then hands it over. Stays the caller's: close it
+                                  after msgr_bus_close(). NULL: kind and name decide. */
 } msgr_bus_opts;
 
 /* msgr_bus_opts.flags: start from an empty bus: an existing bus of that name (shared memory,
@@ -102,6 +108,10 @@ typedef struct msgr_bus_opts {
  * MSGR_EBUSY while a live process uses it). Without it, opening attaches to what is there,
  * messages left by an earlier run included. */
 #define MSGR_BUS_FRESH 0x1u
+
+/* Bytes a bus of `app` with these options needs (inbox capacities included): the size for a
+ * region given in msgr_bus_opts.region. 0 for invalid arguments. */
+MSGR_API size_t msgr_bus_footprint(const msgr_app *app, const msgr_bus_opts *opts);
 
 /* Removes every object of a named bus: the shared memory, or the bus file and one inbox file
  * per worker. Refuses with MSGR_EBUSY (nothing removed) while a live process maps any of them.

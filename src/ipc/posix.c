@@ -34,6 +34,7 @@
 struct msgr_ipc_server {
     int fd;
     char *path; /* the socket file to remove at close; NULL in the abstract namespace */
+    int32_t pid; /* the listening process: a forked child's close leaves the file alone */
     msgr_ipc_opts o;
 };
 
@@ -231,6 +232,7 @@ int msgr_ipc_listen(const char *path, const msgr_ipc_opts *opts, msgr_ipc_server
     }
     s->fd = fd;
     s->path = p;
+    s->pid = msgr_os_pid();
     s->o = o;
     *out = s;
     fd = -1;
@@ -713,7 +715,7 @@ void msgr_ipc_server_close(msgr_ipc_server *s)
     if (!s)
         return;
     close(s->fd);
-    if (s->path)
+    if (s->path && s->pid == msgr_os_pid())
         unlink(s->path);
     free(s->path);
     free(s);
