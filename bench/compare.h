@@ -65,7 +65,7 @@ size_t peers_list(const transport **out);
 extern const transport os_peers[N_OS_PEERS];
 
 /* compare_ipc.c: messenger's IPC transport (framed messages over a Unix socket). */
-#define N_IPC_TRANSPORTS 1
+#define N_IPC_TRANSPORTS 2
 extern const transport ipc_transports[N_IPC_TRANSPORTS];
 
 /* bench_compare.c: fail the benchmark when out of memory; "what: strerror(e)" into err. */

@@ -64,7 +64,7 @@ typedef struct {
     int n;
     char skipped[200];
 } goal;
-#define NGOALS 5
+#define NGOALS 6
 extern goal goals[NGOALS];
 extern const transport *g_peers;
 extern size_t g_npeers;

@@ -415,3 +415,58 @@ Test(ipc, a_region_handed_to_an_unrelated_program_is_shared_and_leaves_nothing_b
     kill(owner, SIGKILL);
     waitpid(owner, NULL, 0);
 }
+
+Test(ipc, a_fast_connection_moves_frames_through_rings_and_sees_the_peer_die)
+{
+    char path[300];
+    sock_path(path, sizeof path, "fast.sock");
+    msgr_ipc_opts o = {.flags = MSGR_IPC_FAST};
+    msgr_ipc_server *s;
+    cr_assert_eq(msgr_ipc_listen(path, &o, &s), 0);
+    pid_t pid = fork();
+    if (pid == 0) { /* sends 100,000 numbered frames, answers one, then waits to be killed */
+        msgr_ipc_conn *c;
+        char buf[512];
+        if (msgr_ipc_connect(path, &o, &c))
+            _exit(1);
+        for (int i = 0; i < 100000; i++) {
+            size_t len = tu_len(2, (uint64_t)i, 400);
+            tu_fill(buf, 2, (uint64_t)i, len);
+            if (msgr_ipc_send(c, buf, len, 10000000000ll))
+                _exit(2);
+        }
+        int n = msgr_ipc_recv(c, buf, sizeof buf, 10000000000ll);
+        if (n != 4 || msgr_ipc_send(c, buf, 4, -1))
+            _exit(3);
+        for (;;)
+            pause();
+    }
+    msgr_ipc_conn *a;
+    cr_assert_eq(msgr_ipc_accept(s, &a, 10000000000ll), 0, "%s", msgr_last_error());
+    char buf[512];
+    uint64_t sum = 0;
+    for (int i = 0; i < 100000; i++) {
+        int n = msgr_ipc_recv(a, buf, sizeof buf, 10000000000ll);
+        size_t len = tu_len(2, (uint64_t)i, 400);
+        cr_assert_eq(n, (int)len, "frame %d: %d", i, n);
+        cr_assert_eq(tu_check(buf, 2, (uint64_t)i, len, &sum), 0, "frame %d intact", i);
+    }
+    cr_assert_eq(msgr_ipc_send(a, "ping", 4, -1), 0);
+    cr_assert_eq(msgr_ipc_recv(a, buf, sizeof buf, 10000000000ll), 4, "the answer");
+    cr_assert_eq(msgr_ipc_recv(a, buf, sizeof buf, 0), MSGR_EAGAIN);
+    static char big[1 << 20];
+    cr_assert_eq(msgr_ipc_send(a, big, sizeof big, -1), MSGR_EMSGSIZE, "over the ring's largest");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    cr_assert_eq(msgr_ipc_recv(a, buf, sizeof buf, 10000000000ll), MSGR_EPIPE,
+                 "the peer's death is end of stream on the fast path too");
+    msgr_ipc_close(a);
+    /* a client that does not open a fast connection is refused by a fast server */
+    msgr_ipc_conn *plain;
+    cr_assert_eq(msgr_ipc_connect(path, NULL, &plain), 0);
+    cr_assert_eq(msgr_ipc_send(plain, "hello", 5, -1), 0);
+    cr_assert_eq(msgr_ipc_accept(s, &a, 5000000000ll), MSGR_ECORRUPT);
+    cr_assert(strstr(msgr_last_error(), "MSGR_IPC_FAST"), "%s", msgr_last_error());
+    msgr_ipc_close(plain);
+    msgr_ipc_server_close(s);
+}

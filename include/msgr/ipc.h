@@ -50,6 +50,14 @@ typedef struct msgr_ipc_conn msgr_ipc_conn;
 #define MSGR_IPC_STREAM    0x1u /* a byte stream: send writes bytes, recv returns what came */
 #define MSGR_IPC_ABSTRACT  0x2u /* Linux: the abstract namespace (no socket file at all) */
 #define MSGR_IPC_LONG_PATH 0x4u /* Linux: paths longer than MSGR_IPC_PATH_MAX (see above) */
+/* Fast local connection (framed; set on both listen and connect): at connect the client hands
+ * the server a region with a ring each way (MSGR_IPC_FAST_CAPACITY bytes each), and frames
+ * travel through the rings at ring speed; the socket stays open only to tell when the peer
+ * closes or dies (end of stream, as on the socket path, after what it sent; a sender notices
+ * within 4096 frames, or when the ring is full). Frames are limited to the ring's largest
+ * record as well as max_frame; regions are not handed over on it. */
+#define MSGR_IPC_FAST      0x8u
+#define MSGR_IPC_FAST_CAPACITY (1u << 20)
 
 /* Options. Zero-initialised (or NULL) means: framed, 16 MiB frames, mode 0600, 5 s connect. */
 typedef struct msgr_ipc_opts {

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "msgr/ipc.h"
 #include "msgr/error.h"
+#include "msgr/ring.h"
 #include "frame.h"
 #include "os/error_detail.h"
 #include "os/os.h"
@@ -53,7 +54,14 @@ struct msgr_ipc_conn {
     int nfds;
     uint8_t *in;        /* read-ahead: bytes [in_start, in_end) are received, not yet used */
     uint32_t in_start, in_end;
+    msgr_region *fast;  /* MSGR_IPC_FAST: the region of the two rings */
+    msgr_ring *tx, *rx; /* ... this side's sending and receiving ring */
+    uint32_t sends;     /* ... frames sent, for looking at the socket now and then */
 };
+
+static int fast_setup(msgr_ipc_conn *c, int client, uint64_t deadline);
+static int fast_send(msgr_ipc_conn *c, const void *data, size_t len, int64_t timeout_ns);
+static int fast_recv(msgr_ipc_conn *c, void *buf, size_t cap, uint64_t deadline);
 
 static int opts_read(const msgr_ipc_opts *in, msgr_ipc_opts *o)
 {
@@ -62,8 +70,10 @@ static int opts_read(const msgr_ipc_opts *in, msgr_ipc_opts *o)
         if (in->size_of != 0 && in->size_of < sizeof *in)
             return MSGR_EINVAL;
         *o = *in;
-        if (o->flags & ~(MSGR_IPC_STREAM | MSGR_IPC_ABSTRACT | MSGR_IPC_LONG_PATH))
+        if (o->flags & ~(MSGR_IPC_STREAM | MSGR_IPC_ABSTRACT | MSGR_IPC_LONG_PATH | MSGR_IPC_FAST))
             return MSGR_EINVAL;
+        if ((o->flags & MSGR_IPC_FAST) && (o->flags & MSGR_IPC_STREAM))
+            return msgr__fail(MSGR_EINVAL, "a fast connection carries frames, not a stream");
     }
     if (!o->max_frame)
         o->max_frame = MSGR_IPC_DEFAULT_MAX_FRAME;
@@ -311,6 +321,10 @@ int msgr_ipc_accept(msgr_ipc_server *srv, msgr_ipc_conn **out, int64_t timeout_n
             close(fd);
             return MSGR_ENOMEM;
         }
+        if ((srv->o.flags & MSGR_IPC_FAST) && (rc = fast_setup(c, 0, deadline_of(5000000000ll)))) {
+            msgr_ipc_close(c);
+            return rc;
+        }
         *out = c;
         return 0;
     }
@@ -344,6 +358,10 @@ int msgr_ipc_connect(const char *path, const msgr_ipc_opts *opts, msgr_ipc_conn 
             if (!c) {
                 close(fd);
                 rc = MSGR_ENOMEM;
+                break;
+            }
+            if ((o.flags & MSGR_IPC_FAST) && (rc = fast_setup(c, 1, UINT64_MAX))) {
+                msgr_ipc_close(c);
                 break;
             }
             *out = c;
@@ -450,6 +468,8 @@ int msgr_ipc_send(msgr_ipc_conn *c, const void *data, size_t len, int64_t timeou
         struct iovec iov = {(void *)data, len};
         return len ? write_all(c, &iov, 1, -1, deadline_of(timeout_ns)) : 0;
     }
+    if (c->tx)
+        return fast_send(c, data, len, timeout_ns);
     return send_frame(c, MSGR__FRAME_DATA, data, len, -1, timeout_ns);
 }
 
@@ -457,8 +477,8 @@ int msgr_ipc_send_region(msgr_ipc_conn *c, msgr_region *r, const void *note, siz
 {
     if (!c || !r || (!note && len))
         return MSGR_EINVAL;
-    if (c->o.flags & MSGR_IPC_STREAM)
-        return msgr__fail(MSGR_ESTATE, "regions travel over framed connections only");
+    if (c->o.flags & (MSGR_IPC_STREAM | MSGR_IPC_FAST))
+        return msgr__fail(MSGR_ESTATE, "regions travel over plain framed connections only");
     int fd = msgr__region_fd(r);
     if (fd < 0)
         return msgr__fail(MSGR_EINVAL, "this anonymous region has no descriptor to hand over "
@@ -621,6 +641,8 @@ int msgr_ipc_recv(msgr_ipc_conn *c, void *buf, size_t cap, int64_t timeout_ns)
                 return rc;
         }
     }
+    if (c->rx)
+        return fast_recv(c, buf, cap, deadline);
     int rc = fill_frame(c, deadline);
     if (rc)
         return rc;
@@ -630,7 +652,8 @@ int msgr_ipc_recv(msgr_ipc_conn *c, void *buf, size_t cap, int64_t timeout_ns)
     if (c->want > cap || c->want > INT32_MAX)
         return msgr__fail(MSGR_EMSGSIZE, "the next frame has %u bytes; the buffer %zu", c->want,
                           cap);
-    memcpy(buf, c->buf, c->want);
+    if (c->want) /* an empty frame has no buffer */
+        memcpy(buf, c->buf, c->want);
     int len = (int)c->want;
     frame_done(c);
     return len;
@@ -638,6 +661,9 @@ int msgr_ipc_recv(msgr_ipc_conn *c, void *buf, size_t cap, int64_t timeout_ns)
 
 size_t msgr_ipc_pending(const msgr_ipc_conn *c)
 {
+    msgr_msg m;
+    if (c && c->rx)
+        return msgr_ring_peek(c->rx, &m) == 0 ? m.len : 0;
     if (!c || c->hdr_got < MSGR__FRAME_HDR || c->got < c->want)
         return 0;
     return c->want;
@@ -666,11 +692,129 @@ int msgr_ipc_recv_region(msgr_ipc_conn *c, msgr_region **out, void *buf, size_t 
     int fd = c->fds[0];
     memmove(c->fds, c->fds + 1, sizeof(int) * (size_t)--c->nfds);
     int len = (int)c->want;
-    memcpy(buf, c->buf, c->want);
+    if (c->want) /* an empty frame has no buffer */
+        memcpy(buf, c->buf, c->want);
     frame_done(c);
     if ((rc = msgr__region_adopt_fd(fd, out)))
         return msgr__fail(rc, "the region handed over fails its checks: %s", msgr_strerror(rc));
     return len;
+}
+
+/* ---- fast local connections (MSGR_IPC_FAST) ----
+ * The client makes a nameless region with two rings (client to server first) and hands it over
+ * as the connection's first frame; from then on frames go through the rings, and the socket
+ * only tells the peer's end: every wait on a ring is cut into slices, and between slices the
+ * socket is looked at. End of stream is reported only once the receiving ring is empty, so
+ * nothing the peer committed before it closed or died is lost. */
+
+#define FAST_NOTE "msgr-fast-1"
+#define FAST_SLICE_NS 10000000 /* how often a wait on a ring looks at the socket */
+#define FAST_LOOK_EVERY 4096u  /* sends between looks at the socket while the ring has room */
+
+static int fast_setup(msgr_ipc_conn *c, int client, uint64_t deadline)
+{
+    size_t one = msgr_ring_footprint(MSGR_IPC_FAST_CAPACITY);
+    msgr_ring_opts ro = {.capacity = MSGR_IPC_FAST_CAPACITY};
+    int rc;
+    if (client) {
+        msgr_region_opts go = {.flags = MSGR_REGION_TRANSFERABLE};
+        if ((rc = msgr_region_create_anon(2 * one, &go, &c->fast)) ||
+            (rc = msgr_ring_create(msgr_region_base(c->fast), one, &ro, &c->tx)) ||
+            (rc = msgr_ring_create((char *)msgr_region_base(c->fast) + one, one, &ro, &c->rx)))
+            return rc;
+        int fd = msgr__region_fd(c->fast);
+        return send_frame(c, MSGR__FRAME_REGION, FAST_NOTE, sizeof FAST_NOTE - 1, fd, -1);
+    }
+    char note[32];
+    uint32_t flags = c->o.flags;
+    c->o.flags &= ~MSGR_IPC_FAST; /* the hand-over itself is a plain frame */
+    rc = fill_frame(c, deadline);
+    if (rc == 0 && (c->kind != MSGR__FRAME_REGION || c->want != sizeof FAST_NOTE - 1))
+        rc = msgr__fail(MSGR_ECORRUPT, "the client did not open a fast connection (it must "
+                        "pass MSGR_IPC_FAST too)");
+    int64_t left = deadline == UINT64_MAX ? -1 : (int64_t)(deadline - msgr_os_now_ns());
+    if (rc == 0 && (rc = msgr_ipc_recv_region(c, &c->fast, note, sizeof note, left < 0 ? 0 : left)) >= 0)
+        rc = memcmp(note, FAST_NOTE, sizeof FAST_NOTE - 1) ? MSGR_ECORRUPT : 0;
+    c->o.flags = flags;
+    if (rc)
+        return rc;
+    if (msgr_region_size(c->fast) < 2 * one)
+        return msgr__fail(MSGR_ECORRUPT, "the fast connection's region is too small");
+    /* Attaching checks every header field the peer wrote. */
+    if ((rc = msgr_ring_attach(msgr_region_base(c->fast), one, NULL, &c->rx)) ||
+        (rc = msgr_ring_attach((char *)msgr_region_base(c->fast) + one, one, NULL, &c->tx)))
+        return rc;
+    return 0;
+}
+
+/* Whether the peer has closed or died: its end of the socket is readable with nothing in it. */
+static int peer_gone(msgr_ipc_conn *c)
+{
+    if (c->eof)
+        return 1;
+    struct pollfd p = {c->fd, POLLIN, 0};
+    char b;
+    if (poll(&p, 1, 0) > 0 && recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+        c->eof = 1;
+    return c->eof;
+}
+
+/* The slice to wait on a ring now, or 0 when the deadline has passed. */
+static int64_t slice_of(uint64_t deadline)
+{
+    if (deadline == UINT64_MAX)
+        return FAST_SLICE_NS;
+    uint64_t now = msgr_os_now_ns();
+    if (now >= deadline)
+        return 0;
+    return deadline - now < FAST_SLICE_NS ? (int64_t)(deadline - now) : FAST_SLICE_NS;
+}
+
+static int fast_send(msgr_ipc_conn *c, const void *data, size_t len, int64_t timeout_ns)
+{
+    /* The socket is looked at every FAST_LOOK_EVERY sends, not on each (a system call would
+     * cost more than the send): a peer that died is noticed within that many frames, or at
+     * once when the ring is full. */
+    if (c->failed || c->eof || (++c->sends % FAST_LOOK_EVERY == 0 && peer_gone(c)))
+        return MSGR_EPIPE;
+    size_t most = msgr_ring_max_payload(MSGR_IPC_FAST_CAPACITY);
+    if (most > c->o.max_frame)
+        most = c->o.max_frame;
+    if (len > most)
+        return msgr__fail(MSGR_EMSGSIZE, "frame of %zu bytes; this fast connection carries "
+                          "%zu at most", len, most);
+    uint64_t deadline = deadline_of(timeout_ns);
+    for (;;) {
+        int rc = msgr_ring_send_wait(c->tx, 0, data, len, deadline == 0 ? 0 : slice_of(deadline));
+        if (rc != MSGR_ETIMEDOUT && rc != MSGR_EAGAIN)
+            return rc;
+        if (peer_gone(c)) /* a full ring nobody will ever empty */
+            return MSGR_EPIPE;
+        if (deadline != UINT64_MAX && msgr_os_now_ns() >= deadline)
+            return deadline == 0 ? MSGR_EAGAIN : MSGR_ETIMEDOUT;
+    }
+}
+
+static int fast_recv(msgr_ipc_conn *c, void *buf, size_t cap, uint64_t deadline)
+{
+    if (c->failed)
+        return MSGR_EPIPE;
+    for (;;) {
+        msgr_msg info;
+        int n = msgr_ring_recv_wait(c->rx, buf, cap, &info, deadline == 0 ? 0 : slice_of(deadline));
+        if (n == MSGR_EMSGSIZE)
+            return msgr__fail(n, "the next frame has %u bytes; the buffer %zu", info.len, cap);
+        if (n != MSGR_ETIMEDOUT && n != MSGR_EAGAIN)
+            return n;
+        /* Empty: the peer may be gone. Look again after seeing that, for what it committed
+         * just before. */
+        if (peer_gone(c)) {
+            n = msgr_ring_recv(c->rx, buf, cap, &info);
+            return n == MSGR_EAGAIN ? MSGR_EPIPE : n;
+        }
+        if (deadline != UINT64_MAX && msgr_os_now_ns() >= deadline)
+            return deadline == 0 ? MSGR_EAGAIN : MSGR_ETIMEDOUT;
+    }
 }
 
 int msgr_ipc_peer_get(const msgr_ipc_conn *c, msgr_ipc_peer *out)
@@ -705,6 +849,9 @@ void msgr_ipc_close(msgr_ipc_conn *c)
         return;
     close_fds(c);
     close(c->fd);
+    msgr_ring_close(c->tx);
+    msgr_ring_close(c->rx);
+    msgr_region_close(c->fast);
     free(c->buf);
     free(c->in);
     free(c);
