@@ -722,6 +722,7 @@ static int fast_setup(msgr_ipc_conn *c, int client, uint64_t deadline)
             (rc = msgr_ring_create(msgr_region_base(c->fast), one, &ro, &c->tx)) ||
             (rc = msgr_ring_create((char *)msgr_region_base(c->fast) + one, one, &ro, &c->rx)))
             return rc;
+        msgr_region_prefault(c->fast); /* no page faults on the rings' first lap */
         int fd = msgr__region_fd(c->fast);
         return send_frame(c, MSGR__FRAME_REGION, FAST_NOTE, sizeof FAST_NOTE - 1, fd, -1);
     }
@@ -740,6 +741,7 @@ static int fast_setup(msgr_ipc_conn *c, int client, uint64_t deadline)
         return rc;
     if (msgr_region_size(c->fast) < 2 * one)
         return msgr__fail(MSGR_ECORRUPT, "the fast connection's region is too small");
+    msgr_region_prefault(c->fast); /* page tables are per process */
     /* Attaching checks every header field the peer wrote. */
     if ((rc = msgr_ring_attach(msgr_region_base(c->fast), one, NULL, &c->rx)) ||
         (rc = msgr_ring_attach((char *)msgr_region_base(c->fast) + one, one, NULL, &c->tx)))
