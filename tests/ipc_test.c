@@ -211,8 +211,7 @@ Test(ipc, a_dead_listeners_file_is_reclaimed_and_a_live_one_refuses)
         int rc = msgr_ipc_listen(path, NULL, &s);
         char ok = rc == 0 ? 'y' : 'n';
         (void)!write(p[1], &ok, 1);
-        for (;;)
-            pause();
+        tu_sleep_forever();
     }
     close(p[1]);
     char ok = 0;
@@ -279,8 +278,7 @@ Test(ipc, a_peer_killed_is_end_of_stream_after_what_it_sent)
         msgr_ipc_conn *c;
         if (msgr_ipc_connect(path, NULL, &c) || msgr_ipc_send(c, "last words", 10, -1))
             _exit(1);
-        for (;;)
-            pause();
+        tu_sleep_forever();
     }
     msgr_ipc_conn *a;
     cr_assert_eq(msgr_ipc_accept(s, &a, 5000000000ll), 0);
@@ -390,8 +388,7 @@ Test(ipc, a_region_handed_to_an_unrelated_program_is_shared_and_leaves_nothing_b
         int n = msgr_ring_recv_wait(r, buf, sizeof buf, NULL, 10000000000ll);
         char got = n == 21 && !memcmp(buf, "from another process", 21) ? 'y' : 'n';
         (void)!write(p[1], &got, 1);
-        for (;;)
-            pause();
+        tu_sleep_forever();
     }
     close(p[1]);
     char c = 0;
@@ -438,8 +435,7 @@ Test(ipc, a_fast_connection_moves_frames_through_rings_and_sees_the_peer_die)
         int n = msgr_ipc_recv(c, buf, sizeof buf, 10000000000ll);
         if (n != 4 || msgr_ipc_send(c, buf, 4, -1))
             _exit(3);
-        for (;;)
-            pause();
+        tu_sleep_forever();
     }
     msgr_ipc_conn *a;
     cr_assert_eq(msgr_ipc_accept(s, &a, 10000000000ll), 0, "%s", msgr_last_error());

@@ -242,7 +242,7 @@ Test(journal, an_append_lock_naming_a_live_process_times_out_and_a_dead_ones_is_
     pid_t pid = fork();
     if (pid == 0) {
         alarm(30); /* gone by itself if an assertion below stops the test first */
-        pause();
+        tu_sleep_forever();
         _exit(0);
     }
     set_lock_word((uint32_t)pid);

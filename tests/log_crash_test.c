@@ -42,7 +42,7 @@ Test(log_crash, two_openers_at_once_both_keep_their_announcement)
                 char one = 1;
                 if (write(done[1], &one, 1) != 1)
                     _exit(3);
-                pause();
+                tu_sleep_forever();
                 _exit(0);
             }
         }

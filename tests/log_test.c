@@ -207,7 +207,7 @@ Test(log, a_killed_producer_left_a_zombie_is_skipped_and_frees_the_space)
         char one = 1;
         if (write(ready[1], &one, 1) != 1)
             _exit(1);
-        pause(); /* holds the claim until killed */
+        tu_sleep_forever(); /* holds the claim until killed */
         _exit(0);
     }
     char one;

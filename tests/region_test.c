@@ -441,7 +441,7 @@ Test(region, shm_objects_are_listed_with_their_live_users)
         msgr_region *mine;
         if (msgr_region_open_shm(name, &mine))
             _exit(1);
-        pause();
+        tu_sleep_forever();
         _exit(0);
     }
     for (int i = 0; i < 20000 && users != 2; i++) {

@@ -108,7 +108,7 @@ static pid_t child_claims(int claims, size_t len)
         char one = 1;
         if (write(fds[1], &one, 1) != 1)
             _exit(3);
-        pause();
+        tu_sleep_forever();
         _exit(0);
     }
     close(fds[1]);

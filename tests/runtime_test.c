@@ -452,7 +452,7 @@ Test(runtime, a_process_killed_inside_a_typed_claim_costs_only_that_message)
         char one = 1;
         if (write(fds[1], &one, 1) != 1)
             _exit(1);
-        pause();
+        tu_sleep_forever();
         _exit(0);
     }
     char one;
@@ -493,7 +493,7 @@ Test(runtime, a_worker_of_a_killed_process_is_not_running_and_can_be_taken_over)
         char one = 1;
         if (write(fds[1], &one, 1) != 1)
             _exit(1);
-        pause();
+        tu_sleep_forever();
         _exit(0);
     }
     char one;
