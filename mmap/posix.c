@@ -55,29 +55,6 @@ static int region_errno(int e)
     }
 }
 
-static int opts_check(const msgr_region_opts *o, uint64_t size, uint64_t *max_out)
-{
-    if (o && o->size_of != 0 && o->size_of < offsetof(msgr_region_opts, max_size))
-        return MSGR_EINVAL;
-    uint32_t known = MSGR_REGION_PRIVATE | MSGR_REGION_GROWABLE | MSGR_REGION_REPLACE |
-                     MSGR_REGION_PUBLISH_LATER | MSGR_REGION_TRANSFERABLE;
-    if (o && (o->flags & ~known))
-        return MSGR_EINVAL;
-    if (o && (o->mode & ~0777u))
-        return MSGR_EINVAL;
-    if (size == 0 || size > MSGR_REGION_MAX_SIZE)
-        return MSGR_EINVAL;
-    uint64_t max = size;
-    if (o && (o->flags & MSGR_REGION_GROWABLE)) {
-        max = o->max_size ? o->max_size : (size > MSGR_REGION_MAX_SIZE / 64 ? MSGR_REGION_MAX_SIZE
-                                                                           : size * 64);
-        if (max < size || max > MSGR_REGION_MAX_SIZE)
-            return MSGR_EINVAL;
-    }
-    *max_out = max;
-    return 0;
-}
-
 /* Reserves `reserve` bytes and maps fd's first `total` bytes at its start. */
 static int map_fd(int fd, uint64_t total, uint64_t reserve, uint8_t **out)
 {
@@ -122,22 +99,6 @@ static int extend_fd(int fd, uint64_t total)
     return e ? region_errno(e) : 0;
 }
 
-static void hdr_init(msgr__region_hdr *h, uint64_t usable, uint64_t max_usable, uint32_t flags,
-                     msgr_region_kind kind)
-{
-    h->version = MSGR__REGION_VERSION;
-    h->hdr_size = MSGR__REGION_HDR_SIZE;
-    atomic_store_explicit(&h->size, usable, memory_order_relaxed);
-    h->max_size = max_usable;
-    h->flags = flags & MSGR_REGION_GROWABLE;
-    h->kind = (uint32_t)kind;
-    h->creator_pid = msgr_os_pid();
-    msgr_os_proc_start(h->creator_pid, &h->creator_start);
-    /* Release: the fields above are visible to anyone who sees the magic; pairs with the
-     * acquire in msgr__region_hdr_check(). */
-    atomic_store_explicit(&h->magic, MSGR__REGION_MAGIC, memory_order_release);
-}
-
 static int region_new(uint8_t *map, uint64_t mapped, uint64_t reserved, int fd, uint32_t flags,
                       msgr_region_kind kind, msgr_region **out)
 {
@@ -172,7 +133,7 @@ static int create_on_fd(int fd, uint64_t size, uint64_t max, uint32_t flags,
         close(fd);
         return rc;
     }
-    hdr_init((msgr__region_hdr *)map, total - MSGR__REGION_HDR_SIZE,
+    msgr__region_hdr_init((msgr__region_hdr *)map, total - MSGR__REGION_HDR_SIZE,
              reserve - MSGR__REGION_HDR_SIZE, flags, kind);
     return region_new(map, total, reserve, fd, flags, kind, out);
 }
@@ -281,7 +242,7 @@ static int create_published(const char *path, mode_t mode, uint64_t size, uint64
 int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_region **out)
 {
     uint64_t max;
-    int rc = opts_check(opts, size, &max);
+    int rc = msgr__region_opts_check(opts, size, &max);
     if (rc || !out)
         return rc ? rc : MSGR_EINVAL;
     uint32_t flags = opts ? opts->flags : 0;
@@ -298,7 +259,7 @@ int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_regi
     void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, share | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return MSGR_ENOMEM;
-    hdr_init(m, total - MSGR__REGION_HDR_SIZE, total - MSGR__REGION_HDR_SIZE, flags,
+    msgr__region_hdr_init(m, total - MSGR__REGION_HDR_SIZE, total - MSGR__REGION_HDR_SIZE, flags,
              MSGR_REGION_ANON);
     return region_new(m, total, total, -1, flags, MSGR_REGION_ANON, out);
 }
@@ -318,7 +279,7 @@ int msgr_region_create_shm(const char *name, size_t size, const msgr_region_opts
     uint64_t max;
     int rc = msgr__region_shm_name(name, path);
     if (rc == 0)
-        rc = opts_check(opts, size, &max);
+        rc = msgr__region_opts_check(opts, size, &max);
     if (rc == 0 && (!out || (opts && (opts->flags & MSGR_REGION_PRIVATE))))
         rc = MSGR_EINVAL;
     if (rc)
@@ -424,7 +385,7 @@ int msgr_region_create_file(const char *path, size_t size, const msgr_region_opt
     uint64_t max;
     if (!path || !*path || !out)
         return MSGR_EINVAL;
-    int rc = opts_check(opts, size, &max);
+    int rc = msgr__region_opts_check(opts, size, &max);
     if (rc)
         return rc;
     uint32_t flags = opts ? opts->flags : 0;
@@ -481,14 +442,7 @@ int msgr_region_grow(msgr_region *r, size_t new_size)
         rc = map_more(r, total);
     if (rc)
         return rc;
-    msgr__region_hdr *h = (msgr__region_hdr *)r->map;
-    uint64_t usable = total - MSGR__REGION_HDR_SIZE;
-    uint64_t cur = atomic_load_explicit(&h->size, memory_order_relaxed);
-    /* Release: the object is extended before anyone reads the new size; pairs with the acquire
-     * in msgr_region_refresh(). The CAS loop keeps the size monotonic under racing growers. */
-    while (cur < usable && !atomic_compare_exchange_weak_explicit(
-                               &h->size, &cur, usable, memory_order_release, memory_order_relaxed))
-        ;
+    msgr__region_size_publish((msgr__region_hdr *)r->map, total - MSGR__REGION_HDR_SIZE);
     return 0;
 }
 
@@ -521,12 +475,8 @@ int msgr_region_prefault(msgr_region *r)
     if (errno != EINVAL) /* EINVAL: an older kernel; touch the pages instead */
         return MSGR_EIO;
 #endif
-    /* Adding 0 atomically writes each page without changing it, even while other processes
-     * write the same bytes; relaxed, because the value carries nothing. The mapping never
-     * extends past the backing object, so no touch can fault with SIGBUS. */
-    size_t page = msgr_os_page_size();
-    for (uint64_t off = 0; off < r->mapped; off += page)
-        __atomic_fetch_add(r->map + off, 0, __ATOMIC_RELAXED);
+    /* The mapping never extends past the backing object: no touch can fault with SIGBUS. */
+    msgr__region_touch(r->map, r->mapped);
     return 0;
 }
 

@@ -50,6 +50,15 @@ int msgr__region_hdr_check(const msgr__region_hdr *h, uint64_t object_bytes);
  * Returns 0, MSGR_EINVAL or MSGR_ENAMETOOLONG. */
 int msgr__region_shm_name(const char *name, char *buf);
 
+/* Shared by the platform files (region.c). */
+int msgr__region_opts_check(const msgr_region_opts *o, uint64_t size, uint64_t *max_out);
+void msgr__region_hdr_init(msgr__region_hdr *h, uint64_t usable, uint64_t max_usable,
+                           uint32_t flags, msgr_region_kind kind);
+/* Raises the header's usable size to `usable` (never lowers it), with release. */
+void msgr__region_size_publish(msgr__region_hdr *h, uint64_t usable);
+/* Writes every page of [map, map + bytes) without changing it (prefault by touching). */
+void msgr__region_touch(uint8_t *map, uint64_t bytes);
+
 /* Total mapping bytes for `size` usable bytes: header plus size, rounded up to the page size.
  * Returns 0 if size is 0 or too large. */
 uint64_t msgr__region_total(uint64_t size);

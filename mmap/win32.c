@@ -45,41 +45,6 @@ struct msgr_region {
 
 static int last_error(void) { return msgr__win_error(GetLastError()); }
 
-static int opts_check(const msgr_region_opts *o, uint64_t size, uint64_t *max_out)
-{
-    if (o && o->size_of != 0 && o->size_of < offsetof(msgr_region_opts, max_size))
-        return MSGR_EINVAL;
-    uint32_t known = MSGR_REGION_PRIVATE | MSGR_REGION_GROWABLE | MSGR_REGION_REPLACE |
-                     MSGR_REGION_PUBLISH_LATER | MSGR_REGION_TRANSFERABLE;
-    if (o && (o->flags & ~known))
-        return MSGR_EINVAL;
-    if (size == 0 || size > MSGR_REGION_MAX_SIZE)
-        return MSGR_EINVAL;
-    uint64_t max = size;
-    if (o && (o->flags & MSGR_REGION_GROWABLE)) {
-        max = o->max_size ? o->max_size : size * 64;
-        if (max < size || max > MSGR_REGION_MAX_SIZE)
-            return MSGR_EINVAL;
-    }
-    *max_out = max;
-    return 0;
-}
-
-static void hdr_init(msgr__region_hdr *h, uint64_t usable, uint64_t max_usable, uint32_t flags,
-                     msgr_region_kind kind)
-{
-    h->version = MSGR__REGION_VERSION;
-    h->hdr_size = MSGR__REGION_HDR_SIZE;
-    atomic_store_explicit(&h->size, usable, memory_order_relaxed);
-    h->max_size = max_usable;
-    h->flags = flags & MSGR_REGION_GROWABLE;
-    h->kind = (uint32_t)kind;
-    h->creator_pid = msgr_os_pid();
-    msgr_os_proc_start(h->creator_pid, &h->creator_start);
-    /* Release: pairs with the acquire in msgr__region_hdr_check(). */
-    atomic_store_explicit(&h->magic, MSGR__REGION_MAGIC, memory_order_release);
-}
-
 /* The backing file's identity, for the wait registry (win32.h): the same in every process. */
 static uint64_t file_key(HANDLE f)
 {
@@ -151,7 +116,7 @@ static int region_map(HANDLE f, uint64_t mapped, uint64_t view, uint32_t flags,
 int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_region **out)
 {
     uint64_t max;
-    int rc = opts_check(opts, size, &max);
+    int rc = msgr__region_opts_check(opts, size, &max);
     if (rc || !out)
         return rc ? rc : MSGR_EINVAL;
     uint32_t flags = opts ? opts->flags : 0;
@@ -163,7 +128,7 @@ int msgr_region_create_anon(size_t size, const msgr_region_opts *opts, msgr_regi
     if ((rc = region_map(INVALID_HANDLE_VALUE, total, grow ? reserve : total, flags,
                          MSGR_REGION_ANON, grow, &r)))
         return rc;
-    hdr_init((msgr__region_hdr *)r->map, total - MSGR__REGION_HDR_SIZE,
+    msgr__region_hdr_init((msgr__region_hdr *)r->map, total - MSGR__REGION_HDR_SIZE,
              reserve - MSGR__REGION_HDR_SIZE, flags, MSGR_REGION_ANON);
     *out = r;
     return 0;
@@ -222,7 +187,7 @@ static int create_published(const char *path, DWORD attrs, uint64_t size, uint64
         DeleteFileA(tmp);
         return rc;
     }
-    hdr_init((msgr__region_hdr *)r->map, total - MSGR__REGION_HDR_SIZE,
+    msgr__region_hdr_init((msgr__region_hdr *)r->map, total - MSGR__REGION_HDR_SIZE,
              reserve - MSGR__REGION_HDR_SIZE, flags, kind);
     r->path = strdup(path);
     if (flags & MSGR_REGION_PUBLISH_LATER) {
@@ -277,7 +242,7 @@ int msgr_region_create_shm(const char *name, size_t size, const msgr_region_opts
     uint64_t max;
     int rc = shm_path(name, path, sizeof path);
     if (rc == 0)
-        rc = opts_check(opts, size, &max);
+        rc = msgr__region_opts_check(opts, size, &max);
     if (rc == 0 && (!out || (opts && (opts->flags & MSGR_REGION_PRIVATE))))
         rc = MSGR_EINVAL;
     if (rc)
@@ -295,7 +260,7 @@ int msgr_region_create_file(const char *path, size_t size, const msgr_region_opt
     uint64_t max;
     if (!path || !*path || !out)
         return MSGR_EINVAL;
-    int rc = opts_check(opts, size, &max);
+    int rc = msgr__region_opts_check(opts, size, &max);
     if (rc)
         return rc;
     uint32_t flags = opts ? opts->flags : 0;
@@ -388,13 +353,7 @@ int msgr_region_grow(msgr_region *r, size_t new_size)
         !VirtualAlloc(r->map, (SIZE_T)total, MEM_COMMIT, PAGE_READWRITE))
         return MSGR_ENOMEM;
     r->mapped = total;
-    msgr__region_hdr *h = (msgr__region_hdr *)r->map;
-    uint64_t usable = total - MSGR__REGION_HDR_SIZE;
-    uint64_t cur = atomic_load_explicit(&h->size, memory_order_relaxed);
-    /* Release: pairs with the acquire in msgr_region_refresh(); the CAS keeps it monotonic. */
-    while (cur < usable && !atomic_compare_exchange_weak_explicit(
-                               &h->size, &cur, usable, memory_order_release, memory_order_relaxed))
-        ;
+    msgr__region_size_publish((msgr__region_hdr *)r->map, total - MSGR__REGION_HDR_SIZE);
     return 0;
 }
 
@@ -417,10 +376,7 @@ int msgr_region_prefault(msgr_region *r)
 {
     if (!r)
         return MSGR_EINVAL;
-    /* Adding 0 atomically writes each page without changing it, even while others write. */
-    size_t page = msgr_os_page_size();
-    for (uint64_t off = 0; off < r->mapped; off += page)
-        __atomic_fetch_add(r->map + off, 0, __ATOMIC_RELAXED);
+    msgr__region_touch(r->map, r->mapped);
     return 0;
 }
 
