@@ -49,7 +49,7 @@ endif
 SOVERSION = 0
 VERSION   = 0.1.0
 
-LIB_SRC = src/os/error.c $(OS_SRC) mmap/region.c bus/wait.c bus/ring.c bus/ring_claim.c bus/ring_read.c bus/ring_repair.c \
+LIB_SRC = src/os/error.c $(OS_SRC) mmap/region.c src/ipc/conn.c bus/wait.c bus/ring.c bus/ring_claim.c bus/ring_read.c bus/ring_repair.c \
           bus/crc32c.c bus/durable.c bus/log.c bus/log_record.c bus/log_append.c bus/log_read.c \
           bus/log_recover.c bus/named.c bus/journal.c \
           src/inbox.c src/bus.c src/router.c src/worker.c

@@ -38,6 +38,7 @@ extern "C" {
     X(EPIPE,        -EPIPE,        "the peer closed the connection (end of stream)")         \
     X(EADDRINUSE,   -EADDRINUSE,   "address in use: a live listener has that path")          \
     X(ECONNREFUSED, -ECONNREFUSED, "nobody listens at that path")                             \
+    X(ECANCELED,    -ECANCELED,    "cancelled by another thread")                             \
     X(EDEADLK,      -EDEADLK,      "send would wait for ever: a cycle of workers, each waiting for space in the next one's full inbox") \
     X(ENOTMSGR,     -1001,         "not a messenger file or region (bad magic)")              \
     X(EVERSION,     -1002,         "unsupported layout version")                              \

@@ -78,8 +78,13 @@ typedef struct msgr_ipc_opts {
 MSGR_API int msgr_ipc_listen(const char *path, const msgr_ipc_opts *opts, msgr_ipc_server **out);
 
 /* Waits for the next client. The connection inherits the server's options. Errors:
- * MSGR_EAGAIN / MSGR_ETIMEDOUT, MSGR_EINVAL, MSGR_ENOMEM, MSGR_EIO. */
+ * MSGR_EAGAIN / MSGR_ETIMEDOUT, MSGR_ECANCELED (msgr_ipc_accept_cancel), MSGR_EINVAL,
+ * MSGR_ENOMEM, MSGR_EIO. */
 MSGR_API int msgr_ipc_accept(msgr_ipc_server *srv, msgr_ipc_conn **out, int64_t timeout_ns);
+
+/* Makes the accept waiting on srv now return MSGR_ECANCELED, or the next one if none waits
+ * (each call cancels one accept). Any thread; the only call that may run beside an accept. */
+MSGR_API void msgr_ipc_accept_cancel(msgr_ipc_server *srv);
 
 /* Connects to the listener at `path`, retrying within opts.connect_timeout_ns while there is
  * none yet. Errors: MSGR_ECONNREFUSED / MSGR_ENOENT (nobody listens, after the retries),

@@ -1,19 +1,13 @@
-/* messenger: the IPC transport on POSIX systems: Unix domain stream sockets, frames (frame.h),
- * regions handed over as descriptors (SCM_RIGHTS). Everything a peer sends is checked before
- * use; a peer that breaks the framing has its connection failed, never trusted further.
+/* messenger: the IPC transport's POSIX side: Unix domain stream sockets, and region
+ * descriptors passed with SCM_RIGHTS (transport.h says what conn.c expects of it).
  *
- * Receiving reads ahead into the connection's input buffer (one system call brings many small
- * frames) and assembles the current frame from it (its header, then its payload; a large
- * payload is read straight into place), so a timeout can end a call anywhere inside a frame
- * without losing bytes: the next call goes on where it stopped. Descriptors that arrive are
- * queued in order and each region frame takes the oldest: a peer that attaches descriptors to
- * data frames can only have them checked as regions, and at most FDS_MAX are held.
+ * Descriptors that arrive are queued in order and each region frame takes the oldest: a peer
+ * that attaches descriptors to data frames can only have them checked as regions, and at most
+ * FDS_MAX are held. A cancellable accept polls the listener and a pipe that a cancel writes to.
  */
 #define _GNU_SOURCE
-#include "msgr/ipc.h"
+#include "transport.h"
 #include "msgr/error.h"
-#include "msgr/ring.h"
-#include "frame.h"
 #include "os/error_detail.h"
 #include "os/os.h"
 #include "../../mmap/region_fd.h"
@@ -29,60 +23,20 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define FDS_MAX 4        /* descriptors held for region frames not read yet */
-#define IN_CAP (64u << 10) /* read-ahead buffer per connection */
+#define FDS_MAX 4 /* descriptors held for region frames not read yet */
 
-struct msgr_ipc_server {
+struct msgr__tr_srv {
     int fd;
-    char *path; /* the socket file to remove at close; NULL in the abstract namespace */
-    int32_t pid; /* the listening process: a forked child's close leaves the file alone */
-    msgr_ipc_opts o;
+    int cancel[2]; /* a pipe: a byte in it cancels one accept */
+    char *path;    /* the socket file to remove at close; NULL in the abstract namespace */
+    int32_t pid;   /* the listening process: a forked child's close leaves the file alone */
 };
 
-struct msgr_ipc_conn {
+struct msgr__tr {
     int fd;
-    msgr_ipc_opts o;
-    int failed;         /* the framing broke or a send was cut: only MSGR_EPIPE from here on */
-    int eof;            /* the peer's end of stream was seen */
-    uint8_t hdr[MSGR__FRAME_HDR];
-    uint32_t hdr_got;   /* header bytes read of the current frame */
-    uint32_t want, got; /* the current frame's length and payload bytes read */
-    uint16_t kind;
-    uint8_t *buf;       /* the current frame's payload */
-    uint32_t buf_cap;
-    int fds[FDS_MAX];   /* descriptors received and not yet claimed by a region frame */
+    int fds[FDS_MAX]; /* descriptors received and not yet claimed by a region frame */
     int nfds;
-    uint8_t *in;        /* read-ahead: bytes [in_start, in_end) are received, not yet used */
-    uint32_t in_start, in_end;
-    msgr_region *fast;  /* MSGR_IPC_FAST: the region of the two rings */
-    msgr_ring *tx, *rx; /* ... this side's sending and receiving ring */
-    uint32_t sends;     /* ... frames sent, for looking at the socket now and then */
 };
-
-static int fast_setup(msgr_ipc_conn *c, int client, uint64_t deadline);
-static int fast_send(msgr_ipc_conn *c, const void *data, size_t len, int64_t timeout_ns);
-static int fast_recv(msgr_ipc_conn *c, void *buf, size_t cap, uint64_t deadline);
-
-static int opts_read(const msgr_ipc_opts *in, msgr_ipc_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    if (in) {
-        if (in->size_of != 0 && in->size_of < sizeof *in)
-            return MSGR_EINVAL;
-        *o = *in;
-        if (o->flags & ~(MSGR_IPC_STREAM | MSGR_IPC_ABSTRACT | MSGR_IPC_LONG_PATH | MSGR_IPC_FAST))
-            return MSGR_EINVAL;
-        if ((o->flags & MSGR_IPC_FAST) && (o->flags & MSGR_IPC_STREAM))
-            return msgr__fail(MSGR_EINVAL, "a fast connection carries frames, not a stream");
-    }
-    if (!o->max_frame)
-        o->max_frame = MSGR_IPC_DEFAULT_MAX_FRAME;
-    if (!o->mode)
-        o->mode = 0600;
-    if (!o->connect_timeout_ns)
-        o->connect_timeout_ns = 5000000000ll;
-    return 0;
-}
 
 static int sock_errno(int e)
 {
@@ -107,8 +61,6 @@ static int make_addr(const char *path, uint32_t flags, struct sockaddr_un *a, so
                      int *dirfd)
 {
     *dirfd = -1;
-    if (!path || !*path)
-        return MSGR_EINVAL;
     size_t n = strlen(path), room = sizeof a->sun_path;
     memset(a, 0, sizeof *a);
     a->sun_family = AF_UNIX;
@@ -167,27 +119,58 @@ static int new_socket(void)
     return fd < 0 ? -errno : fd;
 }
 
+static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+/* Waits until one of fds is ready for `events` or the deadline passes. Returns the index of a
+ * ready one, MSGR_EAGAIN (deadline 0) or MSGR_ETIMEDOUT. */
+static int wait_fds(struct pollfd *p, int n, uint64_t deadline)
+{
+    for (;;) {
+        int ms;
+        if (deadline == UINT64_MAX) {
+            ms = -1;
+        } else if (deadline == 0) {
+            ms = 0;
+        } else {
+            uint64_t now = msgr_os_now_ns();
+            ms = now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+        }
+        int k = poll(p, (nfds_t)n, ms);
+        if (k > 0) {
+            for (int i = 0; i < n; i++)
+                if (p[i].revents)
+                    return i;
+        }
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k == 0 && ms != 0 && deadline != UINT64_MAX && msgr_os_now_ns() < deadline)
+            continue; /* woke a little early */
+        return deadline == 0 ? MSGR_EAGAIN : MSGR_ETIMEDOUT;
+    }
+}
+
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+    struct pollfd p = {fd, events, 0};
+    int rc = wait_fds(&p, 1, deadline);
+    return rc < 0 ? rc : 0;
+}
+
 /* ---- listening ---- */
 
-int msgr_ipc_listen(const char *path, const msgr_ipc_opts *opts, msgr_ipc_server **out)
+int msgr__tr_listen(const char *path, const msgr_ipc_opts *o, msgr__tr_srv **out)
 {
-    msgr_ipc_opts o;
     struct sockaddr_un a;
     socklen_t alen;
-    int dirfd;
-    if (!out)
-        return MSGR_EINVAL;
-    int rc = opts_read(opts, &o);
-    if (rc)
-        return rc;
-    if ((rc = make_addr(path, o.flags, &a, &alen, &dirfd)))
+    int dirfd, rc;
+    if ((rc = make_addr(path, o->flags, &a, &alen, &dirfd)))
         return rc;
     int fd = new_socket();
     if (fd < 0) {
         rc = sock_errno(-fd);
         goto out;
     }
-    int abstract = (o.flags & MSGR_IPC_ABSTRACT) != 0;
+    int abstract = (o->flags & MSGR_IPC_ABSTRACT) != 0;
     if (bind(fd, (struct sockaddr *)&a, alen) != 0) {
         int e = errno;
         struct stat st;
@@ -218,32 +201,27 @@ int msgr_ipc_listen(const char *path, const msgr_ipc_opts *opts, msgr_ipc_server
     }
     /* The mode is set before listen(): until then every connect is refused, so nobody gets
      * in through the umask's bits. */
-    if (!abstract && chmod(a.sun_path, o.mode) != 0) {
+    if (!abstract && chmod(a.sun_path, o->mode) != 0) {
         rc = sock_errno(errno);
         unlink(a.sun_path);
         goto out;
     }
-    if (listen(fd, 128) != 0) {
-        rc = sock_errno(errno);
-        if (!abstract)
-            unlink(a.sun_path);
-        goto out;
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); /* accept after poll never blocks */
-    msgr_ipc_server *s = calloc(1, sizeof *s);
+    msgr__tr_srv *s = calloc(1, sizeof *s);
     char *p = abstract ? NULL : strdup(path);
-    if (!s || (!abstract && !p)) {
+    if (listen(fd, 128) != 0 || !s || (!abstract && !p) || pipe2(s->cancel, O_CLOEXEC) != 0) {
+        rc = s && p ? sock_errno(errno) : MSGR_ENOMEM;
         free(s);
         free(p);
         if (!abstract)
             unlink(a.sun_path);
-        rc = MSGR_ENOMEM;
         goto out;
     }
+    set_nonblock(fd); /* accept after poll never blocks */
+    set_nonblock(s->cancel[0]);
+    set_nonblock(s->cancel[1]);
     s->fd = fd;
     s->path = p;
     s->pid = msgr_os_pid();
-    s->o = o;
     *out = s;
     fd = -1;
     rc = 0;
@@ -255,95 +233,68 @@ out:
     return rc;
 }
 
-/* Waits until fd is ready for `events` or the deadline passes (UINT64_MAX: none; 0: look
- * once). Returns 0, MSGR_EAGAIN (deadline 0) or MSGR_ETIMEDOUT. */
-static int wait_fd(int fd, short events, uint64_t deadline)
+static msgr__tr *tr_new(int fd)
 {
-    for (;;) {
-        int ms;
-        if (deadline == UINT64_MAX) {
-            ms = -1;
-        } else if (deadline == 0) {
-            ms = 0;
-        } else {
-            uint64_t now = msgr_os_now_ns();
-            ms = now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
-        }
-        struct pollfd p = {fd, events, 0};
-        int n = poll(&p, 1, ms);
-        if (n > 0)
-            return 0;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0 && ms != 0 && deadline != UINT64_MAX && msgr_os_now_ns() < deadline)
-            continue; /* woke a little early */
-        return deadline == 0 ? MSGR_EAGAIN : MSGR_ETIMEDOUT;
-    }
-}
-
-static uint64_t deadline_of(int64_t timeout_ns)
-{
-    if (timeout_ns < 0)
-        return UINT64_MAX;
-    if (timeout_ns == 0)
-        return 0;
-    return msgr_os_now_ns() + (uint64_t)timeout_ns;
-}
-
-static msgr_ipc_conn *conn_new(int fd, const msgr_ipc_opts *o)
-{
-    msgr_ipc_conn *c = calloc(1, sizeof *c);
-    if (!c)
+    msgr__tr *t = calloc(1, sizeof *t);
+    if (!t) {
+        close(fd);
         return NULL;
-    c->fd = fd;
-    c->o = *o;
-    return c;
+    }
+    t->fd = fd;
+    return t;
 }
 
-int msgr_ipc_accept(msgr_ipc_server *srv, msgr_ipc_conn **out, int64_t timeout_ns)
+int msgr__tr_accept(msgr__tr_srv *s, uint64_t deadline, msgr__tr **out)
 {
-    if (!srv || !out)
-        return MSGR_EINVAL;
-    uint64_t deadline = deadline_of(timeout_ns);
     for (;;) {
-        int rc = wait_fd(srv->fd, POLLIN, deadline);
-        if (rc)
+        struct pollfd p[2] = {{s->fd, POLLIN, 0}, {s->cancel[0], POLLIN, 0}};
+        int rc = wait_fds(p, 2, deadline);
+        if (rc < 0)
             return rc;
-        int fd = accept4(srv->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (rc == 1) {
+            char b;
+            if (read(s->cancel[0], &b, 1) == 1)
+                return MSGR_ECANCELED;
+            continue; /* another accept took that cancel */
+        }
+        int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
                 errno == ECONNABORTED)
                 continue; /* another thread took it, or the client gave up */
             return sock_errno(errno);
         }
-        msgr_ipc_conn *c = conn_new(fd, &srv->o);
-        if (!c) {
-            close(fd);
-            return MSGR_ENOMEM;
-        }
-        if ((srv->o.flags & MSGR_IPC_FAST) && (rc = fast_setup(c, 0, deadline_of(5000000000ll)))) {
-            msgr_ipc_close(c);
-            return rc;
-        }
-        *out = c;
-        return 0;
+        return (*out = tr_new(fd)) ? 0 : MSGR_ENOMEM;
     }
 }
 
-int msgr_ipc_connect(const char *path, const msgr_ipc_opts *opts, msgr_ipc_conn **out)
+void msgr__tr_accept_cancel(msgr__tr_srv *s)
 {
-    msgr_ipc_opts o;
+    char b = 1;
+    (void)!write(s->cancel[1], &b, 1); /* a full pipe holds cancels enough already */
+}
+
+intptr_t msgr__tr_srv_native(const msgr__tr_srv *s) { return s->fd; }
+
+void msgr__tr_srv_close(msgr__tr_srv *s)
+{
+    close(s->fd);
+    close(s->cancel[0]);
+    close(s->cancel[1]);
+    if (s->path && s->pid == msgr_os_pid())
+        unlink(s->path);
+    free(s->path);
+    free(s);
+}
+
+int msgr__tr_connect(const char *path, const msgr_ipc_opts *o, msgr__tr **out)
+{
     struct sockaddr_un a;
     socklen_t alen;
-    int dirfd;
-    if (!out)
-        return MSGR_EINVAL;
-    int rc = opts_read(opts, &o);
-    if (rc)
+    int dirfd, rc;
+    if ((rc = make_addr(path, o->flags, &a, &alen, &dirfd)))
         return rc;
-    if ((rc = make_addr(path, o.flags, &a, &alen, &dirfd)))
-        return rc;
-    uint64_t deadline = o.connect_timeout_ns < 0 ? 0 : msgr_os_now_ns() + (uint64_t)o.connect_timeout_ns;
+    uint64_t deadline = o->connect_timeout_ns < 0 ? 0 : msgr_os_now_ns() + (uint64_t)o->connect_timeout_ns;
     uint64_t pause = 1000000;
     for (;;) {
         int fd = new_socket();
@@ -352,20 +303,8 @@ int msgr_ipc_connect(const char *path, const msgr_ipc_opts *opts, msgr_ipc_conn 
             break;
         }
         if (connect(fd, (struct sockaddr *)&a, alen) == 0) {
-            int fl = fcntl(fd, F_GETFL);
-            fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-            msgr_ipc_conn *c = conn_new(fd, &o);
-            if (!c) {
-                close(fd);
-                rc = MSGR_ENOMEM;
-                break;
-            }
-            if ((o.flags & MSGR_IPC_FAST) && (rc = fast_setup(c, 1, UINT64_MAX))) {
-                msgr_ipc_close(c);
-                break;
-            }
-            *out = c;
-            rc = 0;
+            set_nonblock(fd);
+            rc = (*out = tr_new(fd)) ? 0 : MSGR_ENOMEM;
             break;
         }
         int e = errno;
@@ -386,30 +325,29 @@ int msgr_ipc_connect(const char *path, const msgr_ipc_opts *opts, msgr_ipc_conn 
     return rc;
 }
 
-/* ---- sending ---- */
+/* ---- moving bytes ---- */
 
-/* Fails the connection: from now on every call returns MSGR_EPIPE. Returns `code`. */
-static int conn_fail(msgr_ipc_conn *c, int code)
+int msgr__tr_write(msgr__tr *t, const msgr__tr_iov *v, int niov, intptr_t pass,
+                   uint64_t deadline, size_t *sent)
 {
-    c->failed = 1;
-    shutdown(c->fd, SHUT_RDWR);
-    return code;
-}
-
-/* Writes the iovecs whole (with the descriptor `pass` on the first byte when >= 0). */
-static int write_all(msgr_ipc_conn *c, struct iovec *iov, int niov, int pass, uint64_t deadline)
-{
-    size_t sent = 0;
+    struct iovec iov[4];
+    if (niov > 4)
+        return MSGR_EINVAL;
+    for (int i = 0; i < niov; i++)
+        iov[i] = (struct iovec){(void *)v[i].p, v[i].n};
+    struct iovec *at = iov;
     union {
         struct cmsghdr h;
         char space[CMSG_SPACE(sizeof(int))];
     } ctl;
+    *sent = 0;
     for (;;) {
         struct msghdr m;
         memset(&m, 0, sizeof m);
-        m.msg_iov = iov;
+        m.msg_iov = at;
         m.msg_iovlen = (size_t)niov;
-        if (pass >= 0 && sent == 0) {
+        if (pass >= 0 && *sent == 0) {
+            int fd = (int)pass;
             memset(&ctl, 0, sizeof ctl);
             m.msg_control = ctl.space;
             m.msg_controllen = sizeof ctl.space;
@@ -417,416 +355,96 @@ static int write_all(msgr_ipc_conn *c, struct iovec *iov, int niov, int pass, ui
             cm->cmsg_level = SOL_SOCKET;
             cm->cmsg_type = SCM_RIGHTS;
             cm->cmsg_len = CMSG_LEN(sizeof(int));
-            memcpy(CMSG_DATA(cm), &pass, sizeof(int));
+            memcpy(CMSG_DATA(cm), &fd, sizeof(int));
         }
-        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = sendmsg(t->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return conn_fail(c, MSGR_EPIPE); /* the peer is gone (or never will read) */
-            int rc = wait_fd(c->fd, POLLOUT, deadline);
-            if (rc) /* a frame cut in the middle cannot be finished later: the stream is lost */
-                return sent && !(c->o.flags & MSGR_IPC_STREAM) ? conn_fail(c, rc) : rc;
+                return MSGR_EPIPE; /* the peer is gone (or never will read) */
+            int rc = wait_fd(t->fd, POLLOUT, deadline);
+            if (rc)
+                return rc;
             continue;
         }
-        sent += (size_t)n;
-        while (niov && (size_t)n >= iov->iov_len) {
-            n -= (ssize_t)iov->iov_len;
-            iov++;
+        *sent += (size_t)n;
+        while (niov && (size_t)n >= at->iov_len) {
+            n -= (ssize_t)at->iov_len;
+            at++;
             niov--;
         }
         if (!niov)
             return 0;
-        iov->iov_base = (char *)iov->iov_base + n;
-        iov->iov_len -= (size_t)n;
-        pass = -1;
+        at->iov_base = (char *)at->iov_base + n;
+        at->iov_len -= (size_t)n;
     }
 }
 
-static int send_frame(msgr_ipc_conn *c, uint16_t kind, const void *data, size_t len, int pass,
-                      int64_t timeout_ns)
-{
-    if (c->failed || c->eof)
-        return MSGR_EPIPE;
-    if (len > c->o.max_frame)
-        return msgr__fail(MSGR_EMSGSIZE, "frame of %zu bytes; the limit is %u", len,
-                          c->o.max_frame);
-    uint8_t h[MSGR__FRAME_HDR];
-    msgr__frame_put(h, (uint32_t)len, kind);
-    struct iovec iov[2] = {{h, sizeof h}, {(void *)data, len}};
-    return write_all(c, iov, len ? 2 : 1, pass, deadline_of(timeout_ns));
-}
-
-int msgr_ipc_send(msgr_ipc_conn *c, const void *data, size_t len, int64_t timeout_ns)
-{
-    if (!c || (!data && len))
-        return MSGR_EINVAL;
-    if (c->o.flags & MSGR_IPC_STREAM) {
-        if (c->failed)
-            return MSGR_EPIPE;
-        struct iovec iov = {(void *)data, len};
-        return len ? write_all(c, &iov, 1, -1, deadline_of(timeout_ns)) : 0;
-    }
-    if (c->tx)
-        return fast_send(c, data, len, timeout_ns);
-    return send_frame(c, MSGR__FRAME_DATA, data, len, -1, timeout_ns);
-}
-
-int msgr_ipc_send_region(msgr_ipc_conn *c, msgr_region *r, const void *note, size_t len)
-{
-    if (!c || !r || (!note && len))
-        return MSGR_EINVAL;
-    if (c->o.flags & (MSGR_IPC_STREAM | MSGR_IPC_FAST))
-        return msgr__fail(MSGR_ESTATE, "regions travel over plain framed connections only");
-    int fd = msgr__region_fd(r);
-    if (fd < 0)
-        return msgr__fail(MSGR_EINVAL, "this anonymous region has no descriptor to hand over "
-                          "(create it with MSGR_REGION_TRANSFERABLE)");
-    return send_frame(c, MSGR__FRAME_REGION, note, len, fd, -1);
-}
-
-/* ---- receiving ---- */
-
-static void close_fds(msgr_ipc_conn *c)
-{
-    for (int i = 0; i < c->nfds; i++)
-        close(c->fds[i]);
-    c->nfds = 0;
-}
-
-/* Reads up to n bytes into p, keeping descriptors that come along. Returns bytes read (> 0),
- * 0 at end of stream, or a negative code (MSGR_EAGAIN when nothing is there now). */
-static ssize_t read_some(msgr_ipc_conn *c, void *p, size_t n)
+long msgr__tr_read(msgr__tr *t, void *p, size_t n, uint64_t deadline)
 {
     union {
         struct cmsghdr h;
         char space[CMSG_SPACE(sizeof(int) * FDS_MAX)];
     } ctl;
-    struct iovec iov = {p, n};
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = ctl.space;
-    m.msg_controllen = sizeof ctl.space;
-    ssize_t k;
-    do
-        k = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    while (k < 0 && errno == EINTR);
-    if (k < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK ? MSGR_EAGAIN : sock_errno(errno);
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < nfd; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-            if (c->nfds < FDS_MAX)
-                c->fds[c->nfds++] = fd;
-            else
-                close(fd); /* more than any frame carries: a broken peer's */
-        }
-    }
-    return k;
-}
-
-/* Reads until the current frame is complete. 0, or a negative code. */
-static int fill_frame(msgr_ipc_conn *c, uint64_t deadline)
-{
     for (;;) {
-        if (c->failed)
-            return MSGR_EPIPE;
-        if (c->hdr_got == MSGR__FRAME_HDR && c->got == c->want)
-            return 0;
-        if (c->eof)
-            return MSGR_EPIPE;
-        void *p;
-        size_t n;
-        if (c->hdr_got < MSGR__FRAME_HDR) {
-            p = c->hdr + c->hdr_got;
-            n = MSGR__FRAME_HDR - c->hdr_got;
-        } else {
-            p = c->buf + c->got;
-            n = c->want - c->got;
-        }
-        ssize_t k;
-        if (c->in_start < c->in_end) { /* bytes read ahead */
-            k = (ssize_t)(c->in_end - c->in_start < n ? c->in_end - c->in_start : n);
-            memcpy(p, c->in + c->in_start, (size_t)k);
-            c->in_start += (uint32_t)k;
-        } else if (n >= IN_CAP / 2) { /* a large payload: straight into place */
-            k = read_some(c, p, n);
-        } else {
-            if (!c->in && !(c->in = malloc(IN_CAP)))
-                return conn_fail(c, MSGR_ENOMEM);
-            k = read_some(c, c->in, IN_CAP);
-            if (k > 0) {
-                c->in_start = 0;
-                c->in_end = (uint32_t)k;
-                continue;
-            }
-        }
-        if (k == MSGR_EAGAIN) {
-            int rc = wait_fd(c->fd, POLLIN, deadline);
+        struct iovec iov = {p, n};
+        struct msghdr m;
+        memset(&m, 0, sizeof m);
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        m.msg_control = ctl.space;
+        m.msg_controllen = sizeof ctl.space;
+        ssize_t k = recvmsg(t->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int rc = wait_fd(t->fd, POLLIN, deadline);
             if (rc)
                 return rc;
             continue;
         }
         if (k < 0)
-            return conn_fail(c, (int)k);
-        if (k == 0) {
-            c->eof = 1;
-            if (c->hdr_got || c->got)
-                return conn_fail(c, msgr__fail(MSGR_ECORRUPT, "the peer's stream ended inside "
-                                                "a frame"));
-            return MSGR_EPIPE;
-        }
-        if (c->hdr_got < MSGR__FRAME_HDR) {
-            c->hdr_got += (uint32_t)k;
-            if (c->hdr_got < MSGR__FRAME_HDR)
+            return sock_errno(errno);
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
                 continue;
-            int rc = msgr__frame_get(c->hdr, c->o.max_frame, &c->want, &c->kind);
-            if (rc == MSGR_EMSGSIZE)
-                return conn_fail(c, msgr__fail(rc, "the peer sent a frame of %u bytes; the "
-                                               "limit is %u", c->want, c->o.max_frame));
-            if (rc)
-                return conn_fail(c, msgr__fail(rc, "the peer sent something that is not a "
-                                               "frame header"));
-            if (c->want > c->buf_cap) {
-                uint8_t *nb = realloc(c->buf, c->want);
-                if (!nb)
-                    return conn_fail(c, MSGR_ENOMEM);
-                c->buf = nb;
-                c->buf_cap = c->want;
+            size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < nfd; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+                if (t->nfds < FDS_MAX)
+                    t->fds[t->nfds++] = fd;
+                else
+                    close(fd); /* more than any frame carries: a broken peer's */
             }
-            c->got = 0;
-        } else {
-            c->got += (uint32_t)k;
         }
+        return (long)k;
     }
 }
 
-static void frame_done(msgr_ipc_conn *c)
+int msgr__tr_peer_gone(msgr__tr *t)
 {
-    c->hdr_got = 0;
-    c->want = c->got = 0;
-}
-
-int msgr_ipc_recv(msgr_ipc_conn *c, void *buf, size_t cap, int64_t timeout_ns)
-{
-    if (!c || (!buf && cap))
-        return MSGR_EINVAL;
-    uint64_t deadline = deadline_of(timeout_ns);
-    if (c->o.flags & MSGR_IPC_STREAM) {
-        if (c->failed || c->eof)
-            return MSGR_EPIPE;
-        if (cap == 0)
-            return 0;
-        size_t n = cap > INT32_MAX ? INT32_MAX : cap;
-        for (;;) {
-            ssize_t k = read_some(c, buf, n);
-            close_fds(c);
-            if (k > 0)
-                return (int)k;
-            if (k == 0) {
-                c->eof = 1;
-                return MSGR_EPIPE;
-            }
-            if (k != MSGR_EAGAIN)
-                return conn_fail(c, (int)k);
-            int rc = wait_fd(c->fd, POLLIN, deadline);
-            if (rc)
-                return rc;
-        }
-    }
-    if (c->rx)
-        return fast_recv(c, buf, cap, deadline);
-    int rc = fill_frame(c, deadline);
-    if (rc)
-        return rc;
-    if (c->kind != MSGR__FRAME_DATA)
-        return msgr__fail(MSGR_ESTATE, "the next frame hands over a region: "
-                          "msgr_ipc_recv_region() takes it");
-    if (c->want > cap || c->want > INT32_MAX)
-        return msgr__fail(MSGR_EMSGSIZE, "the next frame has %u bytes; the buffer %zu", c->want,
-                          cap);
-    if (c->want) /* an empty frame has no buffer */
-        memcpy(buf, c->buf, c->want);
-    int len = (int)c->want;
-    frame_done(c);
-    return len;
-}
-
-size_t msgr_ipc_pending(const msgr_ipc_conn *c)
-{
-    msgr_msg m;
-    if (c && c->rx)
-        return msgr_ring_peek(c->rx, &m) == 0 ? m.len : 0;
-    if (!c || c->hdr_got < MSGR__FRAME_HDR || c->got < c->want)
-        return 0;
-    return c->want;
-}
-
-int msgr_ipc_recv_region(msgr_ipc_conn *c, msgr_region **out, void *buf, size_t cap,
-                         int64_t timeout_ns)
-{
-    if (!c || !out || (!buf && cap))
-        return MSGR_EINVAL;
-    if (c->o.flags & MSGR_IPC_STREAM)
-        return msgr__fail(MSGR_ESTATE, "regions travel over framed connections only");
-    int rc = fill_frame(c, deadline_of(timeout_ns));
-    if (rc)
-        return rc;
-    if (c->kind != MSGR__FRAME_REGION)
-        return msgr__fail(MSGR_ESTATE, "the next frame is data: msgr_ipc_recv() takes it");
-    if (c->want > cap)
-        return msgr__fail(MSGR_EMSGSIZE, "the region's note has %u bytes; the buffer %zu",
-                          c->want, cap);
-    if (c->nfds == 0) {
-        frame_done(c);
-        return conn_fail(c, msgr__fail(MSGR_ECORRUPT, "a region frame came without its "
-                                       "descriptor"));
-    }
-    int fd = c->fds[0];
-    memmove(c->fds, c->fds + 1, sizeof(int) * (size_t)--c->nfds);
-    int len = (int)c->want;
-    if (c->want) /* an empty frame has no buffer */
-        memcpy(buf, c->buf, c->want);
-    frame_done(c);
-    if ((rc = msgr__region_adopt_fd(fd, out)))
-        return msgr__fail(rc, "the region handed over fails its checks: %s", msgr_strerror(rc));
-    return len;
-}
-
-/* ---- fast local connections (MSGR_IPC_FAST) ----
- * The client makes a nameless region with two rings (client to server first) and hands it over
- * as the connection's first frame; from then on frames go through the rings, and the socket
- * only tells the peer's end: every wait on a ring is cut into slices, and between slices the
- * socket is looked at. End of stream is reported only once the receiving ring is empty, so
- * nothing the peer committed before it closed or died is lost. */
-
-#define FAST_NOTE "msgr-fast-1"
-#define FAST_SLICE_NS 10000000 /* how often a wait on a ring looks at the socket */
-#define FAST_LOOK_EVERY 4096u  /* sends between looks at the socket while the ring has room */
-
-static int fast_setup(msgr_ipc_conn *c, int client, uint64_t deadline)
-{
-    size_t one = msgr_ring_footprint(MSGR_IPC_FAST_CAPACITY);
-    msgr_ring_opts ro = {.capacity = MSGR_IPC_FAST_CAPACITY};
-    int rc;
-    if (client) {
-        msgr_region_opts go = {.flags = MSGR_REGION_TRANSFERABLE};
-        if ((rc = msgr_region_create_anon(2 * one, &go, &c->fast)) ||
-            (rc = msgr_ring_create(msgr_region_base(c->fast), one, &ro, &c->tx)) ||
-            (rc = msgr_ring_create((char *)msgr_region_base(c->fast) + one, one, &ro, &c->rx)))
-            return rc;
-        msgr_region_prefault(c->fast); /* no page faults on the rings' first lap */
-        int fd = msgr__region_fd(c->fast);
-        return send_frame(c, MSGR__FRAME_REGION, FAST_NOTE, sizeof FAST_NOTE - 1, fd, -1);
-    }
-    char note[32];
-    uint32_t flags = c->o.flags;
-    c->o.flags &= ~MSGR_IPC_FAST; /* the hand-over itself is a plain frame */
-    rc = fill_frame(c, deadline);
-    if (rc == 0 && (c->kind != MSGR__FRAME_REGION || c->want != sizeof FAST_NOTE - 1))
-        rc = msgr__fail(MSGR_ECORRUPT, "the client did not open a fast connection (it must "
-                        "pass MSGR_IPC_FAST too)");
-    int64_t left = deadline == UINT64_MAX ? -1 : (int64_t)(deadline - msgr_os_now_ns());
-    if (rc == 0 && (rc = msgr_ipc_recv_region(c, &c->fast, note, sizeof note, left < 0 ? 0 : left)) >= 0)
-        rc = memcmp(note, FAST_NOTE, sizeof FAST_NOTE - 1) ? MSGR_ECORRUPT : 0;
-    c->o.flags = flags;
-    if (rc)
-        return rc;
-    if (msgr_region_size(c->fast) < 2 * one)
-        return msgr__fail(MSGR_ECORRUPT, "the fast connection's region is too small");
-    msgr_region_prefault(c->fast); /* page tables are per process */
-    /* Attaching checks every header field the peer wrote. */
-    if ((rc = msgr_ring_attach(msgr_region_base(c->fast), one, NULL, &c->rx)) ||
-        (rc = msgr_ring_attach((char *)msgr_region_base(c->fast) + one, one, NULL, &c->tx)))
-        return rc;
-    return 0;
-}
-
-/* Whether the peer has closed or died: its end of the socket is readable with nothing in it. */
-static int peer_gone(msgr_ipc_conn *c)
-{
-    if (c->eof)
-        return 1;
-    struct pollfd p = {c->fd, POLLIN, 0};
+    struct pollfd p = {t->fd, POLLIN, 0};
     char b;
-    if (poll(&p, 1, 0) > 0 && recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
-        c->eof = 1;
-    return c->eof;
+    return poll(&p, 1, 0) > 0 && recv(t->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
 
-/* The slice to wait on a ring now, or 0 when the deadline has passed. */
-static int64_t slice_of(uint64_t deadline)
+void msgr__tr_shutdown(msgr__tr *t) { shutdown(t->fd, SHUT_RDWR); }
+
+void msgr__tr_drop_passed(msgr__tr *t)
 {
-    if (deadline == UINT64_MAX)
-        return FAST_SLICE_NS;
-    uint64_t now = msgr_os_now_ns();
-    if (now >= deadline)
-        return 0;
-    return deadline - now < FAST_SLICE_NS ? (int64_t)(deadline - now) : FAST_SLICE_NS;
+    for (int i = 0; i < t->nfds; i++)
+        close(t->fds[i]);
+    t->nfds = 0;
 }
 
-static int fast_send(msgr_ipc_conn *c, const void *data, size_t len, int64_t timeout_ns)
+int msgr__tr_peer(const msgr__tr *t, msgr_ipc_peer *out)
 {
-    /* The socket is looked at every FAST_LOOK_EVERY sends, not on each (a system call would
-     * cost more than the send): a peer that died is noticed within that many frames, or at
-     * once when the ring is full. */
-    if (c->failed || c->eof || (++c->sends % FAST_LOOK_EVERY == 0 && peer_gone(c)))
-        return MSGR_EPIPE;
-    size_t most = msgr_ring_max_payload(MSGR_IPC_FAST_CAPACITY);
-    if (most > c->o.max_frame)
-        most = c->o.max_frame;
-    if (len > most)
-        return msgr__fail(MSGR_EMSGSIZE, "frame of %zu bytes; this fast connection carries "
-                          "%zu at most", len, most);
-    uint64_t deadline = deadline_of(timeout_ns);
-    for (;;) {
-        int rc = msgr_ring_send_wait(c->tx, 0, data, len, deadline == 0 ? 0 : slice_of(deadline));
-        if (rc != MSGR_ETIMEDOUT && rc != MSGR_EAGAIN)
-            return rc;
-        if (peer_gone(c)) /* a full ring nobody will ever empty */
-            return MSGR_EPIPE;
-        if (deadline != UINT64_MAX && msgr_os_now_ns() >= deadline)
-            return deadline == 0 ? MSGR_EAGAIN : MSGR_ETIMEDOUT;
-    }
-}
-
-static int fast_recv(msgr_ipc_conn *c, void *buf, size_t cap, uint64_t deadline)
-{
-    if (c->failed)
-        return MSGR_EPIPE;
-    for (;;) {
-        msgr_msg info;
-        int n = msgr_ring_recv_wait(c->rx, buf, cap, &info, deadline == 0 ? 0 : slice_of(deadline));
-        if (n == MSGR_EMSGSIZE)
-            return msgr__fail(n, "the next frame has %u bytes; the buffer %zu", info.len, cap);
-        if (n != MSGR_ETIMEDOUT && n != MSGR_EAGAIN)
-            return n;
-        /* Empty: the peer may be gone. Look again after seeing that, for what it committed
-         * just before. */
-        if (peer_gone(c)) {
-            n = msgr_ring_recv(c->rx, buf, cap, &info);
-            return n == MSGR_EAGAIN ? MSGR_EPIPE : n;
-        }
-        if (deadline != UINT64_MAX && msgr_os_now_ns() >= deadline)
-            return deadline == 0 ? MSGR_EAGAIN : MSGR_ETIMEDOUT;
-    }
-}
-
-int msgr_ipc_peer_get(const msgr_ipc_conn *c, msgr_ipc_peer *out)
-{
-    if (!c || !out)
-        return MSGR_EINVAL;
 #ifdef SO_PEERCRED
     struct ucred u;
     socklen_t n = sizeof u;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &u, &n) != 0)
+    if (getsockopt(t->fd, SOL_SOCKET, SO_PEERCRED, &u, &n) != 0)
         return sock_errno(errno);
     out->pid = (int32_t)u.pid;
     out->uid = (uint32_t)u.uid;
@@ -834,7 +452,7 @@ int msgr_ipc_peer_get(const msgr_ipc_conn *c, msgr_ipc_peer *out)
 #else
     uid_t uid;
     gid_t gid;
-    if (getpeereid(c->fd, &uid, &gid) != 0)
+    if (getpeereid(t->fd, &uid, &gid) != 0)
         return MSGR_ENOSYS;
     out->pid = 0; /* not known here */
     out->uid = (uint32_t)uid;
@@ -842,30 +460,39 @@ int msgr_ipc_peer_get(const msgr_ipc_conn *c, msgr_ipc_peer *out)
 #endif
 }
 
-intptr_t msgr_ipc_conn_fd(const msgr_ipc_conn *c) { return c ? c->fd : -1; }
-intptr_t msgr_ipc_server_fd(const msgr_ipc_server *s) { return s ? s->fd : -1; }
+intptr_t msgr__tr_native(const msgr__tr *t) { return t->fd; }
 
-void msgr_ipc_close(msgr_ipc_conn *c)
+void msgr__tr_close(msgr__tr *t)
 {
-    if (!c)
-        return;
-    close_fds(c);
-    close(c->fd);
-    msgr_ring_close(c->tx);
-    msgr_ring_close(c->rx);
-    msgr_region_close(c->fast);
-    free(c->buf);
-    free(c->in);
-    free(c);
+    msgr__tr_drop_passed(t);
+    close(t->fd);
+    free(t);
 }
 
-void msgr_ipc_server_close(msgr_ipc_server *s)
+/* ---- regions ---- */
+
+int msgr__tr_region_give(msgr__tr *t, msgr_region *r, msgr__tr_token *tok)
 {
-    if (!s)
-        return;
-    close(s->fd);
-    if (s->path && s->pid == msgr_os_pid())
-        unlink(s->path);
-    free(s->path);
-    free(s);
+    (void)t;
+    int fd = msgr__region_fd(r);
+    if (fd < 0)
+        return msgr__fail(MSGR_EINVAL, "this anonymous region has no descriptor to hand over "
+                          "(create it with MSGR_REGION_TRANSFERABLE)");
+    tok->len = 0;
+    tok->pass = fd;
+    return 0;
+}
+
+void msgr__tr_region_ungive(msgr__tr *t, msgr__tr_token *tok) { (void)t, (void)tok; }
+
+uint32_t msgr__tr_token_bytes(void) { return 0; }
+
+int msgr__tr_region_take(msgr__tr *t, const uint8_t *p, msgr_region **out)
+{
+    (void)p;
+    if (t->nfds == 0)
+        return msgr__fail(MSGR_ECORRUPT, "a region frame came without its descriptor");
+    int fd = t->fds[0];
+    memmove(t->fds, t->fds + 1, sizeof(int) * (size_t)--t->nfds);
+    return msgr__region_adopt_fd(fd, out);
 }
