@@ -39,7 +39,7 @@ OS_SRC = src/os/win32.c mmap/win32.c src/ipc/win32.c
 # mingw's own C99 printf (%zu, %llu); one static program (no DLLs to find under wine);
 # WaitOnAddress lives in the synchronization library.
 WIN_FLAGS = -D__USE_MINGW_ANSI_STDIO=1
-WIN_LIBS = -static -lsynchronization
+WIN_LIBS = -static -lsynchronization -ladvapi32
 else ifneq ($(findstring darwin,$(TARGET_OS)),)
 OS_SRC = src/os/posix.c src/os/darwin.c mmap/posix.c src/ipc/posix.c
 else
@@ -61,8 +61,8 @@ SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 
 EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized orders ipc_echo
 TOOLS    = ring_bench bench_compare msgr
-TEST_HELPERS = ring_peer crash_test
-TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test ipc_test \
+TEST_HELPERS = ring_peer crash_test ipc_peer
+TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test ipc_test ipc_portable_test \
            runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test cycle_test
 
 # Optional parts, built when their Debian package is installed (checked once per make).
@@ -342,15 +342,15 @@ WIN_CC ?= x86_64-w64-mingw32-gcc
 WIN_BUILD = build/windows
 WINE ?= wine
 WIN_TESTS = crc_test crc_portable_test ring_test ring_threads_test ring_badinput_test peer_test \
-            log_corruption_test cycle_test
-WIN_EXAMPLES = two_workers pipeline serialized multi_process orders
+            log_corruption_test cycle_test ipc_portable_test
+WIN_EXAMPLES = two_workers pipeline serialized multi_process orders ipc_echo
 .PHONY: windows windows-bins windows-test
 windows:
 	@command -v $(WIN_CC) >/dev/null || \
 	  { echo "make windows needs $(WIN_CC): apt-get install gcc-mingw-w64-x86-64"; exit 1; }
 	$(MAKE) CC=$(WIN_CC) BUILD=$(WIN_BUILD) SHIM=1 windows-bins
 windows-bins: $(STATIC) $(WIN_EXAMPLES:%=$(BUILD)/bin/%.exe) $(BUILD)/bin/msgr.exe \
-              $(WIN_TESTS:%=$(BUILD)/tests/%.exe) $(BUILD)/tests/ring_peer.exe
+              $(WIN_TESTS:%=$(BUILD)/tests/%.exe) $(BUILD)/tests/ring_peer.exe $(BUILD)/tests/ipc_peer.exe
 $(BUILD)/bin/orders.exe: examples/orders/orders.c examples/orders/orders.def.h examples/proc.h $(STATIC) $(LIB_HDR)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
 $(BUILD)/bin/msgr.exe: src/msgr_cli.c $(STATIC) $(LIB_HDR)
@@ -373,6 +373,7 @@ windows-test: windows
 	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) serialized.exe --orders 5000
 	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) multi_process.exe --count 20000
 	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) orders.exe --orders 5000
+	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) ipc_echo.exe --count 2000
 	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) orders.exe --shm --orders 5000
 	@mkdir -p $(WIN_BUILD)/bin/orders-file
 	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) orders.exe --file orders-file --orders 20000

@@ -19,6 +19,7 @@
  * it; a name is removed by renaming it aside first, so that it is free at once.
  */
 #include "region_layout.h"
+#include "region_handle.h"
 #include "os/os.h"
 #include "os/win32.h"
 #include "msgr/error.h"
@@ -34,6 +35,7 @@ struct msgr_region {
     uint64_t reserved; /* bytes of the view (>= mapped) */
     HANDLE file;       /* backing file, or INVALID_HANDLE_VALUE for anonymous memory */
     HANDLE section;
+    uint64_t key;      /* the name waits in it go by (win32.h), or 0 if it is not shared */
     uint32_t flags;
     msgr_region_kind kind;
     char *tmp, *name;  /* MSGR_REGION_PUBLISH_LATER, until published: the paths */
@@ -79,6 +81,10 @@ static int set_file_size(HANDLE f, uint64_t size)
 static int region_map(HANDLE f, uint64_t mapped, uint64_t view, uint32_t flags,
                       msgr_region_kind kind, int anon_reserve, msgr_region **out)
 {
+    /* Files are known by their identity; anonymous memory that may be handed to another
+     * process (msgr_ipc_send_region) by a random key that travels with it. */
+    uint64_t key = f != INVALID_HANDLE_VALUE ? file_key(f)
+                   : (flags & MSGR_REGION_TRANSFERABLE) ? (msgr_os_random64() | 1) : 0;
     DWORD protect = PAGE_READWRITE | (anon_reserve ? SEC_RESERVE : 0);
     HANDLE s = CreateFileMappingA(f, NULL, protect, (DWORD)(view >> 32), (DWORD)view, NULL);
     int rc = s ? 0 : last_error();
@@ -90,8 +96,8 @@ static int region_map(HANDLE f, uint64_t mapped, uint64_t view, uint32_t flags,
     msgr_region *r = rc ? NULL : calloc(1, sizeof *r);
     if (!rc && !r)
         rc = MSGR_ENOMEM;
-    if (!rc && f != INVALID_HANDLE_VALUE)
-        rc = msgr__win_map_add(map, (size_t)view, file_key(f), f);
+    if (!rc && key)
+        rc = msgr__win_map_add(map, (size_t)view, key, f == INVALID_HANDLE_VALUE ? NULL : f);
     if (rc) {
         if (map)
             UnmapViewOfFile(map);
@@ -107,6 +113,7 @@ static int region_map(HANDLE f, uint64_t mapped, uint64_t view, uint32_t flags,
     r->reserved = view;
     r->file = f;
     r->section = s;
+    r->key = key;
     r->flags = flags;
     r->kind = kind;
     *out = r;
@@ -281,7 +288,8 @@ static int open_handle(HANDLE f, msgr_region_kind kind, const char *path, msgr_r
     int rc = file_size(f, &bytes);
     if (rc == 0 && bytes < sizeof h)
         rc = MSGR_ENOTMSGR;
-    if (rc == 0 && (!ReadFile(f, &h, sizeof h, &got, NULL) || got != sizeof h))
+    OVERLAPPED at = {0}; /* offset 0, whatever the handle's position (it may be shared) */
+    if (rc == 0 && (!ReadFile(f, &h, sizeof h, &got, &at) || got != sizeof h))
         rc = MSGR_EIO;
     if (rc == 0)
         rc = msgr__region_hdr_check(&h, bytes);
@@ -300,7 +308,7 @@ static int open_handle(HANDLE f, msgr_region_kind kind, const char *path, msgr_r
     uint64_t view = (h.flags & MSGR_REGION_GROWABLE) ? reserve : total;
     if ((rc = region_map(f, total, view, h.flags, kind, 0, &r)))
         return rc;
-    if (!(r->path = strdup(path))) {
+    if (path && !(r->path = strdup(path))) {
         msgr_region_close(r);
         return MSGR_ENOMEM;
     }
@@ -445,7 +453,7 @@ void msgr_region_close(msgr_region *r)
 {
     if (!r)
         return;
-    if (r->file != INVALID_HANDLE_VALUE)
+    if (r->key)
         msgr__win_map_remove(r->map);
     UnmapViewOfFile(r->map);
     CloseHandle(r->section);
@@ -549,5 +557,79 @@ int msgr_region_list_shm(msgr_region_shm_info *out, uint32_t max, uint32_t *n)
     } while (FindNextFileA(h, &fd));
     FindClose(h);
     *n = k;
+    return 0;
+}
+
+/* ---- handing regions to other processes (region_handle.h) ---- */
+
+int msgr__region_handles(const msgr_region *r, void **object, uint64_t *key, int *is_file)
+{
+    if (!r->key)
+        return MSGR_EINVAL;
+    *is_file = r->file != INVALID_HANDLE_VALUE;
+    *object = *is_file ? r->file : r->section;
+    *key = r->key;
+    return 0;
+}
+
+/* The bytes of the view at map: its pieces (committed and reserved alike) are walked until
+ * the allocation ends. */
+static uint64_t view_bytes(uint8_t *map)
+{
+    uint64_t n = 0;
+    MEMORY_BASIC_INFORMATION mi;
+    while (VirtualQuery(map + n, &mi, sizeof mi) == sizeof mi && mi.AllocationBase == map &&
+           mi.RegionSize)
+        n += mi.RegionSize;
+    return n;
+}
+
+int msgr__region_adopt_handle(void *object, uint64_t key, int is_file, msgr_region **out)
+{
+    HANDLE h = (HANDLE)object;
+    if (is_file) {
+        msgr__region_hdr hd;
+        DWORD got = 0;
+        OVERLAPPED at = {0};
+        if (!ReadFile(h, &hd, sizeof hd, &got, &at) || got != sizeof hd)
+            return MSGR_ENOTMSGR;
+        msgr_region_kind kind = hd.kind == MSGR_REGION_SHM ? MSGR_REGION_SHM : MSGR_REGION_FILE;
+        return open_handle(h, kind, NULL, out); /* checks everything again */
+    }
+    /* A pagefile section: mapped whole, its size read off the view. */
+    uint8_t *map = MapViewOfFile(h, FILE_MAP_ALL_ACCESS, 0, 0, 0);
+    if (!map)
+        return last_error();
+    uint64_t bytes = view_bytes(map);
+    const msgr__region_hdr *hd = (const msgr__region_hdr *)map;
+    int rc = bytes < sizeof *hd ? MSGR_ENOTMSGR : msgr__region_hdr_check(hd, bytes);
+    uint64_t total = 0;
+    if (rc == 0) {
+        total = msgr__region_total(atomic_load_explicit(&hd->size, memory_order_acquire));
+        if (total > bytes)
+            rc = MSGR_ECORRUPT;
+    }
+    msgr_region *r = rc ? NULL : calloc(1, sizeof *r);
+    if (!rc && !r)
+        rc = MSGR_ENOMEM;
+    if (!rc && !key)
+        rc = MSGR_ECORRUPT;
+    if (!rc)
+        rc = msgr__win_map_add(map, (size_t)bytes, key, NULL);
+    if (rc) {
+        UnmapViewOfFile(map);
+        free(r);
+        CloseHandle(h);
+        return rc;
+    }
+    r->map = map;
+    r->mapped = total;
+    r->reserved = bytes;
+    r->file = INVALID_HANDLE_VALUE;
+    r->section = h;
+    r->key = key;
+    r->flags = hd->flags;
+    r->kind = MSGR_REGION_ANON;
+    *out = r;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* messenger: the IPC transport, a socket-like connection between processes of one machine.
  *
- * A server listens on a path (a Unix domain socket on POSIX systems), clients connect to it,
+ * A server listens on a path (a Unix domain socket on POSIX systems, a named pipe on Windows),
+ * clients connect to it,
  * and each connection carries whole messages (frames: a length, then that many bytes, up to a
  * limit) or, with MSGR_IPC_STREAM, a plain byte stream for protocols that frame themselves (for
  * example JSON-RPC, one JSON text per line). Over a framed connection one process can also hand
@@ -14,6 +15,13 @@
  * a dead listener is reclaimed by the next listen; a live listener gives MSGR_EADDRINUSE.
  * Socket files are created with mode 0600 (opts.mode) before anyone can connect.
  *
+ * Windows: a path is a pipe name. One that starts with \\.\pipe\ is used as it stands; any
+ * other is made absolute against the working directory and placed under \\.\pipe\ (its
+ * backslashes turned into slashes), 256 characters in all or MSGR_ENAMETOOLONG. Mode 0600
+ * admits the creating user only; group or other bits give the pipe default security. Pipes
+ * leave nothing behind; MSGR_IPC_ABSTRACT changes nothing there and MSGR_IPC_LONG_PATH is
+ * MSGR_ENOSYS. A region is handed over as a handle the sender duplicates into the receiver's
+ * process: accept regions only from peers you trust (msgr_ipc_peer_get). *
  * End of stream: when the peer closes or dies, recv returns MSGR_EPIPE once everything it sent
  * has been read. A peer that sends a frame over the limit, or a frame header that cannot be
  * valid, has its connection failed: MSGR_EMSGSIZE or MSGR_ECORRUPT, with msgr_last_error()
@@ -39,8 +47,11 @@ extern "C" {
 typedef struct msgr_ipc_server msgr_ipc_server;
 typedef struct msgr_ipc_conn msgr_ipc_conn;
 
-/* Longest path accepted without MSGR_IPC_LONG_PATH: 107 on Linux, 103 on macOS. */
-#if defined(__APPLE__)
+/* Longest path accepted without MSGR_IPC_LONG_PATH: 107 on Linux, 103 on macOS; on Windows
+ * the whole pipe name, \\.\pipe\ and the absolute path included, has at most 256. */
+#if defined(_WIN32)
+#define MSGR_IPC_PATH_MAX 256
+#elif defined(__APPLE__)
 #define MSGR_IPC_PATH_MAX 103
 #else
 #define MSGR_IPC_PATH_MAX 107
@@ -119,15 +130,17 @@ MSGR_API int msgr_ipc_send_region(msgr_ipc_conn *c, msgr_region *r, const void *
 MSGR_API int msgr_ipc_recv_region(msgr_ipc_conn *c, msgr_region **out, void *buf, size_t cap,
                                   int64_t timeout_ns);
 
-/* The connected peer: its process id and user id as the kernel saw them at connect time.
- * Errors: MSGR_ENOSYS where the system cannot tell, MSGR_EINVAL. */
+/* The connected peer: its process id and user id as the kernel saw them at connect time
+ * (Windows: the pid, uid 0; macOS: the uid, pid 0). Errors: MSGR_ENOSYS where the system
+ * cannot tell, MSGR_EINVAL. */
 typedef struct msgr_ipc_peer {
     int32_t pid;
     uint32_t uid;
 } msgr_ipc_peer;
 MSGR_API int msgr_ipc_peer_get(const msgr_ipc_conn *c, msgr_ipc_peer *out);
 
-/* The native descriptor (a socket), for poll/epoll/libuv: readable when recv would not wait
+/* The native descriptor (a socket; on Windows the pipe's HANDLE, and for a server the event
+ * signalled when a client is waiting), for poll/epoll/libuv: readable when recv would not wait
  * (data, end of stream or an error). Owned by the handle; -1 for NULL. A frame may arrive in
  * parts: after a readable event, recv with timeout 0 may still give MSGR_EAGAIN. */
 MSGR_API intptr_t msgr_ipc_conn_fd(const msgr_ipc_conn *c);
