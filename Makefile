@@ -52,17 +52,17 @@ VERSION   = 0.1.0
 LIB_SRC = src/os/error.c $(OS_SRC) mmap/region.c src/ipc/conn.c bus/wait.c bus/ring.c bus/ring_claim.c bus/ring_read.c bus/ring_repair.c \
           bus/crc32c.c bus/durable.c bus/log.c bus/log_record.c bus/log_append.c bus/log_read.c \
           bus/log_recover.c bus/named.c bus/journal.c \
-          src/inbox.c src/bus.c src/router.c src/worker.c
+          src/inbox.c src/bus.c src/router.c src/worker.c src/registry.c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h src/os/*.h mmap/*.h bus/*.h macros/*.h)
 
 STATIC = $(BUILD)/lib/libmessenger.a
 SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 
-EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized orders ipc_echo
+EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized orders ipc_echo registry
 TOOLS    = ring_bench bench_compare msgr
 TEST_HELPERS = ring_peer crash_test ipc_peer
-TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test ipc_test ipc_portable_test \
+TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test ipc_test ipc_portable_test registry_test \
            runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test cycle_test
 
 # Optional parts, built when their Debian package is installed (checked once per make).
@@ -228,6 +228,7 @@ examples-check: all
 	@mkdir -p $(BUILD)/orders-file
 	$(if $(EXAMPLES_ONE_PROCESS),,$(BUILD)/bin/orders --file $(BUILD)/orders-file $(if $(EXAMPLES_QUICK),--orders 5000,--orders 20000))
 	$(BUILD)/bin/ipc_echo $(if $(EXAMPLES_QUICK),--count 2000)
+	$(if $(EXAMPLES_ONE_PROCESS),,$(BUILD)/bin/registry $(if $(EXAMPLES_QUICK),--count 20000))
 	@$(if $(HAVE_JANSSON),sh tests/jsonrpc_test.sh $(BUILD),echo "jsonrpc example skipped: apt-get install libjansson-dev")
 
 # What the example definitions expand to (the generated code, formatted when clang-format exists).

@@ -18,6 +18,7 @@
 #include "msgr/ring.h"
 #include "msgr/runtime.h"
 #include "msgr/ipc.h"
+#include "msgr/registry.h"
 
 #define MSGR_VERSION_MAJOR 0
 #define MSGR_VERSION_MINOR 1

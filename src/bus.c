@@ -1,6 +1,7 @@
 /* messenger: the root object: create or attach a bus, check the schema, claim workers. */
 #include "bus_internal.h"
 #include "msgr/error.h"
+#include "msgr/registry.h"
 #include "os/error_detail.h"
 
 #include <stdio.h>
@@ -403,15 +404,8 @@ static int is_listed(const char *const *run, const char *name)
     return 0;
 }
 
-int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
+static int bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
 {
-    if (!out || app_check(app))
-        return MSGR_EINVAL;
-    /* Callers built before claim_timeout_ns and flags existed pass the older size. */
-    if (o && o->size_of && o->size_of < offsetof(msgr_bus_opts, claim_timeout_ns))
-        return MSGR_EINVAL;
-    if (o && (o->flags & ~MSGR_BUS_FRESH))
-        return MSGR_EINVAL;
     if (o && o->kind && o->kind != MSGR_REGION_ANON && o->kind != MSGR_REGION_SHM &&
         o->kind != MSGR_REGION_FILE)
         return MSGR_EINVAL;
@@ -653,10 +647,160 @@ void msgr_bus_close(msgr_bus *b)
             msgr__inbox_close(&b->inbox[i]);
     if (!b->region_borrowed)
         msgr_region_close(b->region);
+    if (b->reg_name) {
+        msgr_registry_leave(b->reg_name);
+        free(b->reg_name);
+    }
     free(b->inbox);
     free(b->w);
     free(b->caps);
     free(b);
+}
+
+uint64_t msgr_app_schema(const msgr_app *app)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, 64-bit */
+#define MIX(byte) (h = (h ^ (uint8_t)(byte)) * 0x100000001b3ull)
+    if (!app || !app->name)
+        return 0;
+    for (const char *p = app->name; *p; p++)
+        MIX(*p);
+    for (uint32_t i = 0; i < app->n_messages; i++) {
+        uint64_t f = app->messages[i].fingerprint ? app->messages[i].fingerprint() : 0;
+        MIX(app->messages[i].id);
+        MIX(app->messages[i].id >> 8);
+        for (int k = 0; k < 8; k++)
+            MIX(f >> (8 * k));
+    }
+#undef MIX
+    return h;
+}
+
+/* ---- the name registry ---- */
+
+/* The name a bus registers under by default: the shm name, or the file's base name less its
+ * extension. */
+static int default_reg_name(const msgr_bus_opts *o, char *out, size_t cap)
+{
+    const char *n = o->name, *slash = strrchr(n, '/');
+#ifdef _WIN32
+    const char *bs = strrchr(n, '\\');
+    if (bs && (!slash || bs > slash))
+        slash = bs;
+#endif
+    if (o->kind == MSGR_REGION_FILE && slash)
+        n = slash + 1;
+    while (*n == '/')
+        n++;
+    size_t len = strlen(n);
+    const char *dot = o->kind == MSGR_REGION_FILE ? strrchr(n, '.') : NULL;
+    if (dot && dot != n)
+        len = (size_t)(dot - n);
+    if (len == 0 || len >= cap)
+        return msgr__fail(MSGR_EINVAL, "no registry name can be made from '%s': set "
+                          "registry_name", o->name);
+    memcpy(out, n, len);
+    out[len] = 0;
+    return 0;
+}
+
+/* Where (kind, name) lives, as the registry records it: a file's absolute path. */
+static int reg_location(const msgr_bus_opts *o, char *out, size_t cap)
+{
+    if (o->kind == MSGR_REGION_FILE)
+        return msgr_os_abs_path(o->name, out, cap);
+    const char *n = o->name;
+    while (*n == '/')
+        n++;
+    if (strlen(n) >= cap)
+        return MSGR_ENAMETOOLONG;
+    strcpy(out, n);
+    return 0;
+}
+
+int msgr_bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
+{
+    if (!out || app_check(app))
+        return MSGR_EINVAL;
+    /* Callers built before claim_timeout_ns and flags existed pass the older size. */
+    if (o && o->size_of && o->size_of < offsetof(msgr_bus_opts, claim_timeout_ns))
+        return MSGR_EINVAL;
+    if (o && (o->flags & ~(MSGR_BUS_FRESH | MSGR_BUS_REGISTER | MSGR_BUS_ATTACH_REGISTERED)))
+        return MSGR_EINVAL;
+    /* The caller's options, as far as its size_of says; later fields read as zero. */
+    msgr_bus_opts eff;
+    memset(&eff, 0, sizeof eff);
+    if (o)
+        memcpy(&eff, o, o->size_of && o->size_of < sizeof eff ? o->size_of : sizeof eff);
+    char reg[MSGR_REGISTRY_NAME_MAX + 1] = "", loc[1024];
+    msgr_registry_entry *e = o ? malloc(sizeof *e) : NULL;
+    if (o && !e)
+        return MSGR_ENOMEM;
+    int rc = 0;
+    if (o && (!eff.kind || eff.kind == MSGR_REGION_ANON) && eff.name && !given_region(o)) {
+        /* A registered name: open the bus wherever it lives. */
+        if ((rc = msgr_registry_lookup(eff.name, e)))
+            goto out;
+        if (strcmp(e->app, app->name) != 0) {
+            rc = msgr__fail(MSGR_ESCHEMA, "the bus registered as '%s' belongs to application "
+                            "'%s', not '%s'", eff.name, e->app, app->name);
+            goto out;
+        }
+        snprintf(reg, sizeof reg, "%s", eff.name);
+        eff.kind = e->kind;
+        eff.name = e->location;
+    } else if (o && (eff.flags & MSGR_BUS_REGISTER)) {
+        if ((eff.kind != MSGR_REGION_SHM && eff.kind != MSGR_REGION_FILE) || !eff.name) {
+            rc = msgr__fail(MSGR_EINVAL, "MSGR_BUS_REGISTER needs a shm or file bus");
+            goto out;
+        }
+        if (eff.registry_name)
+            rc = snprintf(reg, sizeof reg, "%s", eff.registry_name) >= (int)sizeof reg
+                     ? msgr__fail(MSGR_EINVAL, "registry_name '%.80s' is longer than %d",
+                                  eff.registry_name, MSGR_REGISTRY_NAME_MAX)
+                     : 0;
+        else
+            rc = default_reg_name(&eff, reg, sizeof reg);
+        if (rc)
+            goto out;
+        /* Registered for another bus already: refused before anything is made, or that bus
+         * opened instead. (A file not made yet has no absolute path: another bus, then.) */
+        if (msgr_registry_lookup(reg, e) == 0 &&
+            (e->kind != eff.kind || reg_location(&eff, loc, sizeof loc) != 0 ||
+             strcmp(loc, e->location) != 0)) {
+            if (!(eff.flags & MSGR_BUS_ATTACH_REGISTERED)) {
+                rc = msgr__fail(MSGR_EEXIST, "registry name '%s' is held by %s bus '%s' "
+                                "(process %d lives)", reg, e->kind == MSGR_REGION_FILE ? "file"
+                                : "shm", e->location, (int)e->procs[0].pid);
+                goto out;
+            }
+            eff.kind = e->kind;
+            eff.name = e->location;
+        }
+    }
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if ((rc = bus_open(app, o ? &eff : NULL, out)) || !reg[0])
+            goto out;
+        if ((rc = reg_location(&eff, loc, sizeof loc)) == 0 &&
+            (rc = msgr_registry_add(reg, eff.kind, loc, app->name, msgr_app_schema(app))) == 0 &&
+            !((*out)->reg_name = malloc(strlen(reg) + 1)))
+            rc = MSGR_ENOMEM;
+        if (rc == 0) {
+            strcpy((*out)->reg_name, reg);
+            goto out;
+        }
+        msgr_bus_close(*out);
+        *out = NULL;
+        /* Another process registered the name for its bus first: attach to that one. */
+        if (rc != MSGR_EEXIST || !(eff.flags & MSGR_BUS_ATTACH_REGISTERED) ||
+            msgr_registry_lookup(reg, e) != 0)
+            goto out;
+        eff.kind = e->kind;
+        eff.name = e->location;
+    }
+out:
+    free(e);
+    return rc;
 }
 
 size_t msgr_bus_footprint(const msgr_app *app, const msgr_bus_opts *o)

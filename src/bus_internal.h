@@ -131,6 +131,7 @@ struct msgr_bus {
     _Atomic int abandon; /* workers discard instead of dispatching */
     uint64_t run_id;     /* this start's stop records carry it: a stop record left in a file
                             inbox by an earlier run (killed before reading it) stops nobody */
+    char *reg_name;      /* the registry entry this process is recorded in, or NULL */
 };
 
 /* Adds to a shared counter. Every counter has one writer (a worker's identity is used by one

@@ -39,19 +39,25 @@ static const char *usage_text[] = {
            "  prints its number on its own line, then acknowledges it. Stops after N messages\n"
            "  or after T ms with nothing new. A payload failing verification is reported on\n"
            "  stderr and the exit status is 1.",
-    "stat", "msgr stat FILE\n"
+    "stat", "msgr stat FILE [--json]\n"
             "  Prints header, positions, sequence range and per-group acknowledged position\n"
-            "  and lag as `key: value` lines.",
+            "  and lag as `key: value` lines; --json prints one JSON object instead (the same\n"
+            "  keys, groups as an array of {name, acked_seq, lag, reader_pid}).",
     "dump", "msgr dump FILE [--from SEQ] [--limit N]\n"
             "  Prints one line per committed record, from sequence number SEQ.",
     "clear", "msgr clear FILE\n"
              "  Drops everything pending (every group jumps to the end) and prints how many\n"
              "  records the slowest group had not acknowledged.",
-    "ls", "msgr ls\n"
+    "ls", "msgr ls [--json]\n"
           "  Lists the messenger objects in named shared memory, one per line:\n"
           "  NAME SIZE USERS STATE, where USERS is how many live processes map it and STATE\n"
           "  is live, stale (no live process maps it) or half-made (left by a creator that\n"
-          "  died midway). USERS is ? where this system cannot tell.",
+          "  died midway). USERS is ? where this system cannot tell. Then the buses in the\n"
+          "  name registry, one per line: registered NAME KIND LOCATION APP STATE PIDS, where\n"
+          "  KIND is shm or file, STATE live or stale (every process dead) and PIDS the\n"
+          "  processes recorded, comma-separated. --json prints one object instead:\n"
+          "  {\"shm\": [{name, size, users, state}], \"registered\": [{name, kind, location,\n"
+          "  app, schema, state, procs: [{pid, alive}]}]} (users is -1 where unknown).",
     "rm", "msgr rm NAME [--force]\n"
           "  Removes shared-memory object NAME (as msgr ls names it). Refuses one that a live\n"
           "  process maps (exit status 1) unless --force; processes that map it keep it.",
@@ -133,7 +139,7 @@ static uint64_t verify(const unsigned char *p, size_t len, int *bad)
 typedef struct args {
     const char *file, *group, *sync;
     uint64_t capacity, count, size, start, idle_ms, from, limit, claim_timeout_ms;
-    int has_count, has_idle, has_limit, single, force;
+    int has_count, has_idle, has_limit, single, force, json;
 } args;
 
 static int parse(const char *cmd, int argc, char **argv, args *a)
@@ -156,6 +162,10 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
         }
         if (!strcmp(o, "--force")) {
             a->force = 1;
+            continue;
+        }
+        if (!strcmp(o, "--json")) {
+            a->json = 1;
             continue;
         }
         int ok = 1;
@@ -317,6 +327,50 @@ static int cmd_sub(args *a)
     return status;
 }
 
+/* Prints s as a JSON string. */
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void stat_json(args *a, msgr_log *log, const msgr_log_stats *st, const char *sync)
+{
+    printf("{\"file\": ");
+    json_str(a->file);
+    printf(", \"version\": %u, \"capacity\": %" PRIu64 ", \"sync\": \"%s\", \"start_seq\": %" PRIu64
+           ", \"end_seq\": %" PRIu64 ", \"records\": %" PRIu64 ", \"pending\": %" PRIu64
+           ", \"producers\": %u, \"max_groups\": %u, \"max_producers\": %u"
+           ", \"single_producer\": %s",
+           st->version, st->capacity, sync, st->start, st->end, st->records, st->pending,
+           st->producers, st->max_groups, st->max_producers,
+           (st->flags & MSGR_LOG_SINGLE_PRODUCER) ? "true" : "false");
+    if (st->flags & MSGR_LOG_SINGLE_PRODUCER)
+        printf(", \"appender_pid\": %d", (int)st->appender);
+    printf(", \"groups\": [");
+    int first = 1;
+    for (uint32_t i = 0; i < st->max_groups; i++) {
+        msgr_log_group_info g;
+        if (msgr_log_group_get(log, i, &g) != 0)
+            continue;
+        printf("%s{\"name\": ", first ? "" : ", ");
+        json_str(g.name);
+        printf(", \"acked_seq\": %" PRIu64 ", \"lag\": %" PRIu64 ", \"reader_pid\": %d}",
+               g.acked, g.lag, (int)g.owner);
+        first = 0;
+    }
+    printf("]}\n");
+}
+
 static int cmd_stat(args *a)
 {
     msgr_log *log;
@@ -325,6 +379,11 @@ static int cmd_stat(args *a)
     msgr_log_stats st;
     msgr_log_stats_get(log, &st);
     static const char *sync[] = {"none", "batch", "always"};
+    if (a->json) {
+        stat_json(a, log, &st, sync[st.sync % 3]);
+        msgr_log_close(log);
+        return 0;
+    }
     printf("file: %s\nversion: %u\ncapacity: %" PRIu64 "\nsync: %s\nstart_seq: %" PRIu64
            "\nend_seq: %" PRIu64 "\nrecords: %" PRIu64 "\npending: %" PRIu64
            "\nproducers: %u\ngroups: %u\nmax_groups: %u\nmax_producers: %u\n"
@@ -382,26 +441,75 @@ static int cmd_clear(args *a)
     return 0;
 }
 
+static const char *shm_state(const msgr_region_shm_info *o)
+{
+    return o->half_made ? "half-made" : o->users == 0 ? "stale" : "live";
+}
+
 static int cmd_ls(args *a)
 {
-    (void)a;
     static msgr_region_shm_info list[1024];
-    uint32_t n = 0;
+    static msgr_registry_entry reg[256];
+    uint32_t n = 0, nr = 0;
     int rc = msgr_region_list_shm(list, 1024, &n);
     if (rc)
         return fail("shared memory", rc);
-    for (uint32_t i = 0; i < n && i < 1024; i++) {
+    char dir[1024];
+    int rrc = msgr_registry_dir(dir, sizeof dir);
+    if (rrc == 0)
+        rrc = msgr_registry_list(reg, 256, &nr);
+    if (rrc && rrc != MSGR_ENOENT)
+        fprintf(stderr, "msgr: the name registry: %s %s\n", msgr_strerror(rrc), msgr_last_error());
+    if (n > 1024)
+        fprintf(stderr, "msgr: %u more objects not shown\n", n - 1024);
+    if (nr > 256)
+        fprintf(stderr, "msgr: %u more registered buses not shown\n", nr - 256);
+    n = n > 1024 ? 1024 : n;
+    nr = rrc ? 0 : nr > 256 ? 256 : nr;
+    if (a->json) {
+        printf("{\"shm\": [");
+        for (uint32_t i = 0; i < n; i++) {
+            printf("%s{\"name\": ", i ? ", " : "");
+            json_str(list[i].name);
+            printf(", \"size\": %" PRIu64 ", \"users\": %d, \"state\": \"%s\"}", list[i].size,
+                   (int)list[i].users, shm_state(&list[i]));
+        }
+        printf("], \"registered\": [");
+        for (uint32_t i = 0; i < nr; i++) {
+            const msgr_registry_entry *e = &reg[i];
+            printf("%s{\"name\": ", i ? ", " : "");
+            json_str(e->name);
+            printf(", \"kind\": \"%s\", \"location\": ", e->kind == MSGR_REGION_FILE ? "file" : "shm");
+            json_str(e->location);
+            printf(", \"app\": ");
+            json_str(e->app);
+            printf(", \"schema\": \"%016" PRIx64 "\", \"state\": \"%s\", \"procs\": [", e->schema,
+                   e->alive ? "live" : "stale");
+            for (uint32_t k = 0; k < e->n_procs; k++)
+                printf("%s{\"pid\": %d, \"alive\": %s}", k ? ", " : "", (int)e->procs[k].pid,
+                       e->procs[k].alive ? "true" : "false");
+            printf("]}");
+        }
+        printf("]}\n");
+        return 0;
+    }
+    for (uint32_t i = 0; i < n; i++) {
         const msgr_region_shm_info *o = &list[i];
         char users[16];
         if (o->users < 0)
             snprintf(users, sizeof users, "?");
         else
             snprintf(users, sizeof users, "%d", (int)o->users);
-        printf("%s %" PRIu64 " %s %s\n", o->name, o->size, users,
-               o->half_made ? "half-made" : o->users == 0 ? "stale" : "live");
+        printf("%s %" PRIu64 " %s %s\n", o->name, o->size, users, shm_state(o));
     }
-    if (n > 1024)
-        fprintf(stderr, "msgr: %u more objects not shown\n", n - 1024);
+    for (uint32_t i = 0; i < nr; i++) {
+        const msgr_registry_entry *e = &reg[i];
+        printf("registered %s %s %s %s %s ", e->name, e->kind == MSGR_REGION_FILE ? "file" : "shm",
+               e->location, e->app, e->alive ? "live" : "stale");
+        for (uint32_t k = 0; k < e->n_procs; k++)
+            printf("%s%d", k ? "," : "", (int)e->procs[k].pid);
+        printf("\n");
+    }
     return 0;
 }
 

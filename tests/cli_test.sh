@@ -36,5 +36,46 @@ $M ls | grep -q "^$name .* 0 stale$" && ok || bad "ls shows $name stale after it
 $M rm $name && ok || bad "rm of a stale object"
 $M ls | grep -q "^$name " && bad "still listed after rm" || ok
 $M rm $name 2>/dev/null && bad "rm of a missing object succeeded" || ok
+# --json: stat and ls print one JSON object each; a registered bus is listed with its processes.
+if command -v python3 >/dev/null; then
+    $M stat $tmp.log > $tmp.err
+    $M stat $tmp.log --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+text = dict(l.split(": ", 1) for l in open(sys.argv[1]).read().splitlines())
+for k in ("version", "capacity", "start_seq", "end_seq", "records", "pending", "producers"):
+    assert str(s[k]) == text[k], (k, s[k], text[k])
+assert s["sync"] == text["sync"], s
+g = [g for g in s["groups"] if g["name"] == "default"]
+assert g and g[0]["acked_seq"] == s["end_seq"] and g[0]["lag"] == 0, s["groups"]
+' $tmp.err && ok || bad "stat --json"
+    export MSGR_REGISTRY=/tmp/msgr-cli-registry-$$
+    mkdir -m 700 $MSGR_REGISTRY
+    $B/bin/registry --counter cli-demo-$$ >/dev/null &
+    counter=$!
+    i=0
+    while ! $M ls | grep -q "^registered cli-demo-$$ "; do
+        i=$((i + 1)); [ $i -gt 500 ] && break; sleep 0.01
+    done
+    $M ls | grep -q "^registered cli-demo-$$ shm msgr-registry-demo-$counter registry_demo live $counter$" \
+        && ok || bad "ls shows the registered bus: $($M ls | grep registered)"
+    $M ls --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+r = [e for e in d["registered"] if e["name"] == "cli-demo-'$$'"]
+assert len(r) == 1, d
+e = r[0]
+assert e["kind"] == "shm" and e["app"] == "registry_demo" and e["state"] == "live", e
+assert e["procs"] == [{"pid": '$counter', "alive": True}], e["procs"]
+assert any(o["name"] == e["location"] and o["state"] == "live" for o in d["shm"]), d["shm"]
+' && ok || bad "ls --json lists the registered bus and its shared memory"
+    $B/bin/registry --producer cli-demo-$$ --count 10 >/dev/null &&
+        $B/bin/registry --reporter cli-demo-$$ --count 10 >/dev/null && ok || bad "the demo by name"
+    wait $counter && ok || bad "the counter"
+    $M ls | grep -q "^registered cli-demo-$$ " && bad "the name outlived its programs" || ok
+    rm -rf $MSGR_REGISTRY
+else
+    echo "cli: --json checks skipped (no python3)"
+fi
 echo "[====] cli: Tested: $((pass + fail)) | Passing: $pass | Failing: $fail"
 [ $fail -eq 0 ]

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1067,4 +1068,58 @@ Test(runtime, a_bus_in_a_region_handed_over_a_connection_runs_workers_in_another
     cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), MSGR_ERANGE);
     cr_assert(strstr(msgr_last_error(), "msgr_bus_footprint"), "%s", msgr_last_error());
     msgr_region_close(small);
+}
+
+Test(runtime, a_registered_bus_is_opened_by_name_alone_wherever_it_lives)
+{
+    char reg_dir[128];
+    snprintf(reg_dir, sizeof reg_dir, "/tmp/msgr-rt-registry-%d", (int)getpid());
+    mkdir(reg_dir, 0700);
+    setenv("MSGR_REGISTRY", reg_dir, 1);
+    char name[64];
+    shm_name(name, sizeof name);
+    const char *const none[] = {NULL};
+    msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .inbox_capacity = 1 << 16,
+                       .flags = MSGR_BUS_REGISTER, .registry_name = "rt-orders"};
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &b), 0, "%s", msgr_last_error());
+    msgr_registry_entry e;
+    cr_assert_eq(msgr_registry_lookup("rt-orders", &e), 0);
+    cr_assert_str_eq(e.location, name);
+    cr_assert_str_eq(e.app, rt_app()->name);
+    cr_assert_eq(e.schema, msgr_app_schema(rt_app()));
+    /* another process opens it knowing only the registered name, and is recorded there */
+    pid_t pid = fork();
+    if (pid == 0) {
+        msgr_bus_opts by = {.name = "rt-orders", .run = none};
+        msgr_bus *c;
+        msgr_registry_entry in;
+        int ok = msgr_bus_open(rt_app(), &by, &c) == 0 &&
+                 msgr_region_kind_of(msgr_bus_region(c)) == MSGR_REGION_SHM &&
+                 msgr_registry_lookup("rt-orders", &in) == 0 && in.n_procs == 2;
+        msgr_bus_close(c);
+        _exit(ok ? 0 : 1);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "opened by name in another process");
+    /* the name held for another bus: refused, or that bus opened instead */
+    char other[80];
+    snprintf(other, sizeof other, "%s-other", name);
+    msgr_bus_opts o2 = {.kind = MSGR_REGION_SHM, .name = other, .inbox_capacity = 1 << 16,
+                        .flags = MSGR_BUS_REGISTER, .registry_name = "rt-orders", .run = none};
+    msgr_bus *b2;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o2, &b2), MSGR_EEXIST);
+    cr_assert(strstr(msgr_last_error(), name) != NULL, "names the holder: %s", msgr_last_error());
+    o2.flags |= MSGR_BUS_ATTACH_REGISTERED;
+    cr_assert_eq(msgr_bus_open(rt_app(), &o2, &b2), 0, "%s", msgr_last_error());
+    msgr_region *probe;
+    cr_assert_eq(msgr_region_open_shm(other, &probe), MSGR_ENOENT, "the other bus was never made");
+    msgr_bus_close(b2);
+    msgr_bus_close(b);
+    cr_assert_eq(msgr_registry_lookup("rt-orders", &e), MSGR_ENOENT, "gone with its last process");
+    msgr_bus_opts unknown = {.name = "rt-nobody"};
+    cr_assert_eq(msgr_bus_open(rt_app(), &unknown, &b), MSGR_ENOENT);
+    cr_assert(strstr(msgr_last_error(), "rt-nobody") != NULL, "%s", msgr_last_error());
+    rmdir(reg_dir);
 }

@@ -101,6 +101,9 @@ typedef struct msgr_bus_opts {
                                   (msgr_ipc_send_region): the process that made it opens the
                                   bus first, then hands it over. Stays the caller's: close it
                                   after msgr_bus_close(). NULL: kind and name decide. */
+    const char *registry_name; /* with MSGR_BUS_REGISTER: the name to register under (see
+                                  msgr/registry.h); NULL: the shm name, or the file's name
+                                  without its directory and its last extension */
 } msgr_bus_opts;
 
 /* msgr_bus_opts.flags: start from an empty bus: an existing bus of that name (shared memory,
@@ -108,6 +111,17 @@ typedef struct msgr_bus_opts {
  * MSGR_EBUSY while a live process uses it). Without it, opening attaches to what is there,
  * messages left by an earlier run included. */
 #define MSGR_BUS_FRESH 0x1u
+/* Register this shm or file bus in the name registry (registry_name), so that programs open
+ * it by name alone: kind 0 (anonymous) with `name` set means "the bus registered as name",
+ * found wherever it lives. A live registration of that name for another bus: MSGR_EEXIST,
+ * unless MSGR_BUS_ATTACH_REGISTERED, which opens the registered bus instead. Every process
+ * that opens a bus this way is recorded in its entry until msgr_bus_close(). */
+#define MSGR_BUS_REGISTER 0x2u
+#define MSGR_BUS_ATTACH_REGISTERED 0x4u
+
+/* A fingerprint of the application's schema: its name and every message's wire id and
+ * fingerprint, in order (what the registry records). */
+MSGR_API uint64_t msgr_app_schema(const msgr_app *app);
 
 /* Bytes a bus of `app` with these options needs (inbox capacities included): the size for a
  * region given in msgr_bus_opts.region. 0 for invalid arguments. */

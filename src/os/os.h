@@ -100,6 +100,25 @@ int msgr_os_list_hex(const char *dir, const char *prefix, uint64_t *out, uint32_
 int msgr_os_sync_dir(const char *dir);
 int msgr_os_unlink(const char *path);
 
+/* Small files, for the name registry. user_dir gives the per-user runtime directory
+ * ("$XDG_RUNTIME_DIR/messenger", else "<temp>/messenger-<uid>"; Windows:
+ * "%LOCALAPPDATA%\messenger"), made 0700 if missing and refused (MSGR_EACCES, detail naming
+ * it) if another user owns it or others may enter it; $MSGR_REGISTRY overrides it.
+ * lock_file takes an exclusive lock on `path` (created if missing), waiting for it; the system
+ * drops it if the holder dies; *h is for unlock_file. write_file replaces `path` whole (a
+ * temporary file renamed over it: readers see the old or the new, never a part). read_file
+ * reads at most cap bytes and returns their count. list_dir calls fn with each entry name
+ * ending in `suffix` (fn returning non-zero stops the walk and is returned). */
+int msgr_os_user_dir(char *buf, size_t cap);
+/* The absolute, resolved form of an existing path. 0 or a MSGR_E code. */
+int msgr_os_abs_path(const char *path, char *buf, size_t cap);
+int msgr_os_lock_file(const char *path, intptr_t *h);
+void msgr_os_unlock_file(intptr_t h);
+int msgr_os_write_file(const char *path, const void *data, size_t n);
+int msgr_os_read_file(const char *path, void *buf, size_t cap);
+int msgr_os_list_dir(const char *dir, const char *suffix, int (*fn)(const char *name, void *arg),
+                     void *arg);
+
 /* CPU features the portable code may use, read once from the operating system (the x86
  * features come from cpuid directly). A bit set of MSGR_OS_CPU_*. */
 #define MSGR_OS_CPU_ARM_CRC32 1u /* aarch64: the CRC32 instructions (crc32cx and friends) */

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "os.h"
 #include "msgr/error.h"
+#include "error_detail.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sched.h>
@@ -164,6 +166,145 @@ int msgr_os_list_hex(const char *dir, const char *prefix, uint64_t *out, uint32_
     closedir(d);
     *n = k;
     return 0;
+}
+
+/* Makes dir (0700) if missing and checks that it is this user's alone. */
+static int private_dir(const char *dir)
+{
+    struct stat st;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return msgr__fail(errno_code(errno), "registry directory '%s': %s", dir, strerror(errno));
+    if (lstat(dir, &st) != 0)
+        return errno_code(errno);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+        return msgr__fail(MSGR_EACCES, "registry directory '%s' is not a directory of this "
+                          "user's alone (owner %u, mode %03o): refused", dir,
+                          (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+    return 0;
+}
+
+int msgr_os_user_dir(char *buf, size_t cap)
+{
+    const char *over = getenv("MSGR_REGISTRY"), *xdg = getenv("XDG_RUNTIME_DIR");
+    const char *tmp = getenv("TMPDIR");
+    int k;
+    if (over && *over)
+        k = snprintf(buf, cap, "%s", over);
+    else if (xdg && *xdg && xdg[0] == '/')
+        k = snprintf(buf, cap, "%s/messenger", xdg);
+    else
+        k = snprintf(buf, cap, "%s/messenger-%u", tmp && *tmp ? tmp : "/tmp", (unsigned)geteuid());
+    if (k < 0 || (size_t)k >= cap)
+        return MSGR_ENAMETOOLONG;
+    return private_dir(buf);
+}
+
+int msgr_os_abs_path(const char *path, char *buf, size_t cap)
+{
+    char tmp[PATH_MAX];
+    if (!realpath(path, tmp))
+        return errno_code(errno);
+    if (strlen(tmp) >= cap)
+        return MSGR_ENAMETOOLONG;
+    strcpy(buf, tmp);
+    return 0;
+}
+
+int msgr_os_lock_file(const char *path, intptr_t *h)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno_code(errno);
+    /* flock: the lock belongs to the open file, and goes with the last descriptor of it, so a
+     * holder that dies (SIGKILL included) releases it. */
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            return errno_code(e);
+        }
+    }
+    *h = fd;
+    return 0;
+}
+
+void msgr_os_unlock_file(intptr_t h)
+{
+    if (h >= 0)
+        close((int)h); /* releases the lock */
+}
+
+int msgr_os_write_file(const char *path, const void *data, size_t n)
+{
+    char tmp[4096 + 64];
+    int k = snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    if (k < 0 || (size_t)k >= sizeof tmp)
+        return MSGR_ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno_code(errno);
+    const char *p = data;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return errno_code(e);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return errno_code(e);
+    }
+    return 0;
+}
+
+int msgr_os_read_file(const char *path, void *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno_code(errno);
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t r = read(fd, (char *)buf + got, cap - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            return errno_code(e);
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    return got > INT32_MAX ? MSGR_EFBIG : (int)got;
+}
+
+int msgr_os_list_dir(const char *dir, const char *suffix, int (*fn)(const char *name, void *arg),
+                     void *arg)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno_code(errno);
+    size_t sl = strlen(suffix);
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] != '.' && n > sl && strcmp(e->d_name + n - sl, suffix) == 0)
+            rc = fn(e->d_name, arg);
+    }
+    closedir(d);
+    return rc;
 }
 
 int msgr_os_sync_dir(const char *dir)

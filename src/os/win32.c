@@ -13,6 +13,7 @@
 #include "os.h"
 #include "win32.h"
 #include "msgr/error.h"
+#include "error_detail.h"
 
 #include <windows.h>
 #include <process.h>
@@ -404,6 +405,111 @@ int msgr_os_mkdir(const char *dir)
     if (a == INVALID_FILE_ATTRIBUTES)
         return msgr__win_error(GetLastError());
     return (a & FILE_ATTRIBUTE_DIRECTORY) ? 0 : MSGR_ENOTMSGR;
+}
+
+int msgr_os_user_dir(char *buf, size_t cap)
+{
+    const char *over = getenv("MSGR_REGISTRY"), *local = getenv("LOCALAPPDATA");
+    int k;
+    if (over && *over)
+        k = snprintf(buf, cap, "%s", over);
+    else if (local && *local)
+        k = snprintf(buf, cap, "%s\\messenger", local);
+    else
+        return msgr__fail(MSGR_ENOENT, "LOCALAPPDATA is not set: no per-user directory for the "
+                          "registry (set MSGR_REGISTRY)");
+    if (k < 0 || (size_t)k >= cap)
+        return MSGR_ENAMETOOLONG;
+    /* Under the user's profile, which admits that user (and administrators) only. */
+    return msgr_os_mkdir(buf);
+}
+
+int msgr_os_abs_path(const char *path, char *buf, size_t cap)
+{
+    DWORD n = GetFullPathNameA(path, (DWORD)cap, buf, NULL);
+    if (n == 0)
+        return msgr__win_error(GetLastError());
+    return n >= cap ? MSGR_ENAMETOOLONG : 0;
+}
+
+int msgr_os_lock_file(const char *path, intptr_t *h)
+{
+    HANDLE f = CreateFileA(path, GENERIC_READ | GENERIC_WRITE,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (f == INVALID_HANDLE_VALUE)
+        return msgr__win_error(GetLastError());
+    /* Byte 0, exclusively; the system releases it when the holder's handle goes, a process
+     * that was terminated included. */
+    OVERLAPPED ov = {0};
+    if (!LockFileEx(f, LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, &ov)) {
+        int rc = msgr__win_error(GetLastError());
+        CloseHandle(f);
+        return rc;
+    }
+    *h = (intptr_t)f;
+    return 0;
+}
+
+void msgr_os_unlock_file(intptr_t h)
+{
+    if (h && (HANDLE)h != INVALID_HANDLE_VALUE)
+        CloseHandle((HANDLE)h); /* releases the lock */
+}
+
+int msgr_os_write_file(const char *path, const void *data, size_t n)
+{
+    char tmp[MAX_PATH + 64];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%lu", path, (unsigned long)GetCurrentProcessId()) >=
+        (int)sizeof tmp)
+        return MSGR_ENAMETOOLONG;
+    HANDLE f = CreateFileA(tmp, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (f == INVALID_HANDLE_VALUE)
+        return msgr__win_error(GetLastError());
+    DWORD w = 0;
+    BOOL ok = WriteFile(f, data, (DWORD)n, &w, NULL) && w == n;
+    CloseHandle(f);
+    if (!ok || !MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING)) {
+        int rc = msgr__win_error(GetLastError());
+        DeleteFileA(tmp);
+        return rc ? rc : MSGR_EIO;
+    }
+    return 0;
+}
+
+int msgr_os_read_file(const char *path, void *buf, size_t cap)
+{
+    HANDLE f = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE |
+                           FILE_SHARE_DELETE, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (f == INVALID_HANDLE_VALUE)
+        return msgr__win_error(GetLastError());
+    DWORD got = 0;
+    BOOL ok = ReadFile(f, buf, cap > INT32_MAX ? INT32_MAX : (DWORD)cap, &got, NULL);
+    CloseHandle(f);
+    return ok ? (int)got : MSGR_EIO;
+}
+
+int msgr_os_list_dir(const char *dir, const char *suffix, int (*fn)(const char *name, void *arg),
+                     void *arg)
+{
+    char pattern[MAX_PATH + 64];
+    if (snprintf(pattern, sizeof pattern, "%s\\*%s", dir, suffix) >= (int)sizeof pattern)
+        return MSGR_ENAMETOOLONG;
+    WIN32_FIND_DATAA fd;
+    HANDLE h = FindFirstFileA(pattern, &fd);
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD e = GetLastError();
+        return e == ERROR_FILE_NOT_FOUND ? 0 : msgr__win_error(e);
+    }
+    size_t sl = strlen(suffix);
+    int rc = 0;
+    do {
+        size_t n = strlen(fd.cFileName);
+        if (fd.cFileName[0] != '.' && n > sl && strcmp(fd.cFileName + n - sl, suffix) == 0)
+            rc = fn(fd.cFileName, arg);
+    } while (!rc && FindNextFileA(h, &fd));
+    FindClose(h);
+    return rc;
 }
 
 int msgr_os_list_hex(const char *dir, const char *prefix, uint64_t *out, uint32_t max,
