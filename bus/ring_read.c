@@ -2,6 +2,7 @@
  * per ring; its position is private and published once per batch (ring.c).
  */
 #include "ring_internal.h"
+#include "ring_notify.h"
 
 /* ---- consumer side ---- */
 
@@ -139,6 +140,37 @@ int msgr_ring_peek_wait(msgr_ring *r, msgr_msg *m, int64_t timeout_ns)
     return msgr__wait_until(&r->wait, try_peek, r, m, timeout_ns, &r->hdr->cons_wait, 0,
                             r->linger_pauses, cap_peek);
 }
+
+typedef struct readable_args {
+    msgr_msg m;
+    _Atomic uint32_t *cancel;
+} readable_args;
+
+/* The cancel flag is read after the waiter announced itself and passed its barrier (D2 in
+ * wait.h), and the canceller sets it before its own barrier and its look at the announcement
+ * (msgr__ring_wake_reader: D1): either the waiter sees the flag, or the canceller sees the
+ * waiter and changes the futex word under it, exactly as for a commit. */
+static int try_readable(void *r, void *arg)
+{
+    readable_args *a = arg;
+    if (atomic_load_explicit(a->cancel, memory_order_seq_cst))
+        return MSGR_ECANCELED;
+    return msgr_ring_peek(r, &a->m);
+}
+
+int msgr__ring_wait_readable(msgr_ring *r, _Atomic uint32_t *cancel, int64_t timeout_ns)
+{
+    readable_args a = {.cancel = cancel};
+    int rc = try_readable(r, &a);
+    if (rc != MSGR_EAGAIN || timeout_ns == 0)
+        return rc;
+    /* Sleeps on cons_wait.futex like msgr_ring_peek_wait (same wakers, same caps), and also
+     * woken by msgr__ring_wake_reader. */
+    return msgr__wait_until(&r->wait, try_readable, r, &a, timeout_ns, &r->hdr->cons_wait, 0,
+                            0, cap_peek);
+}
+
+void msgr__ring_wake_reader(msgr_ring *r) { msgr__wake_waiters(&r->wait, &r->hdr->cons_wait, 1); }
 
 int msgr_ring_poll(msgr_ring *r, msgr_ring_handler fn, void *arg, unsigned max)
 {

@@ -642,6 +642,8 @@ void msgr_bus_close(msgr_bus *b)
             if (b->w[i].local &&
                 atomic_load_explicit(&b->wtab[i].pid, memory_order_relaxed) == msgr_os_pid())
                 atomic_store_explicit(&b->wtab[i].running, 0, memory_order_release);
+    for (uint32_t i = 0; b->w && i < b->app->n_workers; i++)
+        msgr__notify_close(b->w[i].notify); /* its helper waits in the inbox */
     if (b->inbox)
         for (uint32_t i = 0; i < b->app->n_workers; i++)
             msgr__inbox_close(&b->inbox[i]);

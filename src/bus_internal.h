@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "inbox.h"
+#include "notify.h"
 #include "msgr/runtime.h"
 #include "os/os.h"
 
@@ -106,6 +107,7 @@ typedef struct msgr__worker {
     int stopping;   /* worker thread: a stop record was seen */
     int in_send;    /* polled worker: dispatching its own inbox while a send of it waits */
     int in_handler; /* one of its handlers runs now (on whatever thread drives it) */
+    msgr__notify *notify;        /* its pollable descriptor (msgr_bus_fd), or NULL */
     _Atomic uint64_t dispatched; /* messages handed to a handler (or found to have none) */
     _Atomic uint64_t discarded;  /* messages thrown away while the bus was abandoning */
 } msgr__worker;

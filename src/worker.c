@@ -1,6 +1,7 @@
 /* messenger: workers: threads that wait on their inbox and dispatch, polling by the
  * application, and stopping (drain or abandon) with an exact account of what happened. */
 #include "bus_internal.h"
+#include "os/error_detail.h"
 #include "msgr/error.h"
 
 #include <stddef.h>
@@ -110,7 +111,46 @@ int msgr_bus_poll(msgr_bus *b, uint32_t worker, unsigned max)
     if (!w->local || w->threaded)
         return MSGR_ESTATE;
     w->polled = 1;
-    return msgr__inbox_poll(&b->inbox[worker], handle_cb, w, max);
+    if (!w->notify)
+        return msgr__inbox_poll(&b->inbox[worker], handle_cb, w, max);
+    msgr__notify_before_read(w->notify);
+    int n = msgr__inbox_poll(&b->inbox[worker], handle_cb, w, max);
+    msgr__notify_after_read(w->notify, n != 0);
+    return n;
+}
+
+int msgr_bus_fd(msgr_bus *b, uint32_t worker, intptr_t *fd)
+{
+    if (!b || !fd || worker >= b->app->n_workers)
+        return MSGR_EINVAL;
+    msgr__worker *w = &b->w[worker];
+    if (!w->local || w->threaded)
+        return msgr__fail(MSGR_ESTATE, "worker '%s' does not run in this process, or runs on "
+                          "a thread: drive it (msgr_bus_opts.drive)", b->app->worker_names[worker]);
+    w->polled = 1;
+    if (!w->notify) {
+        int rc = b->file ? msgr__fail(MSGR_ENOSYS, "worker '%s': descriptors for file buses "
+                                      "are not built yet", b->app->worker_names[worker])
+                         : msgr__notify_open(&b->inbox[worker], &w->notify);
+        if (rc)
+            return rc;
+        /* Until the first poll finds the inbox empty, the application reads it. So that a
+         * loop that waits first does not wait for ever on what is queued already: */
+        msgr__notify_after_read(w->notify, 0);
+    }
+    *fd = w->notify->fd;
+    return 0;
+}
+
+int msgr_bus_fd_stats(msgr_bus *b, uint32_t worker, uint64_t *arms, uint64_t *signals)
+{
+    if (!b || worker >= b->app->n_workers || !b->w[worker].notify)
+        return MSGR_EINVAL;
+    if (arms)
+        *arms = atomic_load_explicit(&b->w[worker].notify->arms, memory_order_relaxed);
+    if (signals)
+        *signals = atomic_load_explicit(&b->w[worker].notify->signals, memory_order_relaxed);
+    return 0;
 }
 
 int msgr_bus_poll_wait(msgr_bus *b, uint32_t worker, unsigned max, int64_t timeout_ns)
@@ -120,9 +160,14 @@ int msgr_bus_poll_wait(msgr_bus *b, uint32_t worker, unsigned max, int64_t timeo
     msgr__worker *w = &b->w[worker];
     if (!w->local || w->threaded)
         return MSGR_ESTATE;
+    if (w->notify)
+        msgr__notify_before_read(w->notify);
     int rc = msgr__inbox_wait(&b->inbox[worker], timeout_ns);
-    if (rc == MSGR_ETIMEDOUT || rc == MSGR_EAGAIN)
+    if (rc == MSGR_ETIMEDOUT || rc == MSGR_EAGAIN) {
+        if (w->notify)
+            msgr__notify_after_read(w->notify, 0);
         return 0;
+    }
     if (rc)
         return rc;
     return msgr_bus_poll(b, worker, max);

@@ -190,6 +190,21 @@ MSGR_API int msgr_bus_poll(msgr_bus *b, uint32_t worker, unsigned max);
  * Returns how many were dispatched (0 on timeout). */
 MSGR_API int msgr_bus_poll_wait(msgr_bus *b, uint32_t worker, unsigned max, int64_t timeout_ns);
 
+/* A descriptor (Linux eventfd, a pipe on other POSIX systems, an event HANDLE on Windows) that
+ * becomes readable when the inbox of `worker` (one this process drives: opts.drive) has
+ * messages, for epoll, poll, libuv or a GUI loop; then call msgr_bus_poll(), which clears it.
+ * Use: poll until it returns 0, then wait for the descriptor. Costs no system call per message
+ * while the worker is busy (a helper thread of this process waits only once a poll found the
+ * inbox empty); wakes on sends from any process. Owned by the bus (closed with it); the same
+ * descriptor on every call. Memory buses only for now. Errors: MSGR_ESTATE (not a driven
+ * worker), MSGR_ENOSYS (file bus), MSGR_EINVAL, MSGR_ENOMEM. */
+MSGR_API int msgr_bus_fd(msgr_bus *b, uint32_t worker, intptr_t *fd);
+
+/* How often the descriptor of `worker` cost system calls: *arms, polls that found the inbox
+ * empty and handed the waiting to the helper; *signals, times it was made readable.
+ * MSGR_EINVAL if msgr_bus_fd() was never called for it. */
+MSGR_API int msgr_bus_fd_stats(msgr_bus *b, uint32_t worker, uint64_t *arms, uint64_t *signals);
+
 /* Attaches application state to a worker; its handlers get it back with msgr_ctx_user().
  * Process-local; set it before msgr_bus_start(). Errors: MSGR_EINVAL. */
 MSGR_API int msgr_bus_set_user(msgr_bus *b, uint32_t worker, void *user);

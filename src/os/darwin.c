@@ -156,3 +156,37 @@ int msgr_os_fallocate(int fd, uint64_t size)
     }
     return ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
 }
+
+/* A pipe: the read end is the descriptor; ev packs both ends (read end in the low half). */
+int msgr_os_event_open(intptr_t *ev, intptr_t *fd)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return MSGR_ENOMEM;
+    for (int i = 0; i < 2; i++) {
+        fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
+        fcntl(p[i], F_SETFD, FD_CLOEXEC);
+    }
+    *ev = (intptr_t)((uint64_t)(uint32_t)p[1] << 32 | (uint32_t)p[0]);
+    *fd = p[0];
+    return 0;
+}
+
+void msgr_os_event_signal(intptr_t ev)
+{
+    char b = 1;
+    (void)!write((int)((uint64_t)ev >> 32), &b, 1); /* a full pipe is readable already */
+}
+
+void msgr_os_event_drain(intptr_t ev)
+{
+    char b[64];
+    while (read((int)(uint32_t)ev, b, sizeof b) > 0) {
+    }
+}
+
+void msgr_os_event_close(intptr_t ev)
+{
+    close((int)(uint32_t)ev);
+    close((int)((uint64_t)ev >> 32));
+}

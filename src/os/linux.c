@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -178,4 +179,31 @@ int msgr_os_fallocate(int fd, uint64_t size)
     if (e == EOPNOTSUPP || e == ENOSYS) /* file system without fallocate: plain size change */
         e = ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
     return e;
+}
+
+int msgr_os_event_open(intptr_t *ev, intptr_t *fd)
+{
+    int e = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e < 0)
+        return errno == EMFILE || errno == ENFILE || errno == ENOMEM ? MSGR_ENOMEM : MSGR_EIO;
+    *ev = *fd = e;
+    return 0;
+}
+
+void msgr_os_event_signal(intptr_t ev)
+{
+    uint64_t one = 1;
+    (void)!write((int)ev, &one, sizeof one); /* a counter at its limit is readable already */
+}
+
+void msgr_os_event_drain(intptr_t ev)
+{
+    uint64_t n;
+    (void)!read((int)ev, &n, sizeof n); /* EAGAIN: it was not signalled */
+}
+
+void msgr_os_event_close(intptr_t ev)
+{
+    if (ev >= 0)
+        close((int)ev);
 }

@@ -119,6 +119,14 @@ int msgr_os_read_file(const char *path, void *buf, size_t cap);
 int msgr_os_list_dir(const char *dir, const char *suffix, int (*fn)(const char *name, void *arg),
                      void *arg);
 
+/* A pollable event: *fd (a descriptor, or on Windows an event HANDLE) becomes readable once
+ * signalled and stays so until drained. Linux: an eventfd; other POSIX systems: a pipe;
+ * Windows: a manual-reset event. signal and drain never block. 0 or a MSGR_E code. */
+int msgr_os_event_open(intptr_t *ev, intptr_t *fd);
+void msgr_os_event_signal(intptr_t ev);
+void msgr_os_event_drain(intptr_t ev);
+void msgr_os_event_close(intptr_t ev);
+
 /* CPU features the portable code may use, read once from the operating system (the x86
  * features come from cpuid directly). A bit set of MSGR_OS_CPU_*. */
 #define MSGR_OS_CPU_ARM_CRC32 1u /* aarch64: the CRC32 instructions (crc32cx and friends) */

@@ -568,3 +568,20 @@ int msgr_os_unlink(const char *path)
 }
 
 unsigned msgr_os_cpu_features(void) { return 0; }
+
+int msgr_os_event_open(intptr_t *ev, intptr_t *fd)
+{
+    HANDLE e = CreateEventA(NULL, TRUE, FALSE, NULL);
+    if (!e)
+        return MSGR_ENOMEM;
+    *ev = *fd = (intptr_t)e;
+    return 0;
+}
+
+void msgr_os_event_signal(intptr_t ev) { SetEvent((HANDLE)ev); }
+void msgr_os_event_drain(intptr_t ev) { ResetEvent((HANDLE)ev); }
+void msgr_os_event_close(intptr_t ev)
+{
+    if (ev)
+        CloseHandle((HANDLE)ev);
+}

@@ -1,0 +1,109 @@
+/* messenger: a worker's pollable descriptor (notify.h says how it works).
+ *
+ * Sleeps here: the helper sleeps on `state` while not ARMED (woken by the poll that arms it
+ * or by close; both change the word first, so a wake cannot fall between its look and its
+ * sleep), and in the ring's wait while ARMED (woken by producers, or by a poll or close that
+ * sets `cancel` first: see msgr__ring_wait_readable). A poll that takes the inbox back sleeps
+ * on `state` until the helper leaves ARMED; the helper is a thread of this process, so
+ * whatever kills it kills the sleeper too. A producer killed at any instant strands nobody:
+ * the ring's wait bounds every sleep by the claim timeout, as for any consumer. */
+#include "notify.h"
+#include "../bus/ring_notify.h"
+#include "msgr/error.h"
+
+#include <stdlib.h>
+
+enum { NOTIFY_IDLE, NOTIFY_ARMED, NOTIFY_READY, NOTIFY_QUIT };
+
+static void *helper(void *arg)
+{
+    msgr__notify *n = arg;
+    for (;;) {
+        uint32_t s = atomic_load_explicit(&n->state, memory_order_acquire);
+        if (s == NOTIFY_QUIT)
+            return NULL;
+        if (s != NOTIFY_ARMED) {
+            msgr_os_futex_wait(&n->state, s, -1);
+            continue;
+        }
+        int rc = msgr__ring_wait_readable(n->in->ring, &n->cancel, -1);
+        uint32_t armed = NOTIFY_ARMED;
+        /* Leaving ARMED with release: the poll that takes the inbox back (acquire) sees every
+         * write this thread made to the consumer's state inside the ring's wait. */
+        if (rc == 0) {
+            if (atomic_compare_exchange_strong_explicit(&n->state, &armed, NOTIFY_READY,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+                atomic_fetch_add_explicit(&n->signals, 1, memory_order_relaxed);
+                msgr_os_event_signal(n->ev);
+            }
+        } else {
+            atomic_compare_exchange_strong_explicit(&n->state, &armed, NOTIFY_IDLE,
+                                                    memory_order_acq_rel, memory_order_acquire);
+        }
+        msgr_os_futex_wake(&n->state, INT32_MAX);
+    }
+}
+
+int msgr__notify_open(msgr__inbox *in, msgr__notify **out)
+{
+    if (!in->ring)
+        return MSGR_ENOSYS;
+    msgr__notify *n = calloc(1, sizeof *n);
+    if (!n)
+        return MSGR_ENOMEM;
+    n->in = in;
+    int rc = msgr_os_event_open(&n->ev, &n->fd);
+    if (rc) {
+        free(n);
+        return rc;
+    }
+    if ((rc = msgr_os_thread_start(&n->th, helper, n))) {
+        msgr_os_event_close(n->ev);
+        free(n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
+void msgr__notify_before_read(msgr__notify *n)
+{
+    uint32_t s = atomic_load_explicit(&n->state, memory_order_acquire);
+    if (s == NOTIFY_ARMED) {
+        atomic_store_explicit(&n->cancel, 1, memory_order_seq_cst);
+        msgr__ring_wake_reader(n->in->ring);
+        while ((s = atomic_load_explicit(&n->state, memory_order_acquire)) == NOTIFY_ARMED)
+            msgr_os_futex_wait(&n->state, NOTIFY_ARMED, -1);
+    }
+    if (s == NOTIFY_READY) {
+        atomic_store_explicit(&n->state, NOTIFY_IDLE, memory_order_relaxed);
+        msgr_os_event_drain(n->ev); /* after a wake-up only: never on a busy path */
+    }
+}
+
+void msgr__notify_after_read(msgr__notify *n, int found)
+{
+    if (found)
+        return; /* busy: nothing to do, no system call */
+    /* Empty: the helper waits from now. Cancel is cleared by the one who arms (never by the
+     * helper), so a cancel that came after the helper had already left cannot reach the
+     * next wait. */
+    atomic_store_explicit(&n->cancel, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&n->arms, 1, memory_order_relaxed);
+    atomic_store_explicit(&n->state, NOTIFY_ARMED, memory_order_release);
+    msgr_os_futex_wake(&n->state, 1);
+}
+
+void msgr__notify_close(msgr__notify *n)
+{
+    if (!n)
+        return;
+    atomic_store_explicit(&n->cancel, 1, memory_order_seq_cst);
+    atomic_store_explicit(&n->state, NOTIFY_QUIT, memory_order_seq_cst);
+    msgr__ring_wake_reader(n->in->ring);
+    msgr_os_futex_wake(&n->state, INT32_MAX);
+    msgr_os_thread_join(&n->th);
+    msgr_os_event_close(n->ev);
+    free(n);
+}
