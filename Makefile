@@ -60,7 +60,7 @@ STATIC = $(BUILD)/lib/libmessenger.a
 SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 
 EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized orders ipc_echo registry
-TOOLS    = ring_bench bench_compare msgr
+TOOLS    = ring_bench bench_compare msgr fd_bench
 TEST_HELPERS = ring_peer crash_test ipc_peer
 TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test ipc_test ipc_portable_test registry_test \
            runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test cycle_test notify_test
@@ -282,9 +282,11 @@ fuzz:
 
 bench: all
 	$(BUILD)/bin/ring_bench
+	$(BUILD)/bin/fd_bench
 
 bench-smoke: all
 	$(BUILD)/bin/ring_bench --smoke
+	$(BUILD)/bin/fd_bench --rounds 1 --count 200000 --pings 200
 
 # messenger beside pipe, Unix socket, POSIX mq, ZeroMQ, nng and ck_ring, plus the machine's floor.
 # Results in bench/results (CSV, Markdown; PNG plots when gnuplot is installed).
