@@ -1,6 +1,7 @@
 /* messenger: reading the persistent log: groups' readers, read, poll, linger and
  * acknowledgement. */
 #include "log_internal.h"
+#include "log_ack.h"
 #include "hot.h"
 #include "msgr/error.h"
 
@@ -240,6 +241,11 @@ int msgr_log_ack(msgr_log_reader *rd, const msgr_msg *m)
 {
     if (!rd || !m || m->pos_ + m->size_ > rd->pos)
         return MSGR_EINVAL;
+    return msgr__log_ack_from(rd, m);
+}
+
+int msgr__log_ack_from(msgr_log_reader *rd, const msgr_msg *m)
+{
     msgr_log *log = rd->log;
     msgr__lgroup *g = &log->groups[rd->group];
     uint64_t to = m->pos_ + m->size_;
@@ -250,5 +256,16 @@ int msgr_log_ack(msgr_log_reader *rd, const msgr_msg *m)
     /* Producers reclaim space themselves (msgr__ladvance_start) when they find the log full;
      * sleeping ones only need a wake-up. D1 (wait.h). */
     msgr__wake_waiters(&log->wait, &log->hdr->space_wait, 1);
+    return rc;
+}
+
+void msgr__log_unread(msgr_log_reader *rd, const msgr_msg *m) { rd->pos = m->pos_; }
+
+int msgr__log_wait_readable(msgr_log_reader *rd, int64_t timeout_ns)
+{
+    msgr_msg m;
+    int rc = msgr_log_read_wait(rd, &m, timeout_ns);
+    if (rc == 0)
+        msgr__log_unread(rd, &m);
     return rc;
 }

@@ -423,6 +423,17 @@ static int bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
             if (msgr_bus_worker_id(app, *r) < 0 || !is_listed(o->run, *r))
                 return msgr__fail(MSGR_EINVAL, "drive: '%s' is not a worker this process runs",
                                   *r);
+    if (o && o->manual_ack) {
+        if (o->kind != MSGR_REGION_FILE)
+            return msgr__fail(MSGR_EINVAL, "manual_ack needs a file bus (memory inboxes keep no "
+                              "position to acknowledge)");
+        if (o->ack_window > (1u << 20))
+            return msgr__fail(MSGR_EINVAL, "ack_window %u is over 2^20", o->ack_window);
+        for (const char *const *r = o->manual_ack; *r; r++)
+            if (msgr_bus_worker_id(app, *r) < 0 || !is_listed(o->run, *r))
+                return msgr__fail(MSGR_EINVAL, "manual_ack: '%s' is not a worker this process "
+                                  "runs", *r);
+    }
     if (o && o->inbox_capacities)
         for (uint32_t i = 0; i < app->n_workers; i++)
             if (o->inbox_capacities[i] && !msgr_ring_footprint(o->inbox_capacities[i]))
@@ -517,6 +528,14 @@ static int bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
             if (b->file && (rc = msgr_log_reader_open(b->inbox[i].log, app->worker_names[i],
                                                       &b->inbox[i].rd)))
                 break;
+            if (o && o->manual_ack && is_listed(o->manual_ack, app->worker_names[i])) {
+                char side[4096 + 64];
+                inbox_path(b, o->name, i, side, sizeof side - 8);
+                strcat(side, ".acks");
+                uint32_t win = o->ack_window ? o->ack_window : 1024;
+                if ((rc = msgr__acks_open(b->inbox[i].rd, win, side, &b->inbox[i].acks)))
+                    break;
+            }
         }
     }
     if (rc) {
@@ -578,6 +597,11 @@ int msgr_bus_destroy(const msgr_app *app, const msgr_bus_opts *o)
                 int rc = msgr_os_unlink(p);
                 if (rc && rc != MSGR_ENOENT)
                     return rc;
+                if (i < app->n_workers) { /* explicit acknowledgements kept beside it */
+                    char acks[sizeof p + 8];
+                    snprintf(acks, sizeof acks, "%s.acks", p);
+                    msgr_os_unlink(acks);
+                }
             }
         }
     return 0;

@@ -108,6 +108,7 @@ typedef struct msgr__worker {
     int in_send;    /* polled worker: dispatching its own inbox while a send of it waits */
     int in_handler; /* one of its handlers runs now (on whatever thread drives it) */
     msgr__notify *notify;        /* its pollable descriptor (msgr_bus_fd), or NULL */
+    uint64_t cur_seq;            /* the message its handler has now (msgr_ctx_seq) */
     _Atomic uint64_t dispatched; /* messages handed to a handler (or found to have none) */
     _Atomic uint64_t discarded;  /* messages thrown away while the bus was abandoning */
 } msgr__worker;

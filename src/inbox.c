@@ -1,5 +1,6 @@
 /* messenger: worker inboxes over a ring (memory) or a log (file); see inbox.h. */
 #include "inbox.h"
+#include "../bus/log_ack.h"
 #include "msgr/error.h"
 
 int msgr__inbox_claim(msgr__inbox *in, size_t len, msgr_claim *c, int64_t timeout_ns)
@@ -24,6 +25,8 @@ int msgr__inbox_poll(msgr__inbox *in, msgr_ring_handler fn, void *arg, unsigned 
         return msgr_ring_poll(in->ring, fn, arg, max);
     if (!in->rd)
         return MSGR_ESTATE;
+    if (in->acks)
+        return msgr__acks_poll(in->acks, fn, arg, max);
     unsigned n = 0;
     msgr_msg m;
     int rc = 0;
@@ -56,6 +59,13 @@ int msgr__inbox_wait(msgr__inbox *in, int64_t timeout_ns)
     }
     if (!in->rd)
         return MSGR_ESTATE;
+    if (in->acks) {
+        /* The window's reads are its own (a held record would bypass it): wait for room,
+         * then for a record, without taking it. */
+        msgr__acks_wait_room(in->acks, timeout_ns);
+        int rc = msgr__log_wait_readable(in->rd, timeout_ns);
+        return rc == MSGR_EAGAIN ? MSGR_ETIMEDOUT : rc;
+    }
     if (in->has_held)
         return 0;
     int rc = msgr_log_read_wait(in->rd, &in->held, timeout_ns);
@@ -101,6 +111,8 @@ void msgr__inbox_set_wait(msgr__inbox *in, uint32_t spins, uint32_t yields)
 
 void msgr__inbox_close(msgr__inbox *in)
 {
+    msgr__acks_close(in->acks);
+    in->acks = NULL;
     msgr_log_reader_close(in->rd);
     msgr_log_close(in->log);
     msgr_ring_close(in->ring);

@@ -4,6 +4,7 @@
 #ifndef MSGR_INBOX_H
 #define MSGR_INBOX_H
 
+#include "acks.h"
 #include "msgr/log.h"
 #include "msgr/ring.h"
 
@@ -13,6 +14,7 @@ typedef struct msgr__inbox {
     msgr_log_reader *rd;   /* file bus, worker running in this process */
     msgr_msg held;         /* file bus: a record read by wait(), handed out by the next poll */
     int has_held;
+    msgr__acks *acks;      /* file bus, explicit acknowledgement (msgr_bus_opts.manual_ack) */
 } msgr__inbox;
 
 int msgr__inbox_claim(msgr__inbox *in, size_t len, msgr_claim *c, int64_t timeout_ns);

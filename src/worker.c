@@ -8,10 +8,20 @@
 #include <stdint.h>
 #include <string.h>
 
+/* A manual_ack worker's message that no handler took: acknowledged here, or it would hold a
+ * place in the window for ever. */
+static void ack_untaken(msgr__worker *w, const msgr_msg *m)
+{
+    msgr__inbox *in = &w->ctx.bus->inbox[w->ctx.worker];
+    if (in->acks)
+        msgr__acks_ack(in->acks, msgr_log_seq(m));
+}
+
 int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
 {
     msgr_bus *b = w->ctx.bus;
     msgr__worker_entry *e = &b->wtab[w->ctx.worker];
+    w->cur_seq = b->file ? msgr_log_seq(m) : 0;
     if (m->type == MSGR__CTL_STOP) {
         uint64_t id = 0;
         if (m->len != sizeof id)
@@ -28,6 +38,7 @@ int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
     if (atomic_load_explicit(&b->abandon, memory_order_seq_cst)) {
         atomic_fetch_add_explicit(&w->discarded, 1, memory_order_relaxed);
         msgr__count(&e->dropped, 1);
+        ack_untaken(w, m);
         return 0; /* discarded and counted (msgr_bus_stop reports it as abandoned) */
     }
     w->in_handler++;
@@ -39,6 +50,8 @@ int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
         msgr__count(&e->unhandled, 1);
     else
         msgr__count(&e->rejected, 1);
+    if (rc)
+        ack_untaken(w, m);
     /* seq_cst (a plain locked add on x86): ordered before this worker's next check of the
      * abandon flag, so a stopper that stored the flag after that check reads this count. */
     atomic_fetch_add_explicit(&w->dispatched, 1, memory_order_seq_cst);
@@ -343,4 +356,20 @@ int msgr_bus_join(msgr_bus *b, int64_t timeout_ns)
             return rc;
     }
     return 0;
+}
+
+uint64_t msgr_ctx_seq(const msgr_ctx *ctx)
+{
+    return ctx && ctx->bus ? ctx->bus->w[ctx->worker].cur_seq : 0;
+}
+
+int msgr_ack(msgr_ctx *ctx, uint64_t seq)
+{
+    if (!ctx || !ctx->bus || ctx->worker >= ctx->bus->app->n_workers)
+        return MSGR_EINVAL;
+    msgr__inbox *in = &ctx->bus->inbox[ctx->worker];
+    if (!in->acks)
+        return msgr__fail(MSGR_ESTATE, "worker '%s' does not acknowledge by itself "
+                          "(msgr_bus_opts.manual_ack)", ctx->bus->app->worker_names[ctx->worker]);
+    return msgr__acks_ack(in->acks, seq);
 }

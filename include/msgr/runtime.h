@@ -104,6 +104,13 @@ typedef struct msgr_bus_opts {
     const char *registry_name; /* with MSGR_BUS_REGISTER: the name to register under (see
                                   msgr/registry.h); NULL: the shm name, or the file's name
                                   without its directory and its last extension */
+    const char *const *manual_ack; /* file bus: NULL-terminated workers (run here) whose
+                                  handlers acknowledge messages themselves, with msgr_ack(),
+                                  from any thread, in any order; NULL: every worker's messages
+                                  are acknowledged when its handler returns */
+    uint32_t ack_window;       /* manual_ack: messages handed out and not yet acknowledged at
+                                  most (the reader waits beyond it); 0 means 1024 */
+    uint32_t reserved2_;
 } msgr_bus_opts;
 
 /* msgr_bus_opts.flags: start from an empty bus: an existing bus of that name (shared memory,
@@ -286,6 +293,18 @@ MSGR_API int msgr_send_all_to(msgr_ctx *ctx, const uint32_t *dests, uint32_t n, 
 /* Publishes a claimed message (msgr_claim_to) and copies of it to `n` more destinations, all
  * or nothing as msgr_send_all_to. Returns 0 or the first error (the claim is then given up). */
 MSGR_API int msgr_commit_all(msgr_ctx *ctx, msgr_out *out, const uint32_t *others, uint32_t n);
+
+/* The sequence number of the message being handled (file buses: its position in the inbox's
+ * log, increasing in delivery order; memory buses: 0). For msgr_ack(). */
+MSGR_API uint64_t msgr_ctx_seq(const msgr_ctx *ctx);
+
+/* Acknowledges message `seq` of ctx's worker, one of its manual_ack workers (msgr_bus_opts):
+ * any thread, any order, once each; the inbox's position moves past the longest acknowledged
+ * prefix, and after a restart exactly the unacknowledged messages come back, in order.
+ * Messages the worker has no handler for, or could not read, are acknowledged by the runtime.
+ * Errors: MSGR_ESTATE (not a manual_ack worker), MSGR_EINVAL (not handed out, or acknowledged
+ * already), MSGR_EIO. */
+MSGR_API int msgr_ack(msgr_ctx *ctx, uint64_t seq);
 
 /* The worker a context sends as, and the bus it belongs to. */
 MSGR_API uint32_t msgr_ctx_worker(const msgr_ctx *ctx);
