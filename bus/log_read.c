@@ -269,3 +269,35 @@ int msgr__log_wait_readable(msgr_log_reader *rd, int64_t timeout_ns)
         msgr__log_unread(rd, &m);
     return rc;
 }
+
+typedef struct readable_args {
+    msgr_msg m;
+    _Atomic uint32_t *cancel;
+} readable_args;
+
+/* The flag is read after the waiter announced itself (D2 in wait.h); the canceller sets it
+ * before its barrier and its look at the announcement (D1): one of them sees the other. */
+static int try_readable(void *self, void *arg)
+{
+    readable_args *a = arg;
+    if (atomic_load_explicit(a->cancel, memory_order_seq_cst))
+        return MSGR_ECANCELED;
+    return read_once(self, &a->m);
+}
+
+int msgr__log_wait_readable_or_cancel(msgr_log_reader *rd, _Atomic uint32_t *cancel)
+{
+    readable_args a = {.cancel = cancel};
+    msgr_log *log = rd->log;
+    int rc = try_readable(rd, &a);
+    /* Sleeps on data_wait.futex (woken by a commit, or by msgr__log_wake_readers after a
+     * cancel), at most a claim timeout at a time, as read_wait does. */
+    while (rc == MSGR_EAGAIN || rc == MSGR_ETIMEDOUT)
+        rc = msgr__wait_until(&log->wait, try_readable, rd, &a, log->claim_timeout,
+                              &log->hdr->data_wait, 1, 0, NULL);
+    if (rc == 0)
+        msgr__log_unread(rd, &a.m);
+    return rc;
+}
+
+void msgr__log_wake_readers(msgr_log *log) { msgr__wake_waiters(&log->wait, &log->hdr->data_wait, 1); }

@@ -232,6 +232,16 @@ uint32_t msgr__acks_outstanding(msgr__acks *a)
     return n;
 }
 
+int msgr__acks_full(msgr__acks *a) { return msgr__acks_outstanding(a) == a->cap; }
+
+_Atomic uint32_t *msgr__acks_word(msgr__acks *a) { return &a->acked; }
+
+void msgr__acks_kick(msgr__acks *a)
+{
+    atomic_fetch_add_explicit(&a->acked, 1, memory_order_seq_cst);
+    msgr_os_futex_wake(&a->acked, INT32_MAX);
+}
+
 void msgr__acks_close(msgr__acks *a)
 {
     if (!a)

@@ -27,6 +27,11 @@ int msgr__acks_ack(msgr__acks *a, uint64_t seq);
 /* Waits up to timeout_ns while the window is full. 0 when there is room (or timeout). */
 int msgr__acks_wait_room(msgr__acks *a, int64_t timeout_ns);
 uint32_t msgr__acks_outstanding(msgr__acks *a);
+/* For a helper waiting for room on the reader's behalf: 1 while the window is full; the word
+ * every acknowledgement bumps (and wakes); kick bumps and wakes it too (after a cancel). */
+int msgr__acks_full(msgr__acks *a);
+_Atomic uint32_t *msgr__acks_word(msgr__acks *a);
+void msgr__acks_kick(msgr__acks *a);
 void msgr__acks_close(msgr__acks *a);
 
 #endif

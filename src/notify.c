@@ -8,12 +8,43 @@
  * whatever kills it kills the sleeper too. A producer killed at any instant strands nobody:
  * the ring's wait bounds every sleep by the claim timeout, as for any consumer. */
 #include "notify.h"
+#include "../bus/log_ack.h"
 #include "../bus/ring_notify.h"
 #include "msgr/error.h"
 
 #include <stdlib.h>
 
 enum { NOTIFY_IDLE, NOTIFY_ARMED, NOTIFY_READY, NOTIFY_QUIT };
+
+/* The helper's wait while ARMED: for room in an explicit-acknowledgement window first (a full
+ * window reads nothing), then for a record. ECANCELED when a poll or close takes it back. */
+static int wait_readable(msgr__notify *n)
+{
+    msgr__inbox *in = n->in;
+    if (in->ring)
+        return msgr__ring_wait_readable(in->ring, &n->cancel, -1);
+    /* Sleeps on the window's word: bumped by every acknowledgement and by a cancel (kick)
+     * after the flag is set, so a change between the look and the sleep fails the compare. */
+    while (in->acks && !atomic_load_explicit(&n->cancel, memory_order_seq_cst)) {
+        uint32_t seen = atomic_load_explicit(msgr__acks_word(in->acks), memory_order_seq_cst);
+        if (!msgr__acks_full(in->acks) || atomic_load_explicit(&n->cancel, memory_order_seq_cst))
+            break;
+        msgr_os_futex_wait(msgr__acks_word(in->acks), seen, -1);
+    }
+    return msgr__log_wait_readable_or_cancel(in->rd, &n->cancel);
+}
+
+/* After setting cancel: wakes the helper wherever it sleeps in wait_readable. */
+static void wake_helper(msgr__notify *n)
+{
+    if (n->in->ring) {
+        msgr__ring_wake_reader(n->in->ring);
+        return;
+    }
+    if (n->in->acks)
+        msgr__acks_kick(n->in->acks);
+    msgr__log_wake_readers(n->in->log);
+}
 
 static void *helper(void *arg)
 {
@@ -26,7 +57,7 @@ static void *helper(void *arg)
             msgr_os_futex_wait(&n->state, s, -1);
             continue;
         }
-        int rc = msgr__ring_wait_readable(n->in->ring, &n->cancel, -1);
+        int rc = wait_readable(n);
         uint32_t armed = NOTIFY_ARMED;
         /* Leaving ARMED with release: the poll that takes the inbox back (acquire) sees every
          * write this thread made to the consumer's state inside the ring's wait. */
@@ -47,8 +78,8 @@ static void *helper(void *arg)
 
 int msgr__notify_open(msgr__inbox *in, msgr__notify **out)
 {
-    if (!in->ring)
-        return MSGR_ENOSYS;
+    if (!in->ring && !in->rd)
+        return MSGR_ESTATE;
     msgr__notify *n = calloc(1, sizeof *n);
     if (!n)
         return MSGR_ENOMEM;
@@ -72,7 +103,7 @@ void msgr__notify_before_read(msgr__notify *n)
     uint32_t s = atomic_load_explicit(&n->state, memory_order_acquire);
     if (s == NOTIFY_ARMED) {
         atomic_store_explicit(&n->cancel, 1, memory_order_seq_cst);
-        msgr__ring_wake_reader(n->in->ring);
+        wake_helper(n);
         while ((s = atomic_load_explicit(&n->state, memory_order_acquire)) == NOTIFY_ARMED)
             msgr_os_futex_wait(&n->state, NOTIFY_ARMED, -1);
     }
@@ -101,7 +132,7 @@ void msgr__notify_close(msgr__notify *n)
         return;
     atomic_store_explicit(&n->cancel, 1, memory_order_seq_cst);
     atomic_store_explicit(&n->state, NOTIFY_QUIT, memory_order_seq_cst);
-    msgr__ring_wake_reader(n->in->ring);
+    wake_helper(n);
     msgr_os_futex_wake(&n->state, INT32_MAX);
     msgr_os_thread_join(&n->th);
     msgr_os_event_close(n->ev);

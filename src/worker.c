@@ -142,9 +142,7 @@ int msgr_bus_fd(msgr_bus *b, uint32_t worker, intptr_t *fd)
                           "a thread: drive it (msgr_bus_opts.drive)", b->app->worker_names[worker]);
     w->polled = 1;
     if (!w->notify) {
-        int rc = b->file ? msgr__fail(MSGR_ENOSYS, "worker '%s': descriptors for file buses "
-                                      "are not built yet", b->app->worker_names[worker])
-                         : msgr__notify_open(&b->inbox[worker], &w->notify);
+        int rc = msgr__notify_open(&b->inbox[worker], &w->notify);
         if (rc)
             return rc;
         /* Until the first poll finds the inbox empty, the application reads it. So that a

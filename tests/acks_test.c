@@ -3,6 +3,7 @@
  * non-prefix set was acknowledged (exactly the unacknowledged ones come back, in order). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -202,4 +203,27 @@ Test(acks, refused_on_a_memory_bus_or_for_a_worker_not_run_here)
     msgr_bus_opts f = {.kind = MSGR_REGION_FILE, .name = path, .run = bg_only,
                        .manual_ack = ui_manual};
     cr_assert_eq(msgr_bus_open(ackt_app(), &f, &b), MSGR_EINVAL);
+}
+
+static int readable(intptr_t fd, int ms)
+{
+    struct pollfd p = {(int)fd, POLLIN, 0};
+    return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+Test(acks, the_descriptor_of_a_file_inbox_waits_for_room_in_the_window)
+{
+    msgr_bus *b = open_bus(2);
+    intptr_t fd;
+    cr_assert_eq(msgr_bus_fd(b, ackt_W_ui, &fd), 0, "%s", msgr_last_error());
+    cr_assert_not(readable(fd, 30), "nothing sent yet");
+    send_items(b, 0, 3);
+    cr_assert(readable(fd, 10000), "a record came");
+    cr_assert_eq(drain(b), 2u, "the window holds two");
+    cr_assert_not(readable(fd, 50), "a record is there, but the window is full: not readable");
+    cr_assert_eq(msgr_ack(ui_ctx(b), seen_seq[0]), 0);
+    cr_assert(readable(fd, 10000), "room again: readable");
+    cr_assert_eq(drain(b), 1u);
+    cr_assert_eq(seen_n[2], 2u);
+    msgr_bus_close(b);
 }

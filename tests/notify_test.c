@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "test_util.h"
@@ -156,6 +157,36 @@ Test(notify, no_wake_up_is_lost_over_a_hundred_thousand_races)
                 (unsigned long long)signals);
     cr_assert_gt(waits, s.n / 2, "the race was run: the loop waited for most messages");
     msgr_bus_close(b);
+}
+
+Test(notify, no_wake_up_is_lost_on_a_file_inbox)
+{
+    char dir[96], path[128];
+    snprintf(dir, sizeof dir, "/tmp/msgr-notify-file-%d", (int)getpid());
+    mkdir(dir, 0700);
+    tu_empty_dir(dir);
+    snprintf(path, sizeof path, "%s/app.bus", dir);
+    const char *const both[] = {"ui", "bg", NULL};
+    msgr_bus_opts o = {.kind = MSGR_REGION_FILE, .name = path, .inbox_capacity = 1 << 16,
+                       .run = both, .drive = both};
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(fdt_app(), &o, &b), 0, "%s", msgr_last_error());
+    got = out_of_order = 0;
+    intptr_t fd;
+    cr_assert_eq(msgr_bus_fd(b, fdt_W_ui, &fd), 0, "%s", msgr_last_error());
+    sender s = {b, tu_scaled(20000), 1};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, send_main, &s), 0);
+    uint64_t waits = 0;
+    ui_loop(b, fd, s.n, &waits);
+    void *r;
+    pthread_join(th, &r);
+    cr_assert_null(r);
+    cr_assert_eq(out_of_order, 0u);
+    cr_assert_gt(waits, s.n / 2);
+    msgr_bus_close(b);
+    tu_empty_dir(dir);
+    rmdir(dir);
 }
 
 Test(notify, a_busy_worker_costs_no_system_call_per_message)

@@ -202,9 +202,9 @@ MSGR_API int msgr_bus_poll_wait(msgr_bus *b, uint32_t worker, unsigned max, int6
  * messages, for epoll, poll, libuv or a GUI loop; then call msgr_bus_poll(), which clears it.
  * Use: poll until it returns 0, then wait for the descriptor. Costs no system call per message
  * while the worker is busy (a helper thread of this process waits only once a poll found the
- * inbox empty); wakes on sends from any process. Owned by the bus (closed with it); the same
- * descriptor on every call. Memory buses only for now. Errors: MSGR_ESTATE (not a driven
- * worker), MSGR_ENOSYS (file bus), MSGR_EINVAL, MSGR_ENOMEM. */
+ * inbox empty); wakes on sends from any process. Memory and file buses; with manual_ack it
+ * also waits for room in a full window. Owned by the bus (closed with it); the same descriptor
+ * on every call. Errors: MSGR_ESTATE (not a driven worker), MSGR_EINVAL, MSGR_ENOMEM. */
 MSGR_API int msgr_bus_fd(msgr_bus *b, uint32_t worker, intptr_t *fd);
 
 /* How often the descriptor of `worker` cost system calls: *arms, polls that found the inbox
