@@ -70,8 +70,12 @@ has_header = $(shell printf '\043include <%s>\n' $(1) | $(CC) -E -x c - >/dev/nu
 # The JSON-RPC example needs jansson (apt-get install libjansson-dev).
 HAVE_JANSSON := $(call has_header,jansson.h)
 JSON_EXAMPLES = $(if $(HAVE_JANSSON),jsonrpc_server jsonrpc_client)
+# The event-loop example needs libuv (apt-get install libuv1-dev).
+HAVE_UV := $(call has_header,uv.h)
+UV_EXAMPLES = $(if $(HAVE_UV),ui_loop)
 
-BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%) $(JSON_EXAMPLES:%=$(BUILD)/bin/%)
+BINS = $(EXAMPLES:%=$(BUILD)/bin/%) $(TOOLS:%=$(BUILD)/bin/%) $(JSON_EXAMPLES:%=$(BUILD)/bin/%) \
+       $(UV_EXAMPLES:%=$(BUILD)/bin/%)
 TEST_BINS = $(TESTS:%=$(BUILD)/tests/%)
 HELPER_BINS = $(TEST_HELPERS:%=$(BUILD)/tests/%)
 
@@ -101,6 +105,9 @@ $(BUILD)/bin/orders: examples/orders/orders.c examples/orders/orders.def.h $(STA
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
 
+$(BUILD)/bin/ui_loop: examples/ui_loop/ui_loop.c examples/ui_loop/ui_loop.def.h examples/proc.h $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS) -luv
 $(BUILD)/bin/jsonrpc_%: examples/jsonrpc/jsonrpc_%.c examples/jsonrpc/jsonrpc.h $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) -ljansson $(LDLIBS)
@@ -232,6 +239,7 @@ examples-check: all
 	$(BUILD)/bin/ipc_echo $(if $(EXAMPLES_QUICK),--count 2000)
 	$(if $(EXAMPLES_ONE_PROCESS),,$(BUILD)/bin/registry $(if $(EXAMPLES_QUICK),--count 20000))
 	@$(if $(HAVE_JANSSON),sh tests/jsonrpc_test.sh $(BUILD),echo "jsonrpc example skipped: apt-get install libjansson-dev")
+	$(if $(HAVE_UV),$(if $(EXAMPLES_ONE_PROCESS),,$(BUILD)/bin/ui_loop $(if $(EXAMPLES_QUICK),--count 2000)),@echo "ui_loop example skipped: apt-get install libuv1-dev")
 
 # What the example definitions expand to (the generated code, formatted when clang-format exists).
 expand:
