@@ -52,7 +52,7 @@ VERSION   = 0.1.0
 LIB_SRC = src/os/error.c $(OS_SRC) mmap/region.c src/ipc/conn.c bus/wait.c bus/ring.c bus/ring_claim.c bus/ring_read.c bus/ring_repair.c \
           bus/crc32c.c bus/durable.c bus/log.c bus/log_record.c bus/log_append.c bus/log_read.c \
           bus/log_recover.c bus/named.c bus/journal.c \
-          src/inbox.c src/bus.c src/router.c src/worker.c src/registry.c src/notify.c src/acks.c
+          src/inbox.c src/bus.c src/router.c src/worker.c src/registry.c src/notify.c src/acks.c src/bus_inspect.c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h src/os/*.h mmap/*.h bus/*.h macros/*.h)
 

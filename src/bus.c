@@ -13,9 +13,6 @@
 
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-typedef struct layout {
-    uint64_t off_schema, off_fields, off_workers, off_sent, sent_stride, off_inboxes, stride, total;
-} layout;
 
 /* Fields of all zero-copy messages of the application: the length of the bus's field table. */
 static uint32_t app_fields(const msgr_app *app)
@@ -213,16 +210,15 @@ static int layout_differs(const msgr_app_msg *m, uint32_t k, uint32_t bus_size,
                       "bus records)", m->name, m->id, m->size, bus_size);
 }
 
-/* Validates a bus someone else made, against our application. Everything read is bounded. */
-static int attach(msgr_bus *b, const char *path)
+/* Checks a bus header at base (size bytes) and computes its layout: everything read is
+ * bounded. caps (n_workers entries, at most 65535) receives each inbox's capacity. */
+int msgr__bus_layout_check(const char *base, uint64_t size, int file, uint64_t *caps,
+                           uint32_t max_caps, layout *out)
 {
-    const msgr_app *app = b->app;
-    char *base = msgr_region_base(b->region);
-    uint64_t size = msgr_region_size(b->region);
-    msgr__bus_hdr *h = (msgr__bus_hdr *)base;
+    const msgr__bus_hdr *h = (const msgr__bus_hdr *)base;
     if (size < MSGR__BUS_HDR)
         return MSGR_ENOTMSGR;
-    if (atomic_load_explicit(&h->magic, memory_order_acquire) != MSGR__BUS_MAGIC)
+    if (atomic_load_explicit(&((msgr__bus_hdr *)h)->magic, memory_order_acquire) != MSGR__BUS_MAGIC)
         return MSGR_ENOTMSGR;
     if (h->version != MSGR__BUS_VERSION)
         return msgr__fail(MSGR_EVERSION, "the bus has layout version %u, this library reads %u",
@@ -232,28 +228,47 @@ static int attach(msgr_bus *b, const char *path)
         !msgr_ring_footprint(h->inbox_capacity))
         return MSGR_ECORRUPT;
     /* Recompute the layout from the counts and require the stored one to equal it. */
-    if (h->flags & ~MSGR__BUS_FILE || !!(h->flags & MSGR__BUS_FILE) != b->file)
+    if (h->flags & ~MSGR__BUS_FILE || !!(h->flags & MSGR__BUS_FILE) != file)
         return MSGR_ECORRUPT;
     msgr_app shape = {.n_workers = h->n_workers, .n_messages = h->n_messages};
-    layout l = layout_for(&shape, h->n_fields, h->inbox_capacity, NULL, b->file);
+    layout l = layout_for(&shape, h->n_fields, h->inbox_capacity, NULL, file);
     if (h->off_schema != l.off_schema || h->off_fields != l.off_fields ||
         h->off_workers != l.off_workers ||
         h->off_inboxes != l.off_inboxes || h->inbox_stride != l.stride)
         return MSGR_ECORRUPT;
-    if (h->n_workers != app->n_workers)
-        return msgr__fail(MSGR_ESCHEMA, "the bus has %u workers, this application %u",
-                          h->n_workers, app->n_workers);
+    if (l.off_workers + sizeof(msgr__worker_entry) * h->n_workers > size)
+        return MSGR_ECORRUPT;
+    if (h->n_workers > max_caps)
+        return MSGR_ERANGE;
     /* Each inbox's capacity, from shared memory: bounded before it places anything. */
     const msgr__worker_entry *wc = (const msgr__worker_entry *)(base + l.off_workers);
-    for (uint32_t i = 0; i < app->n_workers; i++) {
+    for (uint32_t i = 0; i < h->n_workers; i++) {
         uint64_t c = wc[i].inbox_capacity ? wc[i].inbox_capacity : h->inbox_capacity;
         if (!msgr_ring_footprint(c))
             return MSGR_ECORRUPT;
-        b->caps[i] = c;
+        caps[i] = c;
     }
-    l = layout_for(&shape, h->n_fields, h->inbox_capacity, b->caps, b->file);
+    l = layout_for(&shape, h->n_fields, h->inbox_capacity, caps, file);
     if (l.total > size)
         return MSGR_ECORRUPT;
+    *out = l;
+    return 0;
+}
+
+/* Validates a bus someone else made, against our application. Everything read is bounded. */
+static int attach(msgr_bus *b, const char *path)
+{
+    const msgr_app *app = b->app;
+    char *base = msgr_region_base(b->region);
+    uint64_t size = msgr_region_size(b->region);
+    msgr__bus_hdr *h = (msgr__bus_hdr *)base;
+    layout l;
+    int bad = msgr__bus_layout_check(base, size, b->file, b->caps, app->n_workers, &l);
+    if (bad && bad != MSGR_ERANGE)
+        return bad;
+    if (h->n_workers != app->n_workers)
+        return msgr__fail(MSGR_ESCHEMA, "the bus has %u workers, this application %u",
+                          h->n_workers, app->n_workers);
     if (strncmp(h->app, app->name, MSGR__NAME_MAX + 1) != 0)
         return msgr__fail(MSGR_ESCHEMA, "the bus is application '%.47s', this is '%s'", h->app,
                           app->name);

@@ -137,6 +137,16 @@ struct msgr_bus {
     char *reg_name;      /* the registry entry this process is recorded in, or NULL */
 };
 
+/* Where everything of a bus lies (offsets from the region's base). */
+typedef struct layout {
+    uint64_t off_schema, off_fields, off_workers, off_sent, sent_stride, off_inboxes, stride, total;
+} layout;
+
+/* Checks the bus header at base (size bytes of region) and computes its layout, every field
+ * bounded; caps (max_caps entries; more workers: MSGR_ERANGE) gets each inbox's capacity. */
+int msgr__bus_layout_check(const char *base, uint64_t size, int file, uint64_t *caps,
+                           uint32_t max_caps, layout *out);
+
 /* Adds to a shared counter. Every counter has one writer (a worker's identity is used by one
  * thread at a time, see msgr_bus_ctx), so a relaxed load and store do: no locked instruction,
  * which would drain the store buffer and stall on the line just written (a fence per message).

@@ -23,6 +23,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#ifdef _WIN32
+#include <io.h>
+#include <windows.h>
+#define isatty _isatty
+static void sleep_ns(uint64_t ns) { Sleep((DWORD)(ns / 1000000)); }
+#else
+#include <unistd.h>
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec d = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    nanosleep(&d, NULL);
+}
+#endif
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    timespec_get(&t, TIME_UTC); /* wall clock: a redraw period only */
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 static const char *usage_text[] = {
     "create", "msgr create FILE [--capacity BYTES] [--sync none|batch|always] [--single-producer]\n"
@@ -39,10 +60,19 @@ static const char *usage_text[] = {
            "  prints its number on its own line, then acknowledges it. Stops after N messages\n"
            "  or after T ms with nothing new. A payload failing verification is reported on\n"
            "  stderr and the exit status is 1.",
-    "stat", "msgr stat FILE [--json]\n"
-            "  Prints header, positions, sequence range and per-group acknowledged position\n"
-            "  and lag as `key: value` lines; --json prints one JSON object instead (the same\n"
-            "  keys, groups as an array of {name, acked_seq, lag, reader_pid}).",
+    "stat", "msgr stat FILE|BUS [--json]\n"
+            "  For a log file: prints header, positions, sequence range and per-group\n"
+            "  acknowledged position and lag as `key: value` lines; --json prints one JSON\n"
+            "  object instead (the same keys, groups as an array of {name, acked_seq, lag,\n"
+            "  reader_pid}). For a runtime bus (a registered name, a shared-memory name or a\n"
+            "  bus file): bus, kind, app, workers, then per worker worker.NAME.KEY lines for\n"
+            "  pid, alive, received, sent, unhandled, rejected, dropped, unrouted, send_errors,\n"
+            "  to_absent, queued (messages) and queued_bytes (its group's lag on a file bus);\n"
+            "  --json: {bus, kind, app, workers: [{name, pid, alive, received, ...}]}.",
+    "top", "msgr top BUS [--interval-ms T] [--count K]\n"
+           "  Redraws a runtime bus's workers every T ms (default 1000), K times (default: until\n"
+           "  interrupted): per worker its process and whether it lives, messages in and out\n"
+           "  per second since the last redraw, queue depth in messages and bytes.",
     "dump", "msgr dump FILE [--from SEQ] [--limit N]\n"
             "  Prints one line per committed record, from sequence number SEQ.",
     "clear", "msgr clear FILE\n"
@@ -138,7 +168,7 @@ static uint64_t verify(const unsigned char *p, size_t len, int *bad)
 
 typedef struct args {
     const char *file, *group, *sync;
-    uint64_t capacity, count, size, start, idle_ms, from, limit, claim_timeout_ms;
+    uint64_t capacity, count, size, start, idle_ms, from, limit, claim_timeout_ms, interval_ms;
     int has_count, has_idle, has_limit, single, force, json;
 } args;
 
@@ -183,6 +213,8 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
             ok = num(v, &a->from) == 0;
         else if (!strcmp(o, "--limit"))
             ok = num(v, &a->limit) == 0, a->has_limit = 1;
+        else if (!strcmp(o, "--interval-ms"))
+            ok = num(v, &a->interval_ms) == 0 && a->interval_ms > 0;
         else if (!strcmp(o, "--claim-timeout-ms"))
             ok = num(v, &a->claim_timeout_ms) == 0 && a->claim_timeout_ms > 0;
         else if (!strcmp(o, "--group"))
@@ -371,8 +403,126 @@ static void stat_json(args *a, msgr_log *log, const msgr_log_stats *st, const ch
     printf("]}\n");
 }
 
+/* ---- runtime buses ---- */
+
+#define WMAX 256
+static msgr_bus_worker_info workers[WMAX];
+
+/* A runtime bus by what the user typed: a bus file, a registered name, or a shared-memory
+ * name, in that order. 0, or a MSGR_E code (MSGR_ENOTMSGR: a file that is no bus). */
+static int find_bus(const char *what, msgr_bus_info *info, const char **kind_word)
+{
+    int rc = msgr_bus_inspect(MSGR_REGION_FILE, what, info, workers, WMAX);
+    if (rc != MSGR_ENOENT) {
+        *kind_word = "file";
+        return rc;
+    }
+    msgr_registry_entry e;
+    if (msgr_registry_lookup(what, &e) == 0) {
+        *kind_word = e.kind == MSGR_REGION_FILE ? "file" : "shm";
+        return msgr_bus_inspect(0, what, info, workers, WMAX);
+    }
+    *kind_word = "shm";
+    return msgr_bus_inspect(MSGR_REGION_SHM, what, info, workers, WMAX);
+}
+
+static void bus_json(const char *what, const msgr_bus_info *info, const char *kind)
+{
+    printf("{\"bus\": ");
+    json_str(what);
+    printf(", \"kind\": \"%s\", \"app\": ", kind);
+    json_str(info->app);
+    printf(", \"workers\": [");
+    for (uint32_t i = 0; i < info->n_workers && i < WMAX; i++) {
+        const msgr_counters *c = &workers[i].c;
+        printf("%s{\"name\": ", i ? ", " : "");
+        json_str(workers[i].name);
+        printf(", \"pid\": %d, \"alive\": %s, \"received\": %" PRIu64 ", \"sent\": %" PRIu64
+               ", \"unhandled\": %" PRIu64 ", \"rejected\": %" PRIu64 ", \"dropped\": %" PRIu64
+               ", \"unrouted\": %" PRIu64 ", \"send_errors\": %" PRIu64 ", \"to_absent\": %" PRIu64
+               ", \"queued\": %" PRIu64 ", \"queued_bytes\": %" PRIu64 "}",
+               (int)c->pid, c->running ? "true" : "false", c->received, c->sent, c->unhandled,
+               c->rejected, c->dropped, c->unrouted, c->send_errors, c->to_absent, c->queued,
+               c->queued_bytes);
+    }
+    printf("]}\n");
+}
+
+static void bus_text(const char *what, const msgr_bus_info *info, const char *kind)
+{
+    printf("bus: %s\nkind: %s\napp: %s\nworkers: %u\n", what, kind, info->app, info->n_workers);
+    for (uint32_t i = 0; i < info->n_workers && i < WMAX; i++) {
+        const msgr_counters *c = &workers[i].c;
+        const char *n = workers[i].name;
+        printf("worker.%s.pid: %d\nworker.%s.alive: %s\n", n, (int)c->pid, n,
+               c->running ? "yes" : "no");
+#define KV(f) printf("worker.%s." #f ": %" PRIu64 "\n", n, c->f)
+        KV(received);
+        KV(sent);
+        KV(unhandled);
+        KV(rejected);
+        KV(dropped);
+        KV(unrouted);
+        KV(send_errors);
+        KV(to_absent);
+        KV(queued);
+        KV(queued_bytes);
+#undef KV
+    }
+}
+
+static int cmd_top(args *a)
+{
+    msgr_bus_info info;
+    const char *kind;
+    static uint64_t last_in[WMAX], last_out[WMAX];
+    uint64_t every = a->interval_ms ? a->interval_ms : 1000;
+    int tty = isatty(1);
+    for (uint64_t k = 0; !a->has_count || k < a->count; k++) {
+        uint64_t t0 = now_ns();
+        int rc = find_bus(a->file, &info, &kind);
+        if (rc)
+            return fail(a->file, rc);
+        if (tty)
+            printf("\033[H\033[J");
+        printf("msgr top %s: %s bus of application %s, every %" PRIu64 " ms\n", a->file, kind,
+               info.app, every);
+        printf("%-24s %8s %5s %12s %12s %10s %12s\n", "WORKER", "PID", "ALIVE", "IN/s", "OUT/s",
+               "QUEUED", "QUEUED_B");
+        for (uint32_t i = 0; i < info.n_workers && i < WMAX; i++) {
+            const msgr_counters *c = &workers[i].c;
+            uint64_t in = c->received + c->unhandled + c->rejected + c->dropped;
+            double din = k ? (double)(in - last_in[i]) * 1000.0 / (double)every : 0;
+            double dout = k ? (double)(c->sent - last_out[i]) * 1000.0 / (double)every : 0;
+            last_in[i] = in;
+            last_out[i] = c->sent;
+            printf("%-24s %8d %5s %12.0f %12.0f %10" PRIu64 " %12" PRIu64 "\n", workers[i].name,
+                   (int)c->pid, c->running ? "yes" : "no", din, dout, c->queued, c->queued_bytes);
+        }
+        fflush(stdout);
+        if (a->has_count && k + 1 == a->count)
+            break;
+        uint64_t spent = now_ns() - t0, want = every * 1000000;
+        if (spent < want) /* the redraw period: nothing to wait for but the clock */
+            sleep_ns(want - spent);
+    }
+    return 0;
+}
+
 static int cmd_stat(args *a)
 {
+    msgr_bus_info info;
+    const char *kind;
+    int brc = find_bus(a->file, &info, &kind);
+    if (brc == 0) {
+        if (a->json)
+            bus_json(a->file, &info, kind);
+        else
+            bus_text(a->file, &info, kind);
+        return 0;
+    }
+    if (brc != MSGR_ENOTMSGR && brc != MSGR_ENOENT)
+        return fail(a->file, brc);
     msgr_log *log;
     if (open_log(a, &log))
         return 1;
@@ -548,7 +698,7 @@ int main(int argc, char **argv)
         int (*fn)(args *);
     } cmds[] = {{"create", cmd_create}, {"pub", cmd_pub},   {"sub", cmd_sub},
                 {"stat", cmd_stat},     {"dump", cmd_dump}, {"clear", cmd_clear},
-                {"ls", cmd_ls},         {"rm", cmd_rm}};
+                {"ls", cmd_ls},         {"rm", cmd_rm},     {"top", cmd_top}};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (!strcmp(cmd, cmds[i].name)) {
             int rc = parse(cmd, argc - 2, argv + 2, &a);

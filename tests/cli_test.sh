@@ -69,11 +69,35 @@ assert e["kind"] == "shm" and e["app"] == "registry_demo" and e["state"] == "liv
 assert e["procs"] == [{"pid": '$counter', "alive": True}], e["procs"]
 assert any(o["name"] == e["location"] and o["state"] == "live" for o in d["shm"]), d["shm"]
 ' && ok || bad "ls --json lists the registered bus and its shared memory"
+    $M stat cli-demo-$$ --json | python3 -c '
+import json, sys
+b = json.load(sys.stdin)
+assert b["kind"] == "shm" and b["app"] == "registry_demo", b
+assert [w["name"] for w in b["workers"]] == ["counter", "producer", "reporter"], b
+c = b["workers"][0]
+assert c["alive"] and c["pid"] == '$counter' and c["queued"] == 0, c
+assert not b["workers"][1]["alive"], b
+' && ok || bad "stat --json of a registered bus"
+    $M stat cli-demo-$$ | grep -q "^worker.counter.pid: $counter$" && ok || bad "stat of a registered bus"
+    $M top cli-demo-$$ --count 2 --interval-ms 50 | grep -c "^counter  *$counter  *yes " | grep -q "^2$" \
+        && ok || bad "top redraws twice with the counter alive"
     $B/bin/registry --producer cli-demo-$$ --count 10 >/dev/null &&
         $B/bin/registry --reporter cli-demo-$$ --count 10 >/dev/null && ok || bad "the demo by name"
     wait $counter && ok || bad "the counter"
     $M ls | grep -q "^registered cli-demo-$$ " && bad "the name outlived its programs" || ok
     rm -rf $MSGR_REGISTRY
+    if [ -x $B/bin/ui_loop ]; then
+        $B/bin/ui_loop --count 300 --dir $tmp.ui >/dev/null || bad "ui_loop"
+        $M stat $tmp.ui/app.bus --json | python3 -c '
+import json, sys
+b = json.load(sys.stdin)
+assert b["kind"] == "file" and b["app"] == "uidemo", b
+w = {x["name"]: x for x in b["workers"]}
+assert w["fetcher"]["sent"] == 300, w
+assert w["ui"]["received"] >= 300 and w["ui"]["queued_bytes"] == 0 and not w["ui"]["alive"], w
+' && ok || bad "stat --json of a file bus"
+        rm -rf $tmp.ui
+    fi
 else
     echo "cli: --json checks skipped (no python3)"
 fi

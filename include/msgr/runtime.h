@@ -240,6 +240,30 @@ typedef struct msgr_counters {
  * after msgr_bus_stop the counters are final). */
 MSGR_API int msgr_bus_counters(msgr_bus *b, uint32_t worker, msgr_counters *out);
 
+/* A bus read from outside, without its application's definitions (msgr stat, msgr top). */
+typedef struct msgr_bus_info {
+    char app[48];            /* the application's name */
+    uint32_t kind;           /* MSGR_REGION_SHM or MSGR_REGION_FILE */
+    uint32_t n_workers;      /* workers in the bus (msgr_bus_inspect fills at most max) */
+    uint32_t n_messages;
+    uint64_t inbox_capacity; /* the default inbox capacity */
+} msgr_bus_info;
+
+typedef struct msgr_bus_worker_info {
+    char name[48];
+    msgr_counters c;         /* as msgr_bus_counters() gives them; c.running says alive */
+    uint64_t inbox_capacity;
+} msgr_bus_worker_info;
+
+/* Reads the shm or file bus `name` (kind MSGR_REGION_SHM or MSGR_REGION_FILE; kind 0: a
+ * registered name) from outside: its header and up to max workers' counters, queue depths
+ * and processes. Read only; the bus is validated as an attach would (a corrupt one is
+ * MSGR_ECORRUPT, not misread). Errors: MSGR_ENOENT, MSGR_ENOTMSGR (not a bus), MSGR_EVERSION,
+ * MSGR_ECORRUPT, MSGR_EINVAL. */
+MSGR_API int msgr_bus_inspect(uint32_t kind, const char *name, msgr_bus_info *info,
+                              msgr_bus_worker_info *workers, uint32_t max);
+
+
 /* The region the bus lives in (for inspection). */
 MSGR_API msgr_region *msgr_bus_region(msgr_bus *b);
 
