@@ -29,6 +29,7 @@
 #include <windows.h>
 #define isatty _isatty
 static void sleep_ns(uint64_t ns) { Sleep((DWORD)(ns / 1000000)); }
+static uint64_t now_ns(void) { return GetTickCount64() * 1000000u; }
 #else
 #include <unistd.h>
 static void sleep_ns(uint64_t ns)
@@ -36,14 +37,13 @@ static void sleep_ns(uint64_t ns)
     struct timespec d = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
     nanosleep(&d, NULL);
 }
-#endif
-
 static uint64_t now_ns(void)
 {
     struct timespec t;
-    timespec_get(&t, TIME_UTC); /* wall clock: a redraw period only */
+    clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
+#endif
 
 static const char *usage_text[] = {
     "create", "msgr create FILE [--capacity BYTES] [--sync none|batch|always] [--single-producer]\n"
