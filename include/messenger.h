@@ -19,6 +19,7 @@
 #include "msgr/runtime.h"
 #include "msgr/ipc.h"
 #include "msgr/registry.h"
+#include "msgr/notify.h"
 
 #define MSGR_VERSION_MAJOR 0
 #define MSGR_VERSION_MINOR 1

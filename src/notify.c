@@ -11,6 +11,7 @@
 #include "../bus/log_ack.h"
 #include "../bus/ring_notify.h"
 #include "msgr/error.h"
+#include "msgr/notify.h"
 
 #include <stdlib.h>
 
@@ -137,4 +138,51 @@ void msgr__notify_close(msgr__notify *n)
     msgr_os_thread_join(&n->th);
     msgr_os_event_close(n->ev);
     free(n);
+}
+
+/* ---- the public form, for a plain ring or log reader (msgr/notify.h) ---- */
+
+struct msgr_notify {
+    msgr__inbox in; /* only its ring, or its log and reader, are set */
+    msgr__notify *n;
+};
+
+static int notify_new(msgr_ring *r, msgr_log *log, msgr_log_reader *rd, msgr_notify **out)
+{
+    msgr_notify *p = calloc(1, sizeof *p);
+    if (!p)
+        return MSGR_ENOMEM;
+    p->in.ring = r;
+    p->in.log = log;
+    p->in.rd = rd;
+    int rc = msgr__notify_open(&p->in, &p->n);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    msgr__notify_after_read(p->n, 0); /* waiting from the start */
+    *out = p;
+    return 0;
+}
+
+int msgr_notify_ring(msgr_ring *r, msgr_notify **out)
+{
+    return r && out ? notify_new(r, NULL, NULL, out) : MSGR_EINVAL;
+}
+
+int msgr_notify_log(msgr_log *log, msgr_log_reader *rd, msgr_notify **out)
+{
+    return log && rd && out ? notify_new(NULL, log, rd, out) : MSGR_EINVAL;
+}
+
+intptr_t msgr_notify_fd(const msgr_notify *p) { return p ? p->n->fd : -1; }
+void msgr_notify_before_read(msgr_notify *p) { msgr__notify_before_read(p->n); }
+void msgr_notify_after_read(msgr_notify *p, int found) { msgr__notify_after_read(p->n, found); }
+
+void msgr_notify_close(msgr_notify *p)
+{
+    if (!p)
+        return;
+    msgr__notify_close(p->n);
+    free(p);
 }

@@ -15,8 +15,8 @@
  * touch the event or the helper), and an idle one costs one wake of the helper per idle
  * period and one signal per wake-up.
  */
-#ifndef MSGR_NOTIFY_H
-#define MSGR_NOTIFY_H
+#ifndef MSGR_NOTIFY_INTERNAL_H
+#define MSGR_NOTIFY_INTERNAL_H
 
 #include "inbox.h"
 #include "os/os.h"

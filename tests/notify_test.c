@@ -234,3 +234,41 @@ Test(notify, refused_for_a_worker_on_a_thread_or_elsewhere)
     cr_assert_eq(msgr_bus_fd_stats(b, fdt_W_ui, NULL, NULL), MSGR_EINVAL);
     msgr_bus_close(b);
 }
+
+/* The public form over a plain ring: readable on a commit, quiet while empty, and no system
+ * call while the reader finds records. */
+static int count_cb(void *arg, const msgr_msg *m)
+{
+    (void)m;
+    (*(int *)arg)++;
+    return 0;
+}
+
+Test(notify, a_plain_ring_has_a_descriptor_too)
+{
+    msgr_region *reg;
+    size_t need = msgr_ring_footprint(1 << 12);
+    cr_assert_eq(msgr_region_create_anon(need, NULL, &reg), 0);
+    msgr_ring *r;
+    msgr_ring_opts ro = {.capacity = 1 << 12};
+    cr_assert_eq(msgr_ring_create(msgr_region_base(reg), need, &ro, &r), 0);
+    msgr_notify *n;
+    cr_assert_eq(msgr_notify_ring(r, &n), 0);
+    intptr_t fd = msgr_notify_fd(n);
+    cr_assert_not(readable(fd, 30));
+    cr_assert_eq(msgr_ring_send(r, 1, "x", 1), 0);
+    cr_assert(readable(fd, 10000));
+    int got_n = 0;
+    msgr_notify_before_read(n);
+    int k = msgr_ring_poll(r, count_cb, &got_n, 16);
+    msgr_notify_after_read(n, k > 0);
+    cr_assert_eq(got_n, 1);
+    msgr_notify_before_read(n);
+    k = msgr_ring_poll(r, count_cb, &got_n, 16);
+    msgr_notify_after_read(n, k > 0);
+    cr_assert_eq(k, 0);
+    cr_assert_not(readable(fd, 30), "cleared, and empty again");
+    msgr_notify_close(n);
+    msgr_ring_close(r);
+    msgr_region_close(reg);
+}
