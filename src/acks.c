@@ -10,8 +10,12 @@
  * every acknowledgement bumps and wakes after releasing the lock; the sleep is bounded by the
  * caller's timeout, and the acknowledging threads are threads of this process.
  *
- * The side file is input from an earlier run: its length is checked against its count and
- * its count against the window before anything in it is used.
+ * The side file is a journal: a magic word, then one sequence number per acknowledgement that
+ * landed beyond the prefix, appended (one write each). Entries at or behind the prefix are
+ * harmless (reading starts after the prefix), so the journal is only compacted, rewritten
+ * whole to what is beyond the prefix now, when it reaches JOURNAL_MAX entries. It is input from
+ * an earlier run: its length is bounded, a torn last entry (a kill mid-append) is dropped, and
+ * anything but the magic at its start is refused.
  */
 #include "acks.h"
 #include "../bus/log_ack.h"
@@ -23,6 +27,7 @@
 #include <string.h>
 
 #define SIDE_MAGIC 0x314b4341524753ull /* "SGRACK1" */
+#define JOURNAL_MAX(a) (4u * (a)->cap)   /* entries before the journal is compacted */
 
 typedef struct entry {
     msgr_msg m;
@@ -35,10 +40,13 @@ struct msgr__acks {
     msgr_log_reader *rd;
     uint32_t cap, head, count; /* the window: entries [head, head + count) mod cap */
     entry *e;
-    uint64_t *pre;             /* acknowledged before a restart, beyond the prefix */
+    uint64_t *pre;             /* acknowledged before a restart (JOURNAL_MAX entries at most) */
     uint32_t n_pre;
-    uint64_t *scratch;         /* the side file's image */
+    uint64_t *scratch;         /* the compacted journal's image */
     char *path;
+    intptr_t journal;          /* appending to the side file */
+    uint32_t journaled;        /* entries in it */
+    uint64_t last_read;        /* the newest sequence number the window took (0: none yet) */
     _Atomic uint32_t acked;    /* bumped by every acknowledgement: a full window sleeps on it */
 };
 
@@ -52,7 +60,7 @@ static void unlock(msgr__acks *a) { atomic_flag_clear_explicit(&a->lock, memory_
 
 static int load_side(msgr__acks *a)
 {
-    size_t cap = 16 + 8 * (size_t)a->cap;
+    size_t cap = 8 + 8 * (size_t)JOURNAL_MAX(a);
     uint8_t *buf = malloc(cap + 1);
     if (!buf)
         return MSGR_ENOMEM;
@@ -63,34 +71,52 @@ static int load_side(msgr__acks *a)
     } else if (n < 0) {
         rc = n;
     } else if (n > 0) {
-        uint64_t magic, count;
-        memcpy(&magic, buf, 8);
-        memcpy(&count, buf + 8, 8);
-        if (n < 16 || magic != SIDE_MAGIC || count > a->cap || (size_t)n != 16 + 8 * count) {
+        uint64_t magic = 0;
+        memcpy(&magic, buf, n < 8 ? (size_t)n : 8);
+        if (n < 8 || magic != SIDE_MAGIC || (size_t)n > cap) {
             rc = msgr__fail(MSGR_ECORRUPT, "acknowledgement file '%s' is not one (or is for a "
                             "window larger than %u)", a->path, a->cap);
         } else {
-            a->n_pre = (uint32_t)count;
-            memcpy(a->pre, buf + 16, 8 * count);
+            a->n_pre = (uint32_t)((size_t)(n - 8) / 8); /* a torn last entry is dropped */
+            memcpy(a->pre, buf + 8, 8 * (size_t)a->n_pre);
         }
     }
     free(buf);
     return rc;
 }
 
-/* Under the lock: writes the acknowledged entries beyond the prefix to the side file. */
-static int save_side(msgr__acks *a)
+/* Under the lock: rewrites the journal to the acknowledged entries beyond the prefix, and
+ * appends to that from now on. */
+static int compact(msgr__acks *a)
 {
     uint64_t *p = a->scratch;
     uint32_t k = 0;
     for (uint32_t i = 0; i < a->count; i++) {
         entry *e = &a->e[(a->head + i) % a->cap];
         if (e->acked)
-            p[2 + k++] = e->seq;
+            p[1 + k++] = e->seq;
     }
+    /* and what an earlier run acknowledged that has not been read again yet */
+    for (uint32_t i = 0; i < a->n_pre; i++)
+        if (a->pre[i] > a->last_read || (a->last_read == 0 && a->count == 0))
+            p[1 + k++] = a->pre[i];
     p[0] = SIDE_MAGIC;
-    p[1] = k;
-    return msgr_os_write_file(a->path, p, 16 + 8 * (size_t)k);
+    msgr_os_append_close(a->journal);
+    a->journal = -1;
+    int rc = msgr_os_write_file(a->path, p, 8 + 8 * (size_t)k);
+    if (rc == 0)
+        rc = msgr_os_append_open(a->path, &a->journal);
+    a->journaled = k;
+    return rc;
+}
+
+/* Under the lock: records that seq, beyond the prefix, is acknowledged. */
+static int journal_ack(msgr__acks *a, uint64_t seq)
+{
+    if (a->journal < 0 || a->journaled >= JOURNAL_MAX(a))
+        return compact(a); /* it holds seq too: seq is marked acknowledged already */
+    a->journaled++;
+    return msgr_os_append(a->journal, &seq, sizeof seq);
 }
 
 int msgr__acks_open(msgr_log_reader *rd, uint32_t window, const char *path, msgr__acks **out)
@@ -101,14 +127,19 @@ int msgr__acks_open(msgr_log_reader *rd, uint32_t window, const char *path, msgr
     atomic_flag_clear(&a->lock);
     a->rd = rd;
     a->cap = window;
+    a->journal = -1;
     a->e = calloc(window, sizeof *a->e);
-    a->pre = calloc(window, sizeof *a->pre);
-    a->scratch = calloc(window + 2, sizeof *a->scratch);
+    a->pre = calloc(JOURNAL_MAX(a), sizeof *a->pre);
+    a->scratch = calloc(window + JOURNAL_MAX(a) + 1, sizeof *a->scratch);
     a->path = malloc(strlen(path) + 1);
     int rc = a->e && a->pre && a->scratch && a->path ? 0 : MSGR_ENOMEM;
     if (rc == 0) {
         strcpy(a->path, path);
         rc = load_side(a);
+    }
+    if (rc == 0 && a->n_pre) { /* go on appending to what is there */
+        a->journaled = a->n_pre;
+        rc = msgr_os_append_open(a->path, &a->journal);
     }
     if (rc) {
         msgr__acks_close(a);
@@ -166,6 +197,7 @@ int msgr__acks_poll(msgr__acks *a, msgr_ring_handler fn, void *arg, unsigned max
         int pre = a->n_pre && was_acked_before(a, seq);
         a->e[(a->head + a->count) % a->cap] = (entry){m, seq, pre};
         a->count++;
+        a->last_read = seq;
         if (pre)
             rc = advance(a);
         unlock(a);
@@ -202,10 +234,10 @@ int msgr__acks_ack(msgr__acks *a, uint64_t seq)
                         "not yet acknowledged", (unsigned long long)seq);
     } else {
         e->acked = 1;
-        int at_head = lo == 0;
-        rc = advance(a);
-        if (rc == 0 && (!at_head || a->count))
-            rc = save_side(a); /* something beyond the prefix is acknowledged */
+        if (lo == 0)
+            rc = advance(a); /* the prefix grows: the log's position says it */
+        else
+            rc = journal_ack(a, seq); /* beyond the prefix: the journal says it */
     }
     unlock(a);
     atomic_fetch_add_explicit(&a->acked, 1, memory_order_release);
@@ -246,6 +278,7 @@ void msgr__acks_close(msgr__acks *a)
 {
     if (!a)
         return;
+    msgr_os_append_close(a->journal);
     free(a->e);
     free(a->pre);
     free(a->scratch);

@@ -3,9 +3,10 @@
  * The worker's handlers see each message's sequence number (msgr_ctx_seq) and acknowledge it
  * later, from any thread, in any order (msgr_ack). The inbox keeps the messages handed out and
  * not yet acknowledged in a window, in read order; the log's group position advances past the
- * longest acknowledged prefix. Acknowledgements beyond the prefix are kept in a side file
- * ("<inbox>.acks", replaced whole on each change), so that after a restart exactly the
- * unacknowledged messages come back, in order. A full window holds the reader back. */
+ * longest acknowledged prefix. Acknowledgements beyond the prefix are appended to a journal
+ * beside the inbox ("<inbox>.acks", compacted now and then), so that after a restart exactly
+ * the unacknowledged messages come back, in order. The window counts from the oldest message
+ * not acknowledged; a full one holds the reader back. */
 #ifndef MSGR_ACKS_H
 #define MSGR_ACKS_H
 

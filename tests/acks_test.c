@@ -227,3 +227,34 @@ Test(acks, the_descriptor_of_a_file_inbox_waits_for_room_in_the_window)
     cr_assert_eq(seen_n[2], 2u);
     msgr_bus_close(b);
 }
+
+Test(acks, a_long_run_of_out_of_order_acks_compacts_its_journal_and_still_restarts_exactly)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        msgr_bus *b = open_bus(16); /* the journal compacts every 64 entries */
+        send_items(b, 0, 400);
+        uint32_t done = 0;
+        while (done < 400) {
+            uint32_t from = seen;
+            if (msgr_bus_poll(b, ackt_W_ui, 64) < 0)
+                _exit(2);
+            for (uint32_t i = seen; i-- > from;) /* newest first */
+                if (!(seen_n[i] >= 385 && seen_n[i] % 4 == 1) && msgr_ack(ui_ctx(b), seen_seq[i]))
+                    _exit(3);
+            done = seen;
+            if (seen == from && done < 400)
+                _exit(4); /* stuck: the window (from the oldest unacknowledged) is full */
+        }
+        kill(getpid(), SIGKILL);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFSIGNALED(st), "child status %d", st);
+    seen = 0;
+    msgr_bus *b = open_bus(16);
+    cr_assert_eq(drain(b), 4u, "the four left unacknowledged come back");
+    for (uint32_t i = 0; i < seen; i++)
+        cr_assert_eq(seen_n[i], 385u + 4 * i);
+    msgr_bus_close(b);
+}

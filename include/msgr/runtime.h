@@ -108,8 +108,8 @@ typedef struct msgr_bus_opts {
                                   handlers acknowledge messages themselves, with msgr_ack(),
                                   from any thread, in any order; NULL: every worker's messages
                                   are acknowledged when its handler returns */
-    uint32_t ack_window;       /* manual_ack: messages handed out and not yet acknowledged at
-                                  most (the reader waits beyond it); 0 means 1024 */
+    uint32_t ack_window;       /* manual_ack: how far past the oldest message not yet
+                                  acknowledged the reader may go (it waits beyond); 0: 1024 */
     uint32_t reserved2_;
 } msgr_bus_opts;
 

@@ -118,6 +118,11 @@ int msgr_os_write_file(const char *path, const void *data, size_t n);
 int msgr_os_read_file(const char *path, void *buf, size_t cap);
 int msgr_os_list_dir(const char *dir, const char *suffix, int (*fn)(const char *name, void *arg),
                      void *arg);
+/* A file written only at its end (created 0600 if missing): open, append n bytes (whole or
+ * an error), close. For small journals beside other files. */
+int msgr_os_append_open(const char *path, intptr_t *h);
+int msgr_os_append(intptr_t h, const void *data, size_t n);
+void msgr_os_append_close(intptr_t h);
 
 /* A pollable event: *fd (a descriptor, or on Windows an event HANDLE) becomes readable once
  * signalled and stays so until drained. Linux: an eventfd; other POSIX systems: a pipe;

@@ -307,6 +307,36 @@ int msgr_os_list_dir(const char *dir, const char *suffix, int (*fn)(const char *
     return rc;
 }
 
+int msgr_os_append_open(const char *path, intptr_t *h)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno_code(errno);
+    *h = fd;
+    return 0;
+}
+
+int msgr_os_append(intptr_t h, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n) {
+        ssize_t w = write((int)h, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return errno_code(errno);
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+void msgr_os_append_close(intptr_t h)
+{
+    if (h >= 0)
+        close((int)h);
+}
+
 int msgr_os_sync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -512,6 +512,28 @@ int msgr_os_list_dir(const char *dir, const char *suffix, int (*fn)(const char *
     return rc;
 }
 
+int msgr_os_append_open(const char *path, intptr_t *h)
+{
+    HANDLE f = CreateFileA(path, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE |
+                           FILE_SHARE_DELETE, NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (f == INVALID_HANDLE_VALUE)
+        return msgr__win_error(GetLastError());
+    *h = (intptr_t)f;
+    return 0;
+}
+
+int msgr_os_append(intptr_t h, const void *data, size_t n)
+{
+    DWORD w = 0;
+    return WriteFile((HANDLE)h, data, (DWORD)n, &w, NULL) && w == n ? 0 : MSGR_EIO;
+}
+
+void msgr_os_append_close(intptr_t h)
+{
+    if (h && (HANDLE)h != INVALID_HANDLE_VALUE)
+        CloseHandle((HANDLE)h);
+}
+
 int msgr_os_list_hex(const char *dir, const char *prefix, uint64_t *out, uint32_t max,
                      uint32_t *n)
 {
