@@ -356,7 +356,7 @@ WIN_BUILD = build/windows
 WINE ?= wine
 WIN_TESTS = crc_test crc_portable_test ring_test ring_threads_test ring_badinput_test peer_test \
             log_corruption_test cycle_test ipc_portable_test
-WIN_EXAMPLES = two_workers pipeline serialized multi_process orders ipc_echo
+WIN_EXAMPLES = two_workers pipeline serialized multi_process orders ipc_echo registry
 .PHONY: windows windows-bins windows-test
 windows:
 	@command -v $(WIN_CC) >/dev/null || \
@@ -387,6 +387,7 @@ windows-test: windows
 	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) multi_process.exe --count 20000
 	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) orders.exe --orders 5000
 	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) ipc_echo.exe --count 2000
+	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) registry.exe --count 2000
 	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) orders.exe --shm --orders 5000
 	@mkdir -p $(WIN_BUILD)/bin/orders-file
 	cd $(WIN_BUILD)/bin && WINEDEBUG=-all $(WINE) orders.exe --file orders-file --orders 20000
