@@ -70,6 +70,10 @@ has_header = $(shell printf '\043include <%s>\n' $(1) | $(CC) -E -x c - >/dev/nu
 # The JSON-RPC example needs jansson (apt-get install libjansson-dev).
 HAVE_JANSSON := $(call has_header,jansson.h)
 JSON_EXAMPLES = $(if $(HAVE_JANSSON),jsonrpc_server jsonrpc_client)
+# The NATS bridge, a library of its own, needs libnats (apt-get install libnats-dev; its tests
+# and demo also nats-server).
+HAVE_NATS := $(call has_header,nats/nats.h)
+NATS_LIB = $(BUILD)/lib/libmessenger-nats.a
 # The event-loop example needs libuv (apt-get install libuv1-dev).
 HAVE_UV := $(call has_header,uv.h)
 UV_EXAMPLES = $(if $(HAVE_UV),ui_loop)
@@ -105,6 +109,14 @@ $(BUILD)/bin/orders: examples/orders/orders.c examples/orders/orders.def.h $(STA
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS)
 
+$(NATS_LIB): src/nats/bridge.c include/msgr/nats.h $(LIB_HDR)
+	@mkdir -p $(BUILD)/obj/src/nats $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $(BUILD)/obj/src/nats/bridge.o
+	rm -f $@ && ar rcs $@ $(BUILD)/obj/src/nats/bridge.o
+$(BUILD)/tests/nats_test: tests/nats_test.c tests/nats_v2.c tests/nats.def.h tests/test_util.h $(NATS_LIB) $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes tests/nats_test.c tests/nats_v2.c -o $@ \
+	  $(NATS_LIB) $(STATIC) -lcriterion -lnats $(LDLIBS)
 $(BUILD)/bin/ui_loop: examples/ui_loop/ui_loop.c examples/ui_loop/ui_loop.def.h examples/proc.h $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS) -luv
@@ -288,6 +300,13 @@ fuzz:
 	  build/fuzz/lib/libmessenger.a -pthread -o build/fuzz/fuzz_ring
 	build/fuzz/fuzz_ring -max_total_time=$(FUZZ_SECONDS) -max_len=512 -timeout=10 \
 	  -rss_limit_mb=2048 build/fuzz/corpus-ring
+
+# The NATS bridge against a real nats-server (each test starts its own on a free port).
+.PHONY: bridge-test bridge-demo
+bridge-test: all
+	@if [ -z "$(HAVE_NATS)" ] || ! command -v nats-server >/dev/null; then \
+	  echo "bridge-test skipped: apt-get install libnats-dev nats-server"; exit 0; fi; \
+	  $(MAKE) --no-print-directory $(BUILD)/tests/nats_test && $(BUILD)/tests/nats_test
 
 bench: all
 	$(BUILD)/bin/ring_bench

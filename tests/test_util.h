@@ -153,6 +153,7 @@ static inline void tu_sleep_forever(void)
         Sleep(INFINITE);
 }
 static inline int32_t tu_pid(void) { return (int32_t)GetCurrentProcessId(); }
+static inline void tu_sleep_ms(unsigned ms) { Sleep(ms); }
 #else
 /* Starts argv[0] with its arguments. With MSGR_TEST_WRAP set (words separated by spaces, e.g.
  * "qemu-aarch64 -L /usr/aarch64-linux-gnu" for a cross build), through that command: an
@@ -203,6 +204,12 @@ static inline void tu_sleep_forever(void)
     _exit(3);
 }
 static inline int32_t tu_pid(void) { return (int32_t)getpid(); }
+/* For polling what has no way to tell (a server coming up, a counter on another machine). */
+static inline void tu_sleep_ms(unsigned ms)
+{
+    struct timespec d = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+    nanosleep(&d, NULL);
+}
 #endif
 
 /* Removes every entry of directory `dir` (files only; a missing directory is fine). */

@@ -1,0 +1,427 @@
+/* messenger: the bridge to NATS (include/msgr/nats.h says what it does and promises).
+ *
+ * Threads: the bridge worker's handler (the runtime's thread for that worker, or the
+ * application's loop) publishes; libnats's delivery thread for the one wildcard subscription
+ * delivers arriving messages into local inboxes as the bridge worker (the only thread that
+ * sends as it, so its send counters keep one writer); libnats's JetStream thread runs the
+ * publish acknowledgements, which acknowledge in the local log (msgr_ack: any thread).
+ *
+ * Everything in an arriving message comes from another machine: its headers are parsed with
+ * their lengths bounded, its wire id looked up, its fingerprint, byte order and length checked
+ * against the local definition before a byte of it is delivered.
+ */
+#define _GNU_SOURCE
+#include "msgr/nats.h"
+#include "msgr/error.h"
+#include "os/error_detail.h"
+#include "os/os.h"
+
+#include <nats/nats.h>
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct msgr_nats {
+    msgr_app app;                /* the application with the bridge's dispatch */
+    msgr_dispatch_fn *dispatch;  /* its dispatch table */
+    const msgr_app *orig;
+    uint32_t bridge;             /* the bridge worker's id */
+    uint32_t mode;
+    char prefix[64], node[96], stream[64], durable[96], url[256];
+    char creds[512], ca[512];
+    int tls;
+    int64_t connect_timeout_ns;
+    uint32_t *dest;              /* per message index: the local destination, or UINT32_MAX */
+    msgr_bus *bus;
+    msgr_ctx *ctx;
+    int manual;                  /* the bridge worker acknowledges by hand (file bus) */
+    natsOptions *no;
+    natsConnection *nc;
+    natsSubscription *sub;
+    jsCtx *js;
+    jsPubOptions po;             /* JetStream publishes: an answer awaited at most 2 s */
+    _Atomic uint64_t seq;        /* memory buses: the sequence numbers */
+    _Atomic uint64_t published, acked, delivered, rejected, lost, oversize, errors, reconnects;
+    _Atomic uint64_t retries;
+    _Atomic int closing;         /* close has begun: a publish waiting for the server gives up */
+};
+
+static void add(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
+
+static int msg_index(const msgr_app *app, uint32_t id)
+{
+    for (uint32_t i = 0; i < app->n_messages; i++)
+        if (app->messages[i].id == id)
+            return (int)i;
+    return -1;
+}
+
+static int nats_code(natsStatus s)
+{
+    switch (s) {
+    case NATS_OK: return 0;
+    case NATS_NO_SERVER: case NATS_CONNECTION_CLOSED: case NATS_CONNECTION_DISCONNECTED:
+        return MSGR_ECONNREFUSED;
+    case NATS_NOT_PERMITTED: case NATS_SSL_ERROR: case NATS_CONNECTION_AUTH_FAILED:
+        return MSGR_EACCES;
+    case NATS_MAX_PAYLOAD: return MSGR_EMSGSIZE;
+    case NATS_TIMEOUT: return MSGR_ETIMEDOUT;
+    case NATS_NO_MEMORY: return MSGR_ENOMEM;
+    default: return MSGR_EIO;
+    }
+}
+
+/* ---- outbound: the bridge worker's dispatch ---- */
+
+static natsStatus set_headers(msgr_nats *n, natsMsg *m, uint32_t src, int k, uint64_t seq)
+{
+    char v[64];
+    natsStatus s;
+    snprintf(v, sizeof v, "%u", (unsigned)n->orig->messages[k].id);
+    if ((s = natsMsgHeader_Set(m, "Msgr-Id", v)) != NATS_OK)
+        return s;
+    uint64_t fp = n->orig->messages[k].fingerprint ? n->orig->messages[k].fingerprint() : 0;
+    snprintf(v, sizeof v, "%016" PRIx64, fp);
+    if ((s = natsMsgHeader_Set(m, "Msgr-Fp", v)) != NATS_OK)
+        return s;
+    const char *from = src < n->orig->n_workers ? n->orig->worker_names[src] : "?";
+    if ((s = natsMsgHeader_Set(m, "Msgr-From", from)) != NATS_OK)
+        return s;
+    snprintf(v, sizeof v, "%" PRIu64, seq);
+    if ((s = natsMsgHeader_Set(m, "Msgr-Seq", v)) != NATS_OK ||
+        (s = natsMsgHeader_Set(m, "Msgr-Node", n->node)) != NATS_OK ||
+        (s = natsMsgHeader_Set(m, "Msgr-Order", "le")) != NATS_OK)
+        return s;
+    if (n->mode == MSGR_NATS_JETSTREAM) { /* the server drops a republished duplicate */
+        char id[160];
+        snprintf(id, sizeof id, "%s-%" PRIu64, n->node, seq);
+        s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+    }
+    return s;
+}
+
+static int publish(msgr_ctx *ctx, uint32_t src, uint32_t id, const void *data, uint32_t len)
+{
+    msgr_nats *n = msgr_ctx_user(ctx); /* the bridge worker's user pointer is the bridge */
+    if (!n || !n->nc)
+        return MSGR_ESTATE;
+    int k = msg_index(n->orig, id);
+    if (k < 0)
+        return MSGR_ENOROUTE;
+    uint64_t seq = n->manual ? msgr_ctx_seq(ctx) : atomic_fetch_add(&n->seq, 1) + 1;
+    char subj[160];
+    snprintf(subj, sizeof subj, "%s.%s", n->prefix, n->orig->messages[k].name);
+    natsMsg *m = NULL;
+    natsStatus s = natsMsg_Create(&m, subj, NULL, data, (int)len);
+    if (s == NATS_OK)
+        s = set_headers(n, m, src, k, seq);
+    if (s == NATS_OK && n->mode == MSGR_NATS_JETSTREAM) {
+        /* At least once: while the server cannot take it (away, or too many in flight), the
+         * bridge waits here, and its inbox holds what comes after. Polling: libnats says
+         * nothing when the server comes back to a publisher. */
+        while ((s = js_PublishMsgAsync(n->js, &m, &n->po)) != NATS_OK && s != NATS_MAX_PAYLOAD &&
+               !atomic_load_explicit(&n->closing, memory_order_relaxed)) {
+            add(&n->retries);
+            msgr_os_sleep_ns(20000000);
+        }
+    } else if (s == NATS_OK) {
+        s = natsConnection_PublishMsg(n->nc, m);
+    }
+    natsMsg_Destroy(m);
+    if (s == NATS_OK) {
+        add(&n->published);
+        if (n->manual && n->mode == MSGR_NATS_CORE)
+            msgr_ack(ctx, seq); /* at most once: handed over is done */
+        return 0;
+    }
+    if (s == NATS_MAX_PAYLOAD) {
+        add(&n->oversize); /* can never be published: counted, and not kept for ever */
+    } else if (n->mode == MSGR_NATS_CORE) {
+        add(&n->lost);
+    } else {
+        add(&n->errors); /* not acknowledged: it comes back after a restart */
+        return 0;
+    }
+    if (n->manual)
+        msgr_ack(ctx, seq);
+    return 0;
+}
+
+/* JetStream's answer to a publish: acknowledged in the local log, or published again. */
+static void on_pub_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    msgr_nats *n = closure;
+    if (pa) {
+        add(&n->acked);
+        const char *v = NULL;
+        if (n->manual && natsMsgHeader_Get(m, "Msgr-Seq", &v) == NATS_OK && v)
+            msgr_ack(n->ctx, strtoull(v, NULL, 10));
+    } else if (pae) {
+        add(&n->errors);
+        /* Again: a publish whose answer timed out (the server went away with it) or failed;
+         * the server drops a duplicate by its Nats-Msg-Id. */
+        js_PublishMsgAsync(js, &m, &n->po);
+    }
+    natsMsg_Destroy(m);
+}
+
+/* ---- inbound ---- */
+
+/* Why an arriving message is refused, or NULL: it is Msgr-Id wire id `*k` for us. */
+static const char *check_in(msgr_nats *n, natsMsg *m, int *k)
+{
+    const char *id = NULL, *fp = NULL, *order = NULL, *node = NULL;
+    if (natsMsgHeader_Get(m, "Msgr-Node", &node) == NATS_OK && node && !strcmp(node, n->node))
+        return ""; /* our own publish: not for us */
+    if (natsMsgHeader_Get(m, "Msgr-Id", &id) != NATS_OK || !id ||
+        natsMsgHeader_Get(m, "Msgr-Fp", &fp) != NATS_OK || !fp || strlen(fp) != 16)
+        return "no messenger headers";
+    if (natsMsgHeader_Get(m, "Msgr-Order", &order) != NATS_OK || !order || strcmp(order, "le"))
+        return "another byte order";
+    char *end;
+    unsigned long wid = strtoul(id, &end, 10);
+    if (*end || wid == 0 || wid > 65535 || (*k = msg_index(n->orig, (uint32_t)wid)) < 0)
+        return "unknown wire id";
+    const msgr_app_msg *am = &n->orig->messages[*k];
+    uint64_t want = am->fingerprint ? am->fingerprint() : 0, got = strtoull(fp, &end, 16);
+    if (*end || got != want)
+        return "another fingerprint";
+    if (n->dest[*k] == UINT32_MAX)
+        return "no local destination";
+    if (!am->serialized && (uint32_t)natsMsg_GetDataLength(m) != am->size)
+        return "wrong length";
+    return NULL;
+}
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    (void)nc, (void)sub;
+    msgr_nats *n = closure;
+    int k = -1;
+    const char *why = check_in(n, m, &k);
+    int ok = 0;
+    if (why && !*why) {
+        ok = 1; /* our own: nothing to do */
+    } else if (why) {
+        add(&n->rejected);
+        ok = 1; /* refused for good: acknowledged, so JetStream does not send it again */
+    } else {
+        int rc = msgr_send_to(n->ctx, n->dest[k], n->orig->messages[k].id, natsMsg_GetData(m),
+                              (size_t)natsMsg_GetDataLength(m));
+        if (rc == 0) {
+            add(&n->delivered);
+            ok = 1;
+        } else {
+            add(&n->errors); /* not acknowledged: JetStream sends it again */
+        }
+    }
+    if (ok && n->mode == MSGR_NATS_JETSTREAM)
+        natsMsg_Ack(m, NULL);
+    natsMsg_Destroy(m);
+}
+
+static void on_reconnect(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    add(&((msgr_nats *)closure)->reconnects);
+}
+
+/* ---- the calls ---- */
+
+int msgr_nats_open(const msgr_app *app, const char *bridge, const msgr_nats_opts *o,
+                   msgr_nats **out, const msgr_app **app_out)
+{
+    if (!app || !bridge || !o || !o->url || !out || !app_out ||
+        (o->size_of && o->size_of < sizeof *o) || o->mode > MSGR_NATS_JETSTREAM)
+        return MSGR_EINVAL;
+    int b = msgr_bus_worker_id(app, bridge);
+    if (b < 0)
+        return msgr__fail(MSGR_EINVAL, "application '%s' has no worker '%s' for the bridge",
+                          app->name, bridge);
+    msgr_nats *n = calloc(1, sizeof *n);
+    if (!n)
+        return MSGR_ENOMEM;
+    n->orig = app;
+    n->bridge = (uint32_t)b;
+    n->mode = o->mode;
+    n->tls = o->tls;
+    n->connect_timeout_ns = o->connect_timeout_ns ? o->connect_timeout_ns : 2000000000ll;
+    snprintf(n->prefix, sizeof n->prefix, "%s", o->prefix ? o->prefix : app->name);
+    if (o->node)
+        snprintf(n->node, sizeof n->node, "%s", o->node);
+    else
+        snprintf(n->node, sizeof n->node, "%s-%d", n->prefix, (int)msgr_os_pid());
+    if (o->stream)
+        snprintf(n->stream, sizeof n->stream, "%s", o->stream);
+    else
+        for (size_t i = 0; n->prefix[i] && i < sizeof n->stream - 1; i++)
+            n->stream[i] = (char)toupper((unsigned char)n->prefix[i]);
+    snprintf(n->durable, sizeof n->durable, "%s", o->durable ? o->durable : n->node);
+    snprintf(n->url, sizeof n->url, "%s", o->url);
+    snprintf(n->creds, sizeof n->creds, "%s", o->creds_file ? o->creds_file : "");
+    snprintf(n->ca, sizeof n->ca, "%s", o->ca_file ? o->ca_file : "");
+    n->dispatch = calloc(app->n_workers, sizeof *n->dispatch);
+    n->dest = malloc(sizeof *n->dest * (app->n_messages ? app->n_messages : 1));
+    if (!n->dispatch || !n->dest) {
+        msgr_nats_close(n);
+        return MSGR_ENOMEM;
+    }
+    for (uint32_t i = 0; i < app->n_messages; i++)
+        n->dest[i] = UINT32_MAX;
+    memcpy(n->dispatch, app->dispatch, sizeof *n->dispatch * app->n_workers);
+    n->dispatch[b] = publish;
+    n->app = *app;
+    n->app.dispatch = n->dispatch;
+    *out = n;
+    *app_out = &n->app;
+    return 0;
+}
+
+int msgr_nats_route_in(msgr_nats *n, const char *message, const char *dest)
+{
+    if (!n || !message || !dest || n->nc)
+        return MSGR_EINVAL;
+    int d = msgr_bus_worker_id(n->orig, dest);
+    for (uint32_t i = 0; d >= 0 && i < n->orig->n_messages; i++)
+        if (!strcmp(n->orig->messages[i].name, message)) {
+            n->dest[i] = (uint32_t)d;
+            return 0;
+        }
+    return msgr__fail(MSGR_EINVAL, "route in: no message '%s' or worker '%s'", message, dest);
+}
+
+static int fail_nats(msgr_nats *n, natsStatus s, const char *what)
+{
+    const char *why = nats_GetLastError(NULL);
+    return msgr__fail(nats_code(s), "NATS %s at %s: %s (%s)", what, n->url,
+                      natsStatus_GetText(s), why && *why ? why : "no more detail");
+}
+
+int msgr_nats_attach(msgr_nats *n, msgr_bus *bus)
+{
+    if (!n || !bus || n->nc)
+        return MSGR_EINVAL;
+    n->bus = bus;
+    msgr_bus_ctx(bus, n->bridge, &n->ctx);
+    msgr_bus_set_user(bus, n->bridge, n);
+    /* A bridge worker that acknowledges by hand (a file bus) gets at least once end to end. */
+    n->manual = msgr_ack(n->ctx, UINT64_MAX) != MSGR_ESTATE;
+    natsStatus s = natsOptions_Create(&n->no);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(n->no, n->url);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(n->no, n->connect_timeout_ns / 1000000);
+    if (s == NATS_OK) /* reconnect for ever, backing off from 100 ms */
+        s = natsOptions_SetMaxReconnect(n->no, -1);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(n->no, 100);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectedCB(n->no, on_reconnect, n);
+    if (s == NATS_OK && n->creds[0])
+        s = natsOptions_SetUserCredentialsFromFiles(n->no, n->creds, NULL);
+    if (s == NATS_OK && n->tls)
+        s = natsOptions_SetSecure(n->no, true);
+    if (s == NATS_OK && n->ca[0])
+        s = natsOptions_LoadCATrustedCertificates(n->no, n->ca);
+    if (s != NATS_OK)
+        return fail_nats(n, s, "options");
+    if ((s = natsConnection_Connect(&n->nc, n->no)) != NATS_OK) {
+        n->nc = NULL;
+        return fail_nats(n, s, "connect");
+    }
+    char subj[96];
+    snprintf(subj, sizeof subj, "%s.>", n->prefix);
+    if (n->mode == MSGR_NATS_JETSTREAM) {
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.PublishAsync.AckHandler = on_pub_ack;
+        jo.PublishAsync.AckHandlerClosure = n;
+        jo.PublishAsync.MaxPending = 4096;
+        jsPubOptions_Init(&n->po);
+        n->po.MaxWait = 2000;
+        if ((s = natsConnection_JetStream(&n->js, n->nc, &jo)) != NATS_OK)
+            return fail_nats(n, s, "JetStream");
+        jsStreamConfig sc;
+        jsStreamConfig_Init(&sc);
+        const char *subjects[] = {subj};
+        sc.Name = n->stream;
+        sc.Subjects = subjects;
+        sc.SubjectsLen = 1;
+        sc.Storage = js_FileStorage;
+        jsStreamInfo *si = NULL;
+        jsErrCode jerr = 0;
+        s = js_AddStream(&si, n->js, &sc, NULL, &jerr);
+        jsStreamInfo_Destroy(si);
+        if (s != NATS_OK && jerr != JSStreamNameExistErr)
+            return fail_nats(n, s, "stream");
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = n->stream;
+        so.ManualAck = true;
+        so.Config.Durable = n->durable;
+        so.Config.AckPolicy = js_AckExplicit;
+        so.Config.MaxAckPending = 4096;
+        s = js_Subscribe(&n->sub, n->js, subj, on_msg, n, NULL, &so, &jerr);
+    } else {
+        s = natsConnection_Subscribe(&n->sub, n->nc, subj, on_msg, n);
+        if (s == NATS_OK) /* the one delivery thread holds up to this many before dropping */
+            s = natsSubscription_SetPendingLimits(n->sub, 1 << 20, 1 << 30);
+    }
+    if (s == NATS_OK)
+        s = natsConnection_Flush(n->nc);
+    return s == NATS_OK ? 0 : fail_nats(n, s, "subscribe");
+}
+
+void msgr_nats_stats_get(const msgr_nats *n, msgr_nats_stats *o)
+{
+    memset(o, 0, sizeof *o);
+    if (!n)
+        return;
+    msgr_nats *m = (msgr_nats *)n;
+#define L(f) o->f = atomic_load_explicit(&m->f, memory_order_relaxed)
+    L(published);
+    L(acked);
+    L(delivered);
+    L(rejected);
+    L(lost);
+    L(oversize);
+    L(errors);
+    L(reconnects);
+    L(retries);
+#undef L
+}
+
+int msgr_nats_flush(msgr_nats *n, int64_t timeout_ns)
+{
+    if (!n || !n->nc)
+        return MSGR_EINVAL;
+    if (n->js) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = timeout_ns / 1000000;
+        natsStatus s = js_PublishAsyncComplete(n->js, &po);
+        return s == NATS_OK ? 0 : s == NATS_TIMEOUT ? MSGR_ETIMEDOUT : nats_code(s);
+    }
+    natsStatus s = natsConnection_FlushTimeout(n->nc, timeout_ns / 1000000);
+    return s == NATS_OK ? 0 : nats_code(s);
+}
+
+void msgr_nats_close(msgr_nats *n)
+{
+    if (!n)
+        return;
+    atomic_store(&n->closing, 1);
+    /* Destroyed, not unsubscribed: unsubscribing would delete the durable consumer, and
+     * what it has not delivered yet is for the next run. */
+    natsSubscription_Destroy(n->sub);
+    jsCtx_Destroy(n->js);
+    natsConnection_Destroy(n->nc);
+    natsOptions_Destroy(n->no);
+    free(n->dispatch);
+    free(n->dest);
+    free(n);
+}
