@@ -291,3 +291,44 @@ Test(nats, jetstream_survives_the_server_killed_and_restarted_mid_run)
     side_close(&a);
     side_close(&b);
 }
+
+Test(nats, a_bridge_killed_and_restarted_loses_nothing)
+{
+    side b;
+    side_open(&b, natsapp_app(), "node-b", MSGR_NATS_JETSTREAM);
+    uint64_t n = 20000;
+    pid_t pid = fork();
+    if (pid == 0) {
+        side a;
+        side_open(&a, natsapp_app(), "node-a", MSGR_NATS_JETSTREAM);
+        send_pings(&a, 0, n); /* all in the bridge's file inbox */
+        msgr_nats_stats st;
+        do
+            msgr_nats_stats_get(a.n, &st);
+        while (st.acked < n / 4);
+        kill(getpid(), SIGKILL); /* publishes in flight, acknowledgements not yet written */
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status), "the first bridge died by the kill (status %d)", status);
+    side a;
+    side_open(&a, natsapp_app(), "node-a", MSGR_NATS_JETSTREAM); /* the same bus and node */
+    int all_came = wait_total(n, 60);
+    tu_sleep_ms(200);
+    uint64_t missing = 0, repeated = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        missing += atomic_load(&got[i]) == 0;
+        repeated += atomic_load(&got[i]) > 1;
+    }
+    msgr_nats_stats sa;
+    msgr_nats_stats_get(a.n, &sa);
+    cr_log_info("nats: bridge restart: %llu sent, %llu missing, %llu repeated, %llu republished "
+                "after the restart", (unsigned long long)n, (unsigned long long)missing,
+                (unsigned long long)repeated, (unsigned long long)sa.published);
+    cr_assert(all_came, "got %llu of %llu", (unsigned long long)got_total, (unsigned long long)n);
+    cr_assert_eq(missing, 0u, "nothing lost");
+    cr_assert_eq(repeated, 0u, "the server dropped the republished duplicates by their id");
+    cr_assert_gt(sa.published, 0u, "the restarted bridge published what was not acknowledged");
+    side_close(&a);
+    side_close(&b);
+}
