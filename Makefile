@@ -117,6 +117,9 @@ $(BUILD)/tests/nats_test: tests/nats_test.c tests/nats_v2.c tests/nats.def.h tes
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes tests/nats_test.c tests/nats_v2.c -o $@ \
 	  $(NATS_LIB) $(STATIC) -lcriterion -lnats $(LDLIBS)
+$(BUILD)/bin/nats_bench: bench/nats_bench.c bench/nats_bench.def.h bench/bench_util.h $(NATS_LIB) $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(NATS_LIB) $(STATIC) -lnats $(LDLIBS)
 $(BUILD)/bin/ui_loop: examples/ui_loop/ui_loop.c examples/ui_loop/ui_loop.def.h examples/proc.h $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(LDLIBS) -luv
@@ -322,10 +325,16 @@ bench-smoke: all
 BENCH_OUT ?= bench/results
 bench-compare: all
 	$(BUILD)/bin/bench_compare --out $(BENCH_OUT)
+	@$(MAKE) --no-print-directory bench-nats
 	@$(MAKE) --no-print-directory bench-plots
 bench-compare-quick: all
 	$(BUILD)/bin/bench_compare --quick --out $(BENCH_OUT)
 	@$(MAKE) --no-print-directory bench-plots
+# The NATS bridge against libnats publishing directly (needs libnats-dev and nats-server).
+bench-nats:
+	@if [ -z "$(HAVE_NATS)" ] || ! command -v nats-server >/dev/null; then \
+	  echo "bench-nats skipped: apt-get install libnats-dev nats-server"; exit 0; fi; \
+	  $(MAKE) --no-print-directory $(BUILD)/bin/nats_bench && $(BUILD)/bin/nats_bench $(NATS_BENCH_ARGS)
 bench-plots:
 	@if command -v gnuplot >/dev/null 2>&1; then \
 	    cd $(BENCH_OUT) && gnuplot plot.gp && echo "plots: $(BENCH_OUT)/throughput.png $(BENCH_OUT)/latency.png"; \

@@ -7,11 +7,11 @@
  *
  *   outbound  a message a local worker sends to the bridge is published to "<prefix>.<name>"
  *             (prefix: the application's name unless set), its bytes as they lie in the
- *             inbox (a struct's bytes, or a codec's), with headers: Msgr-Id (wire id),
- *             Msgr-Fp (the message's fingerprint, 16 hex digits), Msgr-From (sending worker),
- *             Msgr-Seq (its sequence number at the sender's bridge), Msgr-Node (the bridge),
- *             Msgr-Order ("le": structs are little-endian; a receiver on another byte order
- *             refuses them).
+ *             inbox (a struct's bytes, or a codec's), with one NATS header, "Msgr":
+ *             "1 <wire id> <fingerprint, 16 hex digits> <sequence number> <byte order>
+ *             <node> <sending worker>" (1: this format; byte order "le": structs are
+ *             little-endian, and a receiver on another byte order refuses them). One header,
+ *             not six: libnats builds a map per header, which cost most of the publish.
  *   inbound   the bridge subscribes to "<prefix>.>"; a message whose wire id maps to a local
  *             destination (msgr_nats_route_in) and whose fingerprint equals the local one is
  *             sent to it; any other is refused and counted (rejected), never misread.

@@ -77,31 +77,40 @@ static int nats_code(natsStatus s)
 
 /* ---- outbound: the bridge worker's dispatch ---- */
 
+/* One header, "Msgr", carries everything, in one value (one header is much cheaper in libnats
+ * than six): "1 <wire id> <fingerprint, 16 hex> <seq> <byte order> <node> <from>". */
 static natsStatus set_headers(msgr_nats *n, natsMsg *m, uint32_t src, int k, uint64_t seq)
 {
-    char v[64];
-    natsStatus s;
-    snprintf(v, sizeof v, "%u", (unsigned)n->orig->messages[k].id);
-    if ((s = natsMsgHeader_Set(m, "Msgr-Id", v)) != NATS_OK)
-        return s;
+    char v[256];
     uint64_t fp = n->orig->messages[k].fingerprint ? n->orig->messages[k].fingerprint() : 0;
-    snprintf(v, sizeof v, "%016" PRIx64, fp);
-    if ((s = natsMsgHeader_Set(m, "Msgr-Fp", v)) != NATS_OK)
-        return s;
     const char *from = src < n->orig->n_workers ? n->orig->worker_names[src] : "?";
-    if ((s = natsMsgHeader_Set(m, "Msgr-From", from)) != NATS_OK)
-        return s;
-    snprintf(v, sizeof v, "%" PRIu64, seq);
-    if ((s = natsMsgHeader_Set(m, "Msgr-Seq", v)) != NATS_OK ||
-        (s = natsMsgHeader_Set(m, "Msgr-Node", n->node)) != NATS_OK ||
-        (s = natsMsgHeader_Set(m, "Msgr-Order", "le")) != NATS_OK)
-        return s;
-    if (n->mode == MSGR_NATS_JETSTREAM) { /* the server drops a republished duplicate */
+    snprintf(v, sizeof v, "1 %u %016" PRIx64 " %" PRIu64 " le %s %s",
+             (unsigned)n->orig->messages[k].id, fp, seq, n->node, from);
+    natsStatus s = natsMsgHeader_Set(m, "Msgr", v);
+    if (s == NATS_OK && n->mode == MSGR_NATS_JETSTREAM) { /* the server drops a duplicate */
         char id[160];
         snprintf(id, sizeof id, "%s-%" PRIu64, n->node, seq);
         s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
     }
     return s;
+}
+
+/* Parses the "Msgr" header's value: 0, or -1 if it is not one. */
+static int parse_header(const char *v, unsigned *id, uint64_t *fp, uint64_t *seq, char *order,
+                        char *node, size_t node_cap)
+{
+    char fps[17], nodes[97], from[64];
+    int used = 0;
+    if (!v || strlen(v) > 240 ||
+        sscanf(v, "1 %u %16s %" SCNu64 " %2s %96s %63s%n", id, fps, seq, order, nodes, from,
+               &used) != 6 || v[used] != 0 || strlen(fps) != 16)
+        return -1;
+    char *end;
+    *fp = strtoull(fps, &end, 16);
+    if (*end)
+        return -1;
+    snprintf(node, node_cap, "%s", nodes);
+    return 0;
 }
 
 static int publish(msgr_ctx *ctx, uint32_t src, uint32_t id, const void *data, uint32_t len)
@@ -158,8 +167,12 @@ static void on_pub_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, vo
     if (pa) {
         add(&n->acked);
         const char *v = NULL;
-        if (n->manual && natsMsgHeader_Get(m, "Msgr-Seq", &v) == NATS_OK && v)
-            msgr_ack(n->ctx, strtoull(v, NULL, 10));
+        unsigned id;
+        uint64_t fp, seq;
+        char order[3], node[97];
+        if (n->manual && natsMsgHeader_Get(m, "Msgr", &v) == NATS_OK &&
+            parse_header(v, &id, &fp, &seq, order, node, sizeof node) == 0)
+            msgr_ack(n->ctx, seq);
     } else if (pae) {
         add(&n->errors);
         /* Again: a publish whose answer timed out (the server went away with it) or failed;
@@ -172,23 +185,24 @@ static void on_pub_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, vo
 /* ---- inbound ---- */
 
 /* Why an arriving message is refused, or NULL: it is Msgr-Id wire id `*k` for us. */
+/* Why an arriving message is refused ("" for our own), or NULL: it is message index *k. */
 static const char *check_in(msgr_nats *n, natsMsg *m, int *k)
 {
-    const char *id = NULL, *fp = NULL, *order = NULL, *node = NULL;
-    if (natsMsgHeader_Get(m, "Msgr-Node", &node) == NATS_OK && node && !strcmp(node, n->node))
+    const char *v = NULL;
+    unsigned id;
+    uint64_t fp, seq;
+    char order[3], node[97];
+    if (natsMsgHeader_Get(m, "Msgr", &v) != NATS_OK ||
+        parse_header(v, &id, &fp, &seq, order, node, sizeof node))
+        return "no messenger header";
+    if (!strcmp(node, n->node))
         return ""; /* our own publish: not for us */
-    if (natsMsgHeader_Get(m, "Msgr-Id", &id) != NATS_OK || !id ||
-        natsMsgHeader_Get(m, "Msgr-Fp", &fp) != NATS_OK || !fp || strlen(fp) != 16)
-        return "no messenger headers";
-    if (natsMsgHeader_Get(m, "Msgr-Order", &order) != NATS_OK || !order || strcmp(order, "le"))
+    if (strcmp(order, "le"))
         return "another byte order";
-    char *end;
-    unsigned long wid = strtoul(id, &end, 10);
-    if (*end || wid == 0 || wid > 65535 || (*k = msg_index(n->orig, (uint32_t)wid)) < 0)
+    if (id == 0 || id > 65535 || (*k = msg_index(n->orig, id)) < 0)
         return "unknown wire id";
     const msgr_app_msg *am = &n->orig->messages[*k];
-    uint64_t want = am->fingerprint ? am->fingerprint() : 0, got = strtoull(fp, &end, 16);
-    if (*end || got != want)
+    if (fp != (am->fingerprint ? am->fingerprint() : 0))
         return "another fingerprint";
     if (n->dest[*k] == UINT32_MAX)
         return "no local destination";

@@ -1,0 +1,253 @@
+/* nats_bench: the NATS bridge against libnats publishing the same bytes directly, in one run,
+ * through a nats-server it starts on a free port of 127.0.0.1 (core NATS).
+ *
+ *   direct  one connection publishes N messages of S bytes, another (subscribed) counts them
+ *   bridge  a sender worker sends N messages to the bridge worker of one bus; the bridge of a
+ *           second bus delivers them to its receiver worker
+ * messages/s from the first publish to the last arrival; paired rounds in alternating order,
+ * median ratio (bridge / direct), for 64 B and 4 KiB.
+ *
+ *   nats_bench [--rounds R] [--count N]
+ */
+#include "bench_util.h"
+
+#include <messenger.h>
+#include <msgr/nats.h>
+#include <nats/nats.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nats_bench.def.h"
+
+static _Atomic uint64_t arrived;
+static uint64_t lost_total; /* dropped by core NATS (a slow consumer), over the whole run */
+#define WINDOW 20000 /* messages in flight at most: core NATS drops what a slow consumer
+                        cannot take, so both ways are paced alike */
+
+/* Naps, not spins: with two cores, a spinning main thread would take one from libnats. */
+static void nap(void)
+{
+    struct timespec d = {0, 50000};
+    nanosleep(&d, NULL);
+}
+
+static void pace(uint64_t sent)
+{
+    uint64_t t0 = bench_now_ns();
+    while (sent > atomic_load_explicit(&arrived, memory_order_acquire) + WINDOW + lost_total &&
+           bench_now_ns() - t0 < 2000000000ull) /* some were dropped: go on */
+        nap();
+}
+
+void out64(msgr_ctx *c, const P64 *m) { (void)c, (void)m; }
+void out4k(msgr_ctx *c, const P4K *m) { (void)c, (void)m; }
+void in64(msgr_ctx *c, const P64 *m) { (void)c, (void)m; atomic_fetch_add(&arrived, 1); }
+void in4k(msgr_ctx *c, const P4K *m) { (void)c, (void)m; atomic_fetch_add(&arrived, 1); }
+
+static char url[64];
+
+static pid_t start_server(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    getsockname(s, (struct sockaddr *)&a, &n);
+    close(s);
+    int port = ntohs(a.sin_port);
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", p, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) { /* up once it answers: it cannot say so */
+        natsConnection *nc;
+        if (natsConnection_ConnectTo(&nc, url) == NATS_OK) {
+            natsConnection_Destroy(nc);
+            return pid;
+        }
+        usleep(20000);
+    }
+    bench_fail("nats-server", "did not come up");
+    return -1;
+}
+
+/* Waits for n arrivals; core NATS drops what a slow consumer cannot take, so after 2 s with
+ * no progress the rest counts as lost (reported) and the rate is of what arrived. */
+static uint64_t wait_arrived(uint64_t n)
+{
+    uint64_t last = 0, since = bench_now_ns();
+    for (;;) {
+        uint64_t a = atomic_load_explicit(&arrived, memory_order_acquire);
+        if (a >= n)
+            return n;
+        if (a != last) {
+            last = a;
+            since = bench_now_ns();
+        } else if (bench_now_ns() - since > 2000000000ull) {
+            lost_total += n - a;
+            return a;
+        }
+        nap();
+    }
+}
+
+static void on_direct(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
+{
+    (void)nc, (void)sub, (void)c;
+    natsMsg_Destroy(m);
+    atomic_fetch_add(&arrived, 1);
+}
+
+static double direct(uint64_t n, size_t size)
+{
+    natsConnection *pub, *subc;
+    natsSubscription *sub;
+    if (natsConnection_ConnectTo(&pub, url) || natsConnection_ConnectTo(&subc, url) ||
+        natsConnection_Subscribe(&sub, subc, "direct.x", on_direct, NULL) ||
+        natsSubscription_SetPendingLimits(sub, 1 << 22, 1 << 30) || natsConnection_Flush(subc))
+        bench_fail("direct", "libnats set-up failed");
+    static uint8_t buf[4096];
+    atomic_store(&arrived, 0);
+    uint64_t t0 = bench_now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        pace(i);
+        memcpy(buf, &i, sizeof i);
+        while (natsConnection_Publish(pub, "direct.x", buf, (int)size) != NATS_OK)
+            nap();
+    }
+    natsConnection_Flush(pub);
+    uint64_t got = wait_arrived(n);
+    double r = (double)got * 1e9 / (double)(bench_now_ns() - t0);
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(pub);
+    natsConnection_Destroy(subc);
+    return r;
+}
+
+typedef struct side {
+    msgr_nats *n;
+    msgr_bus *bus;
+} side;
+
+static void side_open(side *s, const char *node)
+{
+    static const char *const all[] = {"sender", "bridge", "receiver", NULL};
+    static const char *const drive[] = {"sender", NULL};
+    msgr_nats_opts o = {.url = url, .node = node};
+    const msgr_app *app;
+    if (msgr_nats_open(nb_app(), "bridge", &o, &s->n, &app))
+        bench_fail("msgr_nats_open", msgr_last_error());
+    msgr_nats_route_in(s->n, "P64", "receiver");
+    msgr_nats_route_in(s->n, "P4K", "receiver");
+    /* Workers park soon when idle: six of them share two cores with libnats's threads. */
+    msgr_bus_opts bo = {.run = all, .drive = drive, .inbox_capacity = 1 << 24, .spins = 64,
+                       .yields = 1};
+    if (msgr_bus_open(app, &bo, &s->bus) || msgr_nats_attach(s->n, s->bus) ||
+        msgr_bus_start(s->bus))
+        bench_fail("bridge", msgr_last_error());
+}
+
+static void side_close(side *s)
+{
+    msgr_bus_stop(s->bus, MSGR_STOP_DRAIN, 10000000000ll, NULL);
+    msgr_bus_close(s->bus);
+    msgr_nats_close(s->n);
+}
+
+static double bridged(uint64_t n, size_t size)
+{
+    side a, b;
+    side_open(&a, "bench-a");
+    side_open(&b, "bench-b");
+    msgr_ctx *ctx;
+    msgr_bus_ctx(a.bus, nb_W_sender, &ctx);
+    atomic_store(&arrived, 0);
+    uint64_t t0 = bench_now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        int rc;
+        pace(i);
+        if (size == 64) {
+            P64 m = {.n = i};
+            rc = nb_send_P64(ctx, &m);
+        } else {
+            static P4K m;
+            m.n = i;
+            rc = nb_send_P4K(ctx, &m);
+        }
+        if (rc < 0)
+            bench_fail("send", msgr_strerror(rc));
+    }
+    uint64_t got = wait_arrived(n);
+    double r = (double)got * 1e9 / (double)(bench_now_ns() - t0);
+    side_close(&a);
+    side_close(&b);
+    return r;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    int rounds = 3;
+    uint64_t count = 200000;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+            rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--count") && i + 1 < argc)
+            count = strtoull(argv[++i], NULL, 10);
+        else {
+            fprintf(stderr, "usage: nats_bench [--rounds R] [--count N]\n");
+            return 2;
+        }
+    }
+    if (rounds < 1 || rounds > 32)
+        return 2;
+    pid_t server = start_server();
+    size_t sizes[2] = {64, 4096};
+    for (int s = 0; s < 2; s++) {
+        uint64_t n = sizes[s] == 64 ? count : count / 4;
+        double ratio[32], d[32], b[32];
+        for (int k = 0; k < rounds; k++) {
+            if (k & 1) {
+                b[k] = bridged(n, sizes[s]);
+                d[k] = direct(n, sizes[s]);
+            } else {
+                d[k] = direct(n, sizes[s]);
+                b[k] = bridged(n, sizes[s]);
+            }
+            ratio[k] = b[k] / d[k];
+        }
+        qsort(ratio, (size_t)rounds, sizeof *ratio, cmp_d);
+        qsort(d, (size_t)rounds, sizeof *d, cmp_d);
+        qsort(b, (size_t)rounds, sizeof *b, cmp_d);
+        printf("nats_bench %zu B: bridge %.3f M msgs/s, direct libnats %.3f M msgs/s: %.2fx "
+               "(median of %d paired rounds, range %.2f-%.2f); goal >= 0.8x: %s\n",
+               sizes[s], b[rounds / 2] / 1e6, d[rounds / 2] / 1e6, ratio[rounds / 2], rounds,
+               ratio[0], ratio[rounds - 1], ratio[rounds / 2] >= 0.8 ? "holds" : "MISSED");
+        if (lost_total)
+            printf("nats_bench %zu B: %llu messages dropped by core NATS (slow consumer) so far\n",
+                   sizes[s], (unsigned long long)lost_total);
+    }
+    kill(server, SIGTERM);
+    waitpid(server, NULL, 0);
+    return 0;
+}
