@@ -428,7 +428,8 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
-PUBLIC_HDR = $(wildcard include/msgr/*.h)
+PUBLIC_HDR = $(filter-out include/msgr/nats.h,$(wildcard include/msgr/*.h))
+# msgr/nats.h belongs to libmessenger-nats (built apart when libnats is present), not the core.
 
 $(BUILD)/messenger.pc: docs/messenger.pc.in Makefile
 	@mkdir -p $(dir $@)
