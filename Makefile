@@ -117,6 +117,9 @@ $(BUILD)/tests/nats_test: tests/nats_test.c tests/nats_v2.c tests/nats.def.h tes
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes tests/nats_test.c tests/nats_v2.c -o $@ \
 	  $(NATS_LIB) $(STATIC) -lcriterion -lnats $(LDLIBS)
+$(BUILD)/bin/two_machines: examples/two_machines/two_machines.c examples/two_machines/two_machines.def.h examples/proc.h $(NATS_LIB) $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(NATS_LIB) $(STATIC) -lnats $(LDLIBS)
 $(BUILD)/bin/nats_bench: bench/nats_bench.c bench/nats_bench.def.h bench/bench_util.h $(NATS_LIB) $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(NATS_LIB) $(STATIC) -lnats $(LDLIBS)
@@ -310,6 +313,13 @@ bridge-test: all
 	@if [ -z "$(HAVE_NATS)" ] || ! command -v nats-server >/dev/null; then \
 	  echo "bridge-test skipped: apt-get install libnats-dev nats-server"; exit 0; fi; \
 	  $(MAKE) --no-print-directory $(BUILD)/tests/nats_test && $(BUILD)/tests/nats_test
+
+# two_machines through a nats-server started here (JetStream, a temporary store, a free port of
+# 127.0.0.1), stopped afterwards however the run ends.
+bridge-demo: all
+	@if [ -z "$(HAVE_NATS)" ] || ! command -v nats-server >/dev/null; then \
+	  echo "bridge-demo skipped: apt-get install libnats-dev nats-server"; exit 0; fi; \
+	  $(MAKE) --no-print-directory $(BUILD)/bin/two_machines && sh examples/two_machines/demo.sh $(BUILD)
 
 bench: all
 	$(BUILD)/bin/ring_bench

@@ -368,10 +368,14 @@ int msgr_nats_attach(msgr_nats *n, msgr_bus *bus)
         sc.Storage = js_FileStorage;
         jsStreamInfo *si = NULL;
         jsErrCode jerr = 0;
-        s = js_AddStream(&si, n->js, &sc, NULL, &jerr);
+        /* Made by whichever bridge comes first; another one making it at the same moment is
+         * told the name exists or its subjects overlap: then it is there. */
+        if (js_GetStreamInfo(&si, n->js, n->stream, NULL, &jerr) != NATS_OK) {
+            s = js_AddStream(&si, n->js, &sc, NULL, &jerr);
+            if (s != NATS_OK && jerr != JSStreamNameExistErr && jerr != JSStreamSubjectOverlapErr)
+                return fail_nats(n, s, "stream");
+        }
         jsStreamInfo_Destroy(si);
-        if (s != NATS_OK && jerr != JSStreamNameExistErr)
-            return fail_nats(n, s, "stream");
         jsSubOptions so;
         jsSubOptions_Init(&so);
         so.Stream = n->stream;
