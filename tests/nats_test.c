@@ -332,3 +332,28 @@ Test(nats, a_bridge_killed_and_restarted_loses_nothing)
     side_close(&a);
     side_close(&b);
 }
+
+Test(nats, no_server_or_a_refused_tls_setting_is_a_clear_error_at_start_up)
+{
+    static const char *const all3[] = {"sender", "bridge", "receiver", NULL};
+    char nowhere[64];
+    snprintf(nowhere, sizeof nowhere, "nats://127.0.0.1:%d", free_port());
+    const char *urls[2] = {nowhere, url};
+    for (int k = 0; k < 2; k++) {
+        msgr_nats_opts o = {.url = urls[k], .tls = k == 1, .connect_timeout_ns = 500000000};
+        msgr_nats *n;
+        const msgr_app *app;
+        cr_assert_eq(msgr_nats_open(natsapp_app(), "bridge", &o, &n, &app), 0);
+        msgr_bus_opts bo = {.run = all3};
+        msgr_bus *bus;
+        cr_assert_eq(msgr_bus_open(app, &bo, &bus), 0);
+        int rc = msgr_nats_attach(n, bus);
+        cr_assert_lt(rc, 0, "case %d refused", k);
+        cr_assert(strstr(msgr_last_error(), urls[k]) != NULL, "case %d names the server: %s", k,
+                  msgr_last_error());
+        if (k == 0)
+            cr_assert_eq(rc, MSGR_ECONNREFUSED, "%s", msgr_errname(rc));
+        msgr_bus_close(bus);
+        msgr_nats_close(n);
+    }
+}

@@ -67,7 +67,8 @@ typedef struct msgr_nats_stats {
     uint64_t delivered;  /* arriving messages delivered into a local inbox */
     uint64_t rejected;   /* arriving messages refused: unknown wire id, other fingerprint or
                             byte order, no local destination, wrong length */
-    uint64_t lost;       /* core mode: messages a publish could not hand over */
+    uint64_t lost;       /* core mode: messages a publish could not hand over, and slow-consumer
+                            events (arriving messages libnats dropped) */
     uint64_t oversize;   /* messages over the server's max payload (not published) */
     uint64_t errors;     /* other failures (a failed JetStream publish, a failed delivery) */
     uint64_t reconnects; /* times the connection came back */

@@ -238,6 +238,18 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
     natsMsg_Destroy(m);
 }
 
+/* libnats's asynchronous errors: a slow consumer (messages this bridge could not take in
+ * time, dropped by libnats) counts as lost in core mode; JetStream sends them again. */
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+    (void)nc, (void)sub;
+    msgr_nats *n = closure;
+    if (err == NATS_SLOW_CONSUMER && n->mode == MSGR_NATS_CORE)
+        add(&n->lost);
+    else
+        add(&n->errors);
+}
+
 static void on_reconnect(natsConnection *nc, void *closure)
 {
     (void)nc;
@@ -335,6 +347,8 @@ int msgr_nats_attach(msgr_nats *n, msgr_bus *bus)
         s = natsOptions_SetReconnectWait(n->no, 100);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(n->no, on_reconnect, n);
+    if (s == NATS_OK)
+        s = natsOptions_SetErrorHandler(n->no, on_error, n);
     if (s == NATS_OK && n->creds[0])
         s = natsOptions_SetUserCredentialsFromFiles(n->no, n->creds, NULL);
     if (s == NATS_OK && n->tls)
