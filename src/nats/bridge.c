@@ -17,6 +17,7 @@
 #include "os/os.h"
 
 #include <nats/nats.h>
+#include <pthread.h>
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -48,6 +49,15 @@ struct msgr_nats {
     _Atomic uint64_t published, acked, delivered, rejected, lost, oversize, errors, reconnects;
     _Atomic uint64_t retries;
     _Atomic int closing;         /* close has begun: a publish waiting for the server gives up */
+    /* JetStream publishes whose answer failed or timed out, published again by their own
+     * thread: from inside libnats's answer callback a publish could wait for answers that
+     * only that very thread would process. */
+    natsMsg **redo;
+    uint32_t redo_n, redo_cap;
+    pthread_mutex_t redo_mu;
+    pthread_cond_t redo_cv;
+    msgr_os_thread redo_th;
+    int redo_started;
 };
 
 static void add(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
@@ -175,11 +185,50 @@ static void on_pub_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, vo
             msgr_ack(n->ctx, seq);
     } else if (pae) {
         add(&n->errors);
-        /* Again: a publish whose answer timed out (the server went away with it) or failed;
-         * the server drops a duplicate by its Nats-Msg-Id. */
-        js_PublishMsgAsync(js, &m, &n->po);
+        /* Again, later: a publish whose answer timed out (the server went away with it) or
+         * failed; the server drops a duplicate by its Nats-Msg-Id. */
+        pthread_mutex_lock(&n->redo_mu);
+        if (n->redo_n == n->redo_cap) {
+            uint32_t cap = n->redo_cap ? 2 * n->redo_cap : 1024;
+            natsMsg **g = realloc(n->redo, sizeof *g * cap);
+            if (g) {
+                n->redo = g;
+                n->redo_cap = cap;
+            }
+        }
+        if (n->redo_n < n->redo_cap) {
+            n->redo[n->redo_n++] = m;
+            m = NULL; /* the redo thread's now */
+            pthread_cond_signal(&n->redo_cv);
+        }
+        pthread_mutex_unlock(&n->redo_mu);
     }
+    (void)js;
     natsMsg_Destroy(m);
+}
+
+/* The redo thread: publishes again what on_pub_ack queued, waiting while the server is away.
+ * Sleeps on redo_cv (signalled by on_pub_ack and by close, both under redo_mu). */
+static void *redo_main(void *arg)
+{
+    msgr_nats *n = arg;
+    pthread_mutex_lock(&n->redo_mu);
+    while (!atomic_load(&n->closing)) {
+        if (n->redo_n == 0) {
+            pthread_cond_wait(&n->redo_cv, &n->redo_mu);
+            continue;
+        }
+        natsMsg *m = n->redo[--n->redo_n];
+        pthread_mutex_unlock(&n->redo_mu);
+        while (js_PublishMsgAsync(n->js, &m, &n->po) != NATS_OK && !atomic_load(&n->closing)) {
+            add(&n->retries);
+            msgr_os_sleep_ns(20000000); /* the server is away: libnats does not say when back */
+        }
+        natsMsg_Destroy(m);
+        pthread_mutex_lock(&n->redo_mu);
+    }
+    pthread_mutex_unlock(&n->redo_mu);
+    return NULL;
 }
 
 /* ---- inbound ---- */
@@ -273,6 +322,8 @@ int msgr_nats_open(const msgr_app *app, const char *bridge, const msgr_nats_opts
         return MSGR_ENOMEM;
     n->orig = app;
     n->bridge = (uint32_t)b;
+    pthread_mutex_init(&n->redo_mu, NULL);
+    pthread_cond_init(&n->redo_cv, NULL);
     n->mode = o->mode;
     n->tls = o->tls;
     n->connect_timeout_ns = o->connect_timeout_ns ? o->connect_timeout_ns : 2000000000ll;
@@ -371,6 +422,9 @@ int msgr_nats_attach(msgr_nats *n, msgr_bus *bus)
         jo.PublishAsync.MaxPending = 4096;
         jsPubOptions_Init(&n->po);
         n->po.MaxWait = 2000;
+        if (msgr_os_thread_start(&n->redo_th, redo_main, n) != 0)
+            return msgr__fail(MSGR_ENOMEM, "the bridge's republishing thread");
+        n->redo_started = 1;
         if ((s = natsConnection_JetStream(&n->js, n->nc, &jo)) != NATS_OK)
             return fail_nats(n, s, "JetStream");
         jsStreamConfig sc;
@@ -447,12 +501,23 @@ void msgr_nats_close(msgr_nats *n)
     if (!n)
         return;
     atomic_store(&n->closing, 1);
+    if (n->redo_started) {
+        pthread_mutex_lock(&n->redo_mu);
+        pthread_cond_broadcast(&n->redo_cv);
+        pthread_mutex_unlock(&n->redo_mu);
+        msgr_os_thread_join(&n->redo_th);
+    }
     /* Destroyed, not unsubscribed: unsubscribing would delete the durable consumer, and
      * what it has not delivered yet is for the next run. */
     natsSubscription_Destroy(n->sub);
     jsCtx_Destroy(n->js);
     natsConnection_Destroy(n->nc);
     natsOptions_Destroy(n->no);
+    for (uint32_t i = 0; i < n->redo_n; i++)
+        natsMsg_Destroy(n->redo[i]);
+    free(n->redo);
+    pthread_cond_destroy(&n->redo_cv);
+    pthread_mutex_destroy(&n->redo_mu);
     free(n->dispatch);
     free(n->dest);
     free(n);
