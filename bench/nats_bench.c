@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,6 +54,15 @@ void in64(msgr_ctx *c, const P64 *m) { (void)c, (void)m; atomic_fetch_add(&arriv
 void in4k(msgr_ctx *c, const P4K *m) { (void)c, (void)m; atomic_fetch_add(&arrived, 1); }
 
 static char url[64];
+static pid_t server_pid;
+static void stop_server(void) /* on every way out, bench_fail's included */
+{
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        waitpid(server_pid, NULL, 0);
+        server_pid = 0;
+    }
+}
 
 static pid_t start_server(void)
 {
@@ -68,12 +78,15 @@ static pid_t start_server(void)
     snprintf(p, sizeof p, "%d", port);
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* killed with the benchmark, however it ends */
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
         dup2(null, 2);
         execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", p, (char *)NULL);
         _exit(127);
     }
+    server_pid = pid;
+    atexit(stop_server);
     for (int i = 0; i < 500; i++) { /* up once it answers: it cannot say so */
         natsConnection *nc;
         if (natsConnection_ConnectTo(&nc, url) == NATS_OK) {
@@ -247,7 +260,7 @@ int main(int argc, char **argv)
             printf("nats_bench %zu B: %llu messages dropped by core NATS (slow consumer) so far\n",
                    sizes[s], (unsigned long long)lost_total);
     }
-    kill(server, SIGTERM);
-    waitpid(server, NULL, 0);
+    (void)server;
+    stop_server();
     return 0;
 }
