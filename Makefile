@@ -62,7 +62,7 @@ SHARED = $(BUILD)/lib/libmessenger.so.$(VERSION)
 EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized orders ipc_echo registry
 TOOLS    = ring_bench bench_compare msgr fd_bench
 TEST_HELPERS = ring_peer crash_test ipc_peer
-TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test ipc_test ipc_portable_test registry_test \
+TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test ipc_test ipc_portable_test registry_test registry_portable_test \
            runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test cycle_test notify_test acks_test
 
 # Optional parts, built when their Debian package is installed (checked once per make).
@@ -393,7 +393,7 @@ WIN_CC ?= x86_64-w64-mingw32-gcc
 WIN_BUILD = build/windows
 WINE ?= wine
 WIN_TESTS = crc_test crc_portable_test ring_test ring_threads_test ring_badinput_test peer_test \
-            log_corruption_test cycle_test ipc_portable_test
+            log_corruption_test cycle_test ipc_portable_test registry_portable_test
 WIN_EXAMPLES = two_workers pipeline serialized multi_process orders ipc_echo registry
 .PHONY: windows windows-bins windows-test
 windows:

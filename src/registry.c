@@ -11,9 +11,12 @@
  *   proc <pid> <start>        (one line per process; the first registered the name)
  *
  * Entry files are input from whoever could write the directory (only this user, checked):
- * still, every line is parsed with its lengths bounded and anything else refused. Every change
- * (add, leave, reclaim) runs under the lock file ".lock", which the system releases if its
- * holder dies, so a registration cannot be lost between two processes or left half-done.
+ * still, every line is parsed with its lengths bounded and anything else refused. Every call
+ * (add, leave, reclaim, and the reads too) runs under the lock file ".lock", which the system
+ * releases if its holder dies, so a registration cannot be lost between two processes or left
+ * half-done. Reads take it as well because Windows refuses to replace or remove a file while
+ * another handle has it open to read (and opening one that is being removed fails): a lookup
+ * racing a registration would fail, or make the registration fail, without it.
  */
 #include "msgr/registry.h"
 #include "msgr/error.h"
@@ -267,17 +270,14 @@ int msgr_registry_lookup(const char *name, msgr_registry_entry *out)
     if (!name_ok(name))
         return bad_name(name);
     char path[1200];
-    int rc = entry_path(name, path, sizeof path);
-    if (rc)
-        return rc;
-    if ((rc = read_entry(path, name, out)) || out->alive)
-        return rc == MSGR_ENOENT ? msgr__fail(rc, "no bus is registered as '%s'", name) : rc;
-    /* Stale: reclaimed, unless it came alive again under the lock. */
     intptr_t lock;
-    if ((rc = lock_registry(&lock)))
+    int rc = entry_path(name, path, sizeof path);
+    if (rc || (rc = lock_registry(&lock)))
         return rc;
     rc = read_entry(path, name, out);
-    if (rc == 0 && !out->alive) {
+    if (rc == MSGR_ENOENT) {
+        rc = msgr__fail(rc, "no bus is registered as '%s'", name);
+    } else if (rc == 0 && !out->alive) { /* stale: reclaimed on sight */
         msgr_os_unlink(path);
         rc = msgr__fail(MSGR_ENOENT, "the bus registered as '%s' had no live process left: its "
                         "entry is removed", name);
@@ -358,8 +358,12 @@ int msgr_registry_list(msgr_registry_entry *out, uint32_t max, uint32_t *n)
     int rc = msgr_os_user_dir(dir, sizeof dir);
     if (rc)
         return rc;
+    intptr_t lock;
+    if ((rc = lock_registry(&lock)))
+        return rc;
     list_state st = {dir, out, max, 0};
     rc = msgr_os_list_dir(dir, SUFFIX, list_one, &st);
+    msgr_os_unlock_file(lock);
     *n = st.n;
     return rc;
 }
