@@ -5,15 +5,25 @@
  *   bridge  a sender worker sends N messages to the bridge worker of one bus; the bridge of a
  *           second bus delivers them to its receiver worker
  * messages/s from the first publish to the last arrival; paired rounds in alternating order,
- * median ratio (bridge / direct), for 64 B and 4 KiB.
+ * median ratio (bridge / direct), for 64 B and 4 KiB. Then round trips, one at a time:
  *
- *   nats_bench [--rounds R] [--count N]
+ *   direct  a requester publishes, a responder's callback publishes the same bytes back, the
+ *           requester waits for them (a synchronous subscription)
+ * both with "send asap" (natsOptions_SetSendAsap, the bridge's send_asap): buffered, libnats's
+ * flusher holds a lone publish about a millisecond, the same either way.
+ *   bridge  the sender worker sends through its bridge, the other bus's receiver answers with
+ *           the same bytes through its bridge, the sender's thread waits in msgr_bus_poll_wait
+ * p50 / p99 of each, same run. With --out DIR the rows are appended to DIR/latest.csv and a
+ * table to DIR/latest.md (transports "nats-bridge" and "libnats", mode "core").
+ *
+ *   nats_bench [--rounds R] [--count N] [--pings P] [--out DIR]
  */
 #include "bench_util.h"
 
 #include <messenger.h>
 #include <msgr/nats.h>
 #include <nats/nats.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -50,8 +60,27 @@ static void pace(uint64_t sent)
 
 void out64(msgr_ctx *c, const P64 *m) { (void)c, (void)m; }
 void out4k(msgr_ctx *c, const P4K *m) { (void)c, (void)m; }
-void in64(msgr_ctx *c, const P64 *m) { (void)c, (void)m; atomic_fetch_add(&arrived, 1); }
-void in4k(msgr_ctx *c, const P4K *m) { (void)c, (void)m; atomic_fetch_add(&arrived, 1); }
+static int echo; /* round trips: the receiver answers */
+static uint64_t replies; /* the sender's thread only */
+
+void in64(msgr_ctx *c, const P64 *m)
+{
+    if (echo)
+        nb_send_R64(c, (const R64 *)m); /* the same layout, the same bytes */
+    atomic_fetch_add(&arrived, 1);
+}
+
+void in4k(msgr_ctx *c, const P4K *m)
+{
+    if (echo)
+        nb_send_R4K(c, (const R4K *)m);
+    atomic_fetch_add(&arrived, 1);
+}
+
+void back64(msgr_ctx *c, const R64 *m) { (void)c, (void)m; }
+void back4k(msgr_ctx *c, const R4K *m) { (void)c, (void)m; }
+void reply64(msgr_ctx *c, const R64 *m) { (void)c, (void)m; replies++; }
+void reply4k(msgr_ctx *c, const R4K *m) { (void)c, (void)m; replies++; }
 
 static char url[64];
 static pid_t server_pid;
@@ -64,7 +93,7 @@ static void stop_server(void) /* on every way out, bench_fail's included */
     }
 }
 
-static pid_t start_server(void)
+static void start_server(void)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -91,12 +120,11 @@ static pid_t start_server(void)
         natsConnection *nc;
         if (natsConnection_ConnectTo(&nc, url) == NATS_OK) {
             natsConnection_Destroy(nc);
-            return pid;
+            return;
         }
         usleep(20000);
     }
     bench_fail("nats-server", "did not come up");
-    return -1;
 }
 
 /* Waits for n arrivals; core NATS drops what a slow consumer cannot take, so after 2 s with
@@ -157,16 +185,20 @@ typedef struct side {
     msgr_bus *bus;
 } side;
 
+static int asap; /* the round trips: every publish written at once, on both ways */
+
 static void side_open(side *s, const char *node)
 {
     static const char *const all[] = {"sender", "bridge", "receiver", NULL};
     static const char *const drive[] = {"sender", NULL};
-    msgr_nats_opts o = {.url = url, .node = node};
+    msgr_nats_opts o = {.url = url, .node = node, .send_asap = asap};
     const msgr_app *app;
     if (msgr_nats_open(nb_app(), "bridge", &o, &s->n, &app))
         bench_fail("msgr_nats_open", msgr_last_error());
     msgr_nats_route_in(s->n, "P64", "receiver");
     msgr_nats_route_in(s->n, "P4K", "receiver");
+    msgr_nats_route_in(s->n, "R64", "sender");
+    msgr_nats_route_in(s->n, "R4K", "sender");
     /* Workers park soon when idle: six of them share two cores with libnats's threads. */
     msgr_bus_opts bo = {.run = all, .drive = drive, .inbox_capacity = 1 << 24, .spins = 64,
                        .yields = 1};
@@ -212,30 +244,177 @@ static double bridged(uint64_t n, size_t size)
     return r;
 }
 
+static int cmp_u(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct rt_result {
+    uint64_t p50, p99, p999;
+} rt_result;
+
+static rt_result percentiles(uint64_t *lat, int n)
+{
+    qsort(lat, (size_t)n, sizeof *lat, cmp_u);
+    return (rt_result){lat[n / 2], lat[(int)((uint64_t)n * 99 / 100)],
+                       lat[(int)((uint64_t)n * 999 / 1000)]};
+}
+
+#define WARM 200 /* round trips before the measured ones */
+
+static void on_ping(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
+{
+    (void)sub, (void)c;
+    natsConnection_Publish(nc, "rt.pong", natsMsg_GetData(m), natsMsg_GetDataLength(m));
+    natsMsg_Destroy(m);
+}
+
+static natsConnection *connect_asap(void)
+{
+    natsOptions *o;
+    natsConnection *nc = NULL;
+    if (natsOptions_Create(&o) || natsOptions_SetURL(o, url) || natsOptions_SetSendAsap(o, true) ||
+        natsConnection_Connect(&nc, o))
+        bench_fail("libnats", "cannot connect");
+    natsOptions_Destroy(o);
+    return nc;
+}
+
+static rt_result direct_rt(int pings, size_t size, uint64_t *lat)
+{
+    natsConnection *req = connect_asap(), *resp = connect_asap();
+    natsSubscription *pings_sub, *pongs;
+    if (
+        natsConnection_Subscribe(&pings_sub, resp, "rt.ping", on_ping, NULL) ||
+        natsConnection_SubscribeSync(&pongs, req, "rt.pong") || natsConnection_Flush(resp) ||
+        natsConnection_Flush(req))
+        bench_fail("direct round trip", "libnats set-up failed");
+    static uint8_t buf[4096];
+    for (int i = 0; i < WARM + pings; i++) {
+        memcpy(buf, &i, sizeof i);
+        uint64_t t0 = bench_now_ns();
+        natsMsg *m = NULL;
+        if (natsConnection_Publish(req, "rt.ping", buf, (int)size) ||
+            natsSubscription_NextMsg(&m, pongs, 5000) || natsMsg_GetDataLength(m) != (int)size)
+            bench_fail("direct round trip", "no answer within 5 s");
+        if (i >= WARM)
+            lat[i - WARM] = bench_now_ns() - t0;
+        natsMsg_Destroy(m);
+    }
+    natsSubscription_Destroy(pongs);
+    natsSubscription_Destroy(pings_sub);
+    natsConnection_Destroy(req);
+    natsConnection_Destroy(resp);
+    return percentiles(lat, pings);
+}
+
+static rt_result bridged_rt(int pings, size_t size, uint64_t *lat)
+{
+    side a, b;
+    asap = 1;
+    side_open(&a, "bench-a");
+    side_open(&b, "bench-b");
+    asap = 0;
+    echo = 1;
+    replies = 0;
+    msgr_ctx *ctx;
+    msgr_bus_ctx(a.bus, nb_W_sender, &ctx);
+    for (int i = 0; i < WARM + pings; i++) {
+        uint64_t t0 = bench_now_ns();
+        int rc;
+        if (size == 64) {
+            P64 m = {.n = (uint64_t)i};
+            rc = nb_send_P64(ctx, &m);
+        } else {
+            static P4K m;
+            m.n = (uint64_t)i;
+            rc = nb_send_P4K(ctx, &m);
+        }
+        if (rc < 0)
+            bench_fail("send", msgr_strerror(rc));
+        while (replies <= (uint64_t)i)
+            if (msgr_bus_poll_wait(a.bus, nb_W_sender, 1, 5000000000ll) <= 0)
+                bench_fail("bridge round trip", "no answer within 5 s");
+        if (i >= WARM)
+            lat[i - WARM] = bench_now_ns() - t0;
+    }
+    echo = 0;
+    side_close(&a);
+    side_close(&b);
+    return percentiles(lat, pings);
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
+/* Appends the rows to dir/latest.csv (header first if it is new) and a table to latest.md. */
+typedef struct row {
+    const char *bench, *transport;
+    size_t size;
+    double rate;
+    rt_result rt;
+} row;
+
+static void write_out(const char *dir, const row *rows, int n, const char *md_text)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/latest.csv", dir);
+    FILE *f = fopen(path, "a+");
+    if (!f)
+        bench_fail(path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    if (ftell(f) == 0)
+        fprintf(f, "%s\n", BENCH_CSV_HEADER);
+    for (int i = 0; i < n; i++) {
+        if (rows[i].rt.p50)
+            fprintf(f, "%s,%s,core,1,%zu,%.0f,,%llu,%llu,%llu\n", rows[i].bench, rows[i].transport,
+                    rows[i].size, 1e9 / (double)rows[i].rt.p50,
+                    (unsigned long long)rows[i].rt.p50, (unsigned long long)rows[i].rt.p99,
+                    (unsigned long long)rows[i].rt.p999);
+        else
+            fprintf(f, "%s,%s,core,1,%zu,%.0f,%.3f,,,\n", rows[i].bench, rows[i].transport,
+                    rows[i].size, rows[i].rate, rows[i].rate * (double)rows[i].size / 1e9);
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/latest.md", dir);
+    if (!(f = fopen(path, "a")))
+        bench_fail(path, strerror(errno));
+    fputs(md_text, f);
+    fclose(f);
+}
+
 int main(int argc, char **argv)
 {
-    int rounds = 3;
+    int rounds = 3, pings = 2000;
     uint64_t count = 200000;
+    const char *out = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
             rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--count") && i + 1 < argc)
             count = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--pings") && i + 1 < argc)
+            pings = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out = argv[++i];
         else {
-            fprintf(stderr, "usage: nats_bench [--rounds R] [--count N]\n");
+            fprintf(stderr, "usage: nats_bench [--rounds R] [--count N] [--pings P] [--out DIR]\n");
             return 2;
         }
     }
-    if (rounds < 1 || rounds > 32)
+    if (rounds < 1 || rounds > 32 || pings < 10 || pings > 1000000 || count < 1000)
         return 2;
-    pid_t server = start_server();
+    start_server();
     size_t sizes[2] = {64, 4096};
+    row rows[8];
+    int nrows = 0;
+    char md[4096];
+    int mdn = snprintf(md, sizeof md, "\n## The NATS bridge against libnats (core NATS, same run)\n\n"
+                       "| size | bridge | direct libnats | bridge / direct |\n|---|---:|---:|---:|\n");
     for (int s = 0; s < 2; s++) {
         uint64_t n = sizes[s] == 64 ? count : count / 4;
         double ratio[32], d[32], b[32];
@@ -259,8 +438,32 @@ int main(int argc, char **argv)
         if (lost_total)
             printf("nats_bench %zu B: %llu messages dropped by core NATS (slow consumer) so far\n",
                    sizes[s], (unsigned long long)lost_total);
+        rows[nrows++] = (row){"throughput", "nats-bridge", sizes[s], b[rounds / 2], {0, 0, 0}};
+        rows[nrows++] = (row){"throughput", "libnats", sizes[s], d[rounds / 2], {0, 0, 0}};
+        mdn += snprintf(md + mdn, sizeof md - (size_t)mdn, "| %zu B, messages/s | %.3f M | %.3f M | "
+                        "%.2fx |\n", sizes[s], b[rounds / 2] / 1e6, d[rounds / 2] / 1e6,
+                        ratio[rounds / 2]);
     }
-    (void)server;
+    uint64_t *lat = malloc(sizeof *lat * (size_t)pings);
+    if (!lat)
+        bench_fail("malloc", "no memory");
+    for (int s = 0; s < 2; s++) {
+        rt_result d = direct_rt(pings, sizes[s], lat);
+        rt_result b = bridged_rt(pings, sizes[s], lat);
+        printf("nats_bench %zu B round trip: bridge p50 %.1f us p99 %.1f us, direct libnats p50 "
+               "%.1f us p99 %.1f us: %.2fx the direct p50 (%d round trips each)\n", sizes[s],
+               (double)b.p50 / 1e3, (double)b.p99 / 1e3, (double)d.p50 / 1e3, (double)d.p99 / 1e3,
+               (double)b.p50 / (double)d.p50, pings);
+        rows[nrows++] = (row){"latency", "nats-bridge", sizes[s], 0, b};
+        rows[nrows++] = (row){"latency", "libnats", sizes[s], 0, d};
+        mdn += snprintf(md + mdn, sizeof md - (size_t)mdn, "| %zu B, round trip p50 (p99) | %.1f "
+                        "(%.1f) us | %.1f (%.1f) us | %.2fx |\n", sizes[s], (double)b.p50 / 1e3,
+                        (double)b.p99 / 1e3, (double)d.p50 / 1e3, (double)d.p99 / 1e3,
+                        (double)b.p50 / (double)d.p50);
+    }
+    free(lat);
+    if (out)
+        write_out(out, rows, nrows, md);
     stop_server();
     return 0;
 }

@@ -54,7 +54,8 @@ typedef struct msgr_nats_opts {
     const char *creds_file;     /* passed to libnats (natsOptions_SetUserCredentialsFromFiles) */
     const char *ca_file;        /* TLS: passed to libnats (natsOptions_LoadCATrustedCertificates) */
     int32_t tls;                /* 1: require TLS (natsOptions_SetSecure) */
-    int32_t reserved_;
+    int32_t send_asap;          /* 1: each publish is written at once (natsOptions_SetSendAsap):
+                                   lowest round trip, less throughput; 0: libnats buffers */
     int64_t connect_timeout_ns; /* 0: 2 s */
 } msgr_nats_opts;
 

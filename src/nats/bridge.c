@@ -34,7 +34,7 @@ struct msgr_nats {
     uint32_t mode;
     char prefix[64], node[96], stream[64], durable[96], url[256];
     char creds[512], ca[512];
-    int tls;
+    int tls, send_asap;
     int64_t connect_timeout_ns;
     uint32_t *dest;              /* per message index: the local destination, or UINT32_MAX */
     msgr_bus *bus;
@@ -326,6 +326,7 @@ int msgr_nats_open(const msgr_app *app, const char *bridge, const msgr_nats_opts
     pthread_cond_init(&n->redo_cv, NULL);
     n->mode = o->mode;
     n->tls = o->tls;
+    n->send_asap = o->send_asap;
     n->connect_timeout_ns = o->connect_timeout_ns ? o->connect_timeout_ns : 2000000000ll;
     snprintf(n->prefix, sizeof n->prefix, "%s", o->prefix ? o->prefix : app->name);
     if (o->node)
@@ -402,6 +403,8 @@ int msgr_nats_attach(msgr_nats *n, msgr_bus *bus)
         s = natsOptions_SetErrorHandler(n->no, on_error, n);
     if (s == NATS_OK && n->creds[0])
         s = natsOptions_SetUserCredentialsFromFiles(n->no, n->creds, NULL);
+    if (s == NATS_OK && n->send_asap)
+        s = natsOptions_SetSendAsap(n->no, true);
     if (s == NATS_OK && n->tls)
         s = natsOptions_SetSecure(n->no, true);
     if (s == NATS_OK && n->ca[0])
