@@ -149,14 +149,26 @@ $(BUILD)/bin/%: bench/%.c $(STATIC) $(LIB_HDR) bench/bench_util.h
 
 # bench_compare measures the peers whose development packages are installed (checked here, once
 # per make run); the others are listed as skipped with the package to install.
+# atomic_queue is a C++ header library: a small adapter compiled with $(CXX) (bench only).
+CXX ?= g++
+has_cxx_header = $(shell printf '\043include <%s>\n' $(1) | $(CXX) -std=c++17 -E -x c++ - >/dev/null 2>&1 && echo 1)
+HAVE_AQ := $(call has_cxx_header,atomic_queue/atomic_queue.h)
+AQ_OBJ  = $(if $(HAVE_AQ),$(BUILD)/obj/bench/atomic_queue_adapter.o)
+# iceoryx's headers live under a versioned directory.
+ICEORYX_INC := $(patsubst %/iceoryx_binding_c/runtime.h,%,$(firstword $(wildcard /usr/include/iceoryx/*/iceoryx_binding_c/runtime.h)))
 PEER_FLAGS = $(if $(call has_header,zmq.h),-DHAVE_ZMQ) $(if $(call has_header,nng/nng.h),-DHAVE_NNG) \
-             $(if $(call has_header,ck_ring.h),-DHAVE_CK)
+             $(if $(call has_header,ck_ring.h),-DHAVE_CK) $(if $(HAVE_AQ),-DHAVE_AQ) \
+             $(if $(ICEORYX_INC),-DHAVE_ICEORYX -isystem $(ICEORYX_INC))
 PEER_LIBS  = $(if $(findstring HAVE_ZMQ,$(PEER_FLAGS)),-lzmq) \
              $(if $(findstring HAVE_NNG,$(PEER_FLAGS)),-lnng) \
-             $(if $(findstring HAVE_CK,$(PEER_FLAGS)),-lck) -lrt
-$(BUILD)/bin/bench_compare: bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/compare_ipc.c bench/compare.h bench/compare_run.h bench/bench_util.h $(STATIC) $(LIB_HDR)
+             $(if $(findstring HAVE_CK,$(PEER_FLAGS)),-lck) $(if $(ICEORYX_INC),-liceoryx_binding_c) \
+             $(if $(HAVE_AQ)$(ICEORYX_INC),-lstdc++) -lrt
+$(BUILD)/obj/bench/atomic_queue_adapter.o: bench/atomic_queue_adapter.cpp bench/atomic_queue_adapter.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(PEER_FLAGS) bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/compare_ipc.c -o $@ $(STATIC) $(LDLIBS) $(PEER_LIBS) -lm
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror $(filter -fsanitize% -fno-omit-frame-pointer,$(ALL_CFLAGS)) -c $< -o $@
+$(BUILD)/bin/bench_compare: bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/peers_iceoryx.c bench/compare_ipc.c bench/compare.h bench/compare_run.h bench/bench_util.h $(AQ_OBJ) $(STATIC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PEER_FLAGS) bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/peers_iceoryx.c bench/compare_ipc.c $(AQ_OBJ) -o $@ $(STATIC) $(LDLIBS) $(PEER_LIBS) -lm
 
 # ---- tests ----
 criterion:
@@ -335,7 +347,7 @@ bench-smoke: all
 BENCH_OUT ?= bench/results
 bench-compare: all
 	$(BUILD)/bin/bench_compare --out $(BENCH_OUT)
-	@$(MAKE) --no-print-directory bench-nats
+	@$(MAKE) --no-print-directory bench-nats NATS_BENCH_ARGS="--out $(BENCH_OUT) $(NATS_BENCH_ARGS)"
 	@$(MAKE) --no-print-directory bench-plots
 bench-compare-quick: all
 	$(BUILD)/bin/bench_compare --quick --out $(BENCH_OUT)

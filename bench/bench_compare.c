@@ -89,7 +89,7 @@ int main(int argc, char **argv)
     char machine[512], command[256];
     machine_line(machine, sizeof machine);
     snprintf(command, sizeof command, "make bench-compare%s", g_quick ? "-quick" : "");
-    printf("bench_compare: %s, %s run, median of %d\n\n%-14s %-10s %-9s %3s %8s %12s %9s\n",
+    printf("bench_compare: %s, %s run, median of %d\n\n%-14s %-13s %-9s %3s %8s %12s %9s\n",
            machine, g_quick ? "quick" : "full", g_repeat, "bench", "transport", "mode", "p",
            "size", "M msgs/s", "GB/s");
 

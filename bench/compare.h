@@ -68,6 +68,9 @@ extern const transport os_peers[N_OS_PEERS];
 #define N_IPC_TRANSPORTS 2
 extern const transport ipc_transports[N_IPC_TRANSPORTS];
 
+/* peers_iceoryx.c: iceoryx's publisher and subscriber between processes. */
+extern const transport iceoryx_peer;
+
 /* bench_compare.c: fail the benchmark when out of memory; "what: strerror(e)" into err. */
 void *xmalloc(size_t n);
 void set_err(char *err, size_t errlen, const char *what, int e);

@@ -237,10 +237,10 @@ static void add_row(row r)
     if (nrows < sizeof rows / sizeof *rows)
         rows[nrows++] = r;
     if (r.p50 < 0)
-        printf("%-14s %-10s %-9s %3d %8zu %12.3f %9.3f\n", r.bench, r.transport, r.mode,
+        printf("%-14s %-13s %-9s %3d %8zu %12.3f %9.3f\n", r.bench, r.transport, r.mode,
                r.producers, r.size, r.msgs_s / 1e6, r.gb_s);
     else
-        printf("%-14s %-10s %-9s %3d %8zu   p50 %.0f  p99 %.0f  p99.9 %.0f  max %.0f ns\n",
+        printf("%-14s %-13s %-9s %3d %8zu   p50 %.0f  p99 %.0f  p99.9 %.0f  max %.0f ns\n",
                r.bench, r.transport, r.mode, r.producers, r.size, r.p50, r.p99, r.p999, r.max);
     fflush(stdout);
 }
@@ -255,7 +255,7 @@ static void add_skip(const transport *t, const char *bench, size_t size, const c
             return;
     if (nskipped < 64)
         snprintf(skipped[nskipped++], sizeof skipped[0], "%s", line);
-    printf("%-14s %-10s %-9s %3s %8zu   skipped: %s\n", bench, t->name, t->mode, "", size, why);
+    printf("%-14s %-13s %-9s %3s %8zu   skipped: %s\n", bench, t->name, t->mode, "", size, why);
 }
 
 const row *row_find(const char *bench, const char *tname, const char *mode, int producers,

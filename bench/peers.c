@@ -1,8 +1,8 @@
 /* The libraries bench_compare measures messenger against (ZeroMQ, nng, Concurrency Kit's
- * ck_ring), each used the way its documentation shows: one message per call, the library's own
+ * ck_ring, atomic_queue; iceoryx in peers_iceoryx.c), each used the way its documentation shows: one message per call, the library's own
  * waiting; and the list of every peer (peers_os.c has the operating system's own, compare_ipc.c
  * messenger's IPC transport beside them). Built only
- * with what is installed (HAVE_ZMQ, HAVE_NNG, HAVE_CK from the Makefile); a missing one is
+ * with what is installed (HAVE_ZMQ, HAVE_NNG, HAVE_CK, HAVE_AQ from the Makefile); a missing one is
  * listed with the package that brings it. Benchmark code only. */
 #define _GNU_SOURCE
 #include "compare.h"
@@ -23,6 +23,9 @@
 #ifdef HAVE_CK
 #include <ck_pr.h>
 #include <ck_ring.h>
+#endif
+#ifdef HAVE_AQ
+#include "atomic_queue_adapter.h"
 #endif
 
 /* ---- ZeroMQ: a PAIR socket per side, inproc:// between threads, ipc:// between processes ---- */
@@ -391,6 +394,134 @@ static void ck_teardown(void *shared)
 }
 #endif
 
+/* ---- atomic_queue between threads, both sides spinning -------------------------------------
+ * Its SPSC queues through bench/atomic_queue_adapter.cpp, in the same two modes as ck_ring:
+ * zero-copy (pointers into a slab of 2 x depth slots the producer fills in place, reused under
+ * the same argument as ck_ring's) and copy (8, 64, 512 and 4096-byte messages by value). */
+
+#ifdef HAVE_AQ
+static inline void aq_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+typedef struct {
+    aq_queue *q[2];         /* a->b, b->a */
+    unsigned char *slab[2]; /* zero-copy: message slots */
+    unsigned slots;
+    int by_value;
+} aq_shared;
+
+typedef struct {
+    aq_shared *s;
+    int tx, rx;
+    unsigned next_slot;
+    unsigned char *msg; /* copy: the message built or received */
+} aq_ep;
+
+static void *aq_setup_common(size_t size, int by_value, char *err, size_t errlen)
+{
+    aq_shared *s = xmalloc(sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->by_value = by_value;
+    for (int d = 0; d < 2; d++) {
+        if (!(s->q[d] = aq_new(size, by_value))) {
+            snprintf(err, errlen, "atomic_queue: no queue for %zu-byte messages", size);
+            aq_free(s->q[0]);
+            free(s->slab[0]);
+            free(s);
+            return NULL;
+        }
+        s->slots = 2 * aq_depth(s->q[d]);
+        s->slab[d] = by_value ? NULL : xmalloc((size_t)s->slots * size);
+    }
+    return s;
+}
+
+static void *aq_zc_setup(size_t size, int producers, char *err, size_t errlen)
+{
+    (void)producers;
+    return aq_setup_common(size, 0, err, errlen);
+}
+
+static void *aq_copy_setup(size_t size, int producers, char *err, size_t errlen)
+{
+    (void)producers;
+    return aq_setup_common(size, 1, err, errlen);
+}
+
+static const char *aq_copy_unsupported(size_t size)
+{
+    return size == 8 || size == 64 || size == 512 || size == 4096
+               ? NULL
+               : "by-value atomic_queue queues are compiled for 8, 64, 512 and 4096 bytes";
+}
+
+static void *aq_open_side(void *shared, int side, int index)
+{
+    (void)index;
+    aq_ep *e = xmalloc(sizeof *e);
+    e->s = shared;
+    e->tx = side ? 1 : 0;
+    e->rx = side ? 0 : 1;
+    e->next_slot = 0;
+    e->msg = xmalloc(4096);
+    return e;
+}
+
+static void aq_put(void *ep, uint64_t tag, size_t size)
+{
+    aq_ep *e = ep;
+    const void *entry;
+    if (e->s->by_value) {
+        payload_fill(e->msg, tag, size);
+        entry = e->msg;
+    } else {
+        unsigned char *slot = e->s->slab[e->tx] + (size_t)e->next_slot * size;
+        e->next_slot = (e->next_slot + 1) % e->s->slots;
+        payload_fill(slot, tag, size);
+        entry = slot;
+    }
+    while (!aq_try_push(e->s->q[e->tx], entry))
+        aq_pause();
+}
+
+static uint64_t aq_get(void *ep, size_t size)
+{
+    aq_ep *e = ep;
+    if (e->s->by_value) {
+        while (!aq_try_pop(e->s->q[e->rx], e->msg))
+            aq_pause();
+        return payload_tag(e->msg, size);
+    }
+    void *slot;
+    while (!aq_try_pop(e->s->q[e->rx], &slot))
+        aq_pause();
+    return payload_tag(slot, size);
+}
+
+static void aq_close_side(void *ep)
+{
+    aq_ep *e = ep;
+    free(e->msg);
+    free(e);
+}
+
+static void aq_teardown(void *shared)
+{
+    aq_shared *s = shared;
+    for (int d = 0; d < 2; d++) {
+        aq_free(s->q[d]);
+        free(s->slab[d]);
+    }
+    free(s);
+}
+#endif
+
 /* ---- the table ----------------------------------------------------------------------------- */
 
 static const char *no_zmq(size_t size)
@@ -407,6 +538,11 @@ static const char *no_ck(size_t size)
 {
     (void)size;
     return "not built: install libck-dev";
+}
+static const char *no_aq(size_t size)
+{
+    (void)size;
+    return "not built: install libatomic-queue-dev (and g++)";
 }
 
 static const transport lib_peers[] = {
@@ -434,16 +570,26 @@ static const transport lib_peers[] = {
     {"ck_ring", "zero-copy", 0, 1, no_ck, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
     {"ck_ring", "copy", 0, 1, no_ck, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 #endif
+#ifdef HAVE_AQ
+    {"atomic_queue", "zero-copy", 0, 1, NULL, aq_zc_setup, aq_open_side, aq_put, aq_get, NULL,
+     aq_close_side, aq_teardown, NULL},
+    {"atomic_queue", "copy", 0, 1, aq_copy_unsupported, aq_copy_setup, aq_open_side, aq_put,
+     aq_get, NULL, aq_close_side, aq_teardown, NULL},
+#else
+    {"atomic_queue", "zero-copy", 0, 1, no_aq, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"atomic_queue", "copy", 0, 1, no_aq, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+#endif
 };
 
 size_t peers_list(const transport **out)
 {
-    (void)no_zmq, (void)no_nng, (void)no_ck;
-    static transport all[N_OS_PEERS + N_IPC_TRANSPORTS + sizeof lib_peers / sizeof *lib_peers];
+    (void)no_zmq, (void)no_nng, (void)no_ck, (void)no_aq;
+    static transport all[N_OS_PEERS + N_IPC_TRANSPORTS + sizeof lib_peers / sizeof *lib_peers + 1];
     if (!all[0].name) { /* first call, before any run starts a thread */
         memcpy(all, os_peers, sizeof os_peers);
         memcpy(all + N_OS_PEERS, ipc_transports, sizeof ipc_transports);
         memcpy(all + N_OS_PEERS + N_IPC_TRANSPORTS, lib_peers, sizeof lib_peers);
+        all[N_OS_PEERS + N_IPC_TRANSPORTS + sizeof lib_peers / sizeof *lib_peers] = iceoryx_peer;
     }
     *out = all;
     return sizeof all / sizeof *all;
