@@ -49,7 +49,7 @@ endif
 SOVERSION = 0
 VERSION   = 0.1.0
 
-LIB_SRC = src/os/error.c $(OS_SRC) mmap/region.c src/ipc/conn.c bus/wait.c bus/ring.c bus/ring_claim.c bus/ring_read.c bus/ring_repair.c \
+LIB_SRC = src/os/error.c $(OS_SRC) mmap/region.c src/ipc/conn.c bus/wait.c bus/ring.c bus/ring_claim.c bus/ring_read.c bus/ring_repair.c bus/bcast.c \
           bus/crc32c.c bus/durable.c bus/log.c bus/log_record.c bus/log_append.c bus/log_read.c \
           bus/log_recover.c bus/named.c bus/journal.c \
           src/inbox.c src/bus.c src/router.c src/worker.c src/registry.c src/notify.c src/acks.c src/bus_inspect.c
@@ -63,7 +63,7 @@ EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized orders ip
 TOOLS    = ring_bench bench_compare msgr fd_bench
 TEST_HELPERS = ring_peer crash_test ipc_peer
 TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test ipc_test ipc_portable_test registry_test registry_portable_test \
-           runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test cycle_test notify_test acks_test
+           runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test cycle_test notify_test acks_test bcast_test
 
 # Optional parts, built when their Debian package is installed (checked once per make).
 has_header = $(shell printf '\043include <%s>\n' $(1) | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)

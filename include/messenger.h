@@ -16,6 +16,7 @@
 #include "msgr/journal.h"
 #include "msgr/log.h"
 #include "msgr/ring.h"
+#include "msgr/bcast.h"
 #include "msgr/runtime.h"
 #include "msgr/ipc.h"
 #include "msgr/registry.h"
