@@ -52,7 +52,7 @@ VERSION   = 0.1.0
 LIB_SRC = src/os/error.c $(OS_SRC) mmap/region.c src/ipc/conn.c bus/wait.c bus/ring.c bus/ring_claim.c bus/ring_read.c bus/ring_repair.c bus/bcast.c \
           bus/crc32c.c bus/durable.c bus/log.c bus/log_record.c bus/log_append.c bus/log_read.c \
           bus/log_recover.c bus/named.c bus/journal.c \
-          src/inbox.c src/bus.c src/router.c src/worker.c src/registry.c src/notify.c src/acks.c src/bus_inspect.c
+          src/inbox.c src/bus.c src/router.c src/worker.c src/registry.c src/notify.c src/acks.c src/bus_inspect.c src/broadcast.c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_HDR = $(wildcard include/*.h include/msgr/*.h src/*.h src/os/*.h mmap/*.h bus/*.h macros/*.h)
 
@@ -63,7 +63,7 @@ EXAMPLES = ring_pingpong two_workers pipeline multi_process serialized orders ip
 TOOLS    = ring_bench bench_compare msgr fd_bench
 TEST_HELPERS = ring_peer crash_test ipc_peer
 TESTS    = os_test crc_test crc_portable_test region_test ring_test ring_threads_test ring_process_test ring_crash_test ring_badinput_test peer_test ipc_test ipc_portable_test registry_test registry_portable_test \
-           runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test cycle_test notify_test acks_test bcast_test
+           runtime_test log_test log_single_test log_crash_test log_powerloss_test log_corruption_test journal_test fault_test cycle_test notify_test acks_test bcast_test fanout_test
 
 # Optional parts, built when their Debian package is installed (checked once per make).
 has_header = $(shell printf '\043include <%s>\n' $(1) | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
@@ -166,9 +166,9 @@ PEER_LIBS  = $(if $(findstring HAVE_ZMQ,$(PEER_FLAGS)),-lzmq) \
 $(BUILD)/obj/bench/atomic_queue_adapter.o: bench/atomic_queue_adapter.cpp bench/atomic_queue_adapter.h
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror $(filter -fsanitize% -fno-omit-frame-pointer,$(ALL_CFLAGS)) -c $< -o $@
-$(BUILD)/bin/bench_compare: bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/peers_iceoryx.c bench/compare_ipc.c bench/compare.h bench/compare_run.h bench/bench_util.h $(AQ_OBJ) $(STATIC) $(LIB_HDR)
+$(BUILD)/bin/bench_compare: bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_bcast.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/peers_iceoryx.c bench/compare_ipc.c bench/compare.h bench/compare_run.h bench/bench_util.h $(AQ_OBJ) $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(PEER_FLAGS) bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/peers_iceoryx.c bench/compare_ipc.c $(AQ_OBJ) -o $@ $(STATIC) $(LDLIBS) $(PEER_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(PEER_FLAGS) bench/bench_compare.c bench/compare_msgr.c bench/compare_run.c bench/compare_goals.c bench/compare_bcast.c bench/compare_report.c bench/peers.c bench/peers_os.c bench/peers_iceoryx.c bench/compare_ipc.c $(AQ_OBJ) -o $@ $(STATIC) $(LDLIBS) $(PEER_LIBS) -lm
 
 # ---- tests ----
 criterion:

@@ -118,6 +118,11 @@ int main(int argc, char **argv)
         for (size_t s = 0; s < NSIZES; s++)
             measure_latency(t, sizes[s]);
     }
+    static const size_t bc_sizes[] = {64, 4096, 65536};
+    for (int copies = 0; copies < 2; copies++)
+        for (size_t s = 0; s < sizeof bc_sizes / sizeof *bc_sizes; s++)
+            for (int n = 1; n <= 8; n *= 2)
+                measure_broadcast(bc_sizes[s], n, copies);
     if (!g_filter)
         measure_goals(g_quick ? 3 : 5);
     write_csv(out);

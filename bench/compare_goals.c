@@ -14,12 +14,18 @@
  * back-to-back thread runs still landed in different phases. */
 
 goal goals[NGOALS] = {
-    {"process 64 B throughput ≥ 30x uds", "uds", 30, 0, {0}, {0}, {0}, 0, ""},
-    {"process 64 B throughput ≥ 10x zmq-ipc", "zmq-ipc", 10, 0, {0}, {0}, {0}, 0, ""},
-    {"process 64 B round-trip p50 ≤ 2x cache-line ping-pong", "cacheline", 2, 1, {0}, {0}, {0}, 0, ""},
-    {"thread 64 B throughput ≥ ck_ring", "ck_ring", 1, 0, {0}, {0}, {0}, 0, ""},
-    {"msgr-ipc 64 B throughput within 1.2x of uds (≥ 0.83x)", "uds", 1 / 1.2, 0, {0}, {0}, {0}, 0, ""},
-    {"msgr-ipc-fast 64 B throughput ≥ 20x uds", "uds", 20, 0, {0}, {0}, {0}, 0, ""},
+    {.text = "process 64 B throughput ≥ 30x uds", .peer = "uds", .need = 30},
+    {.text = "process 64 B throughput ≥ 10x zmq-ipc", .peer = "zmq-ipc", .need = 10},
+    {.text = "process 64 B round-trip p50 ≤ 1.3x cache-line ping-pong", .peer = "cacheline",
+     .need = 1.3, .at_most = 1, .ns = 1},
+    {.text = "thread 64 B throughput ≥ ck_ring", .peer = "ck_ring", .need = 1},
+    {.text = "msgr-ipc 64 B throughput within 1.2x of uds (≥ 0.83x)", .peer = "uds",
+     .need = 1 / 1.2},
+    {.text = "msgr-ipc-fast 64 B throughput ≥ 20x uds", .peer = "uds", .need = 20},
+    {.text = "broadcast 64 KiB to 4 readers ≥ 0.7x the msgs/s to 1 reader", .peer = "broadcast",
+     .need = 0.7},
+    {.text = "thread 64 B round-trip p50 ≥ 1.25x faster than atomic_queue", .peer = "atomic_queue",
+     .need = 1.25, .ns = 1},
 };
 
 const transport *g_peers;
@@ -276,6 +282,14 @@ void measure_goals(int rounds)
         double uds = best_rate("uds", 64, err, sizeof err);
         goal_add(&goals[4], ipc, uds, err);
         goal_add(&goals[5], best_rate("msgr-ipc-fast", 64, err, sizeof err), uds, err);
+        goal_add(&goals[6], broadcast_rate(4, 0, 65536), broadcast_rate(1, 0, 65536), err);
+        /* a latency goal the other way round: how many times the peer's p50 is ours */
+        double mine = best_p50("thread", 64, err, sizeof err);
+        double aq = best_p50("atomic_queue", 64, err, sizeof err);
+        if (mine < 0 || aq < 0)
+            snprintf(goals[7].skipped, sizeof goals[7].skipped, "%s", err);
+        else
+            goal_add_ratio(&goals[7], mine, aq, aq / mine);
     }
     free(h);
     printf("\n");

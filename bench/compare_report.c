@@ -102,10 +102,10 @@ static void md_goals(FILE *f)
         }
         double m = bench_median(g->ratio, g->n);
         int holds = goal_holds(g, m);
-        const char *unit = g->at_most ? " ns" : " M/s";
-        double scale = g->at_most ? 1 : 1e6;
+        const char *unit = g->ns ? " ns" : " M/s";
+        double scale = g->ns ? 1 : 1e6;
         fprintf(f, "| %s | %.2fx | %.2f–%.2f | %.*f%s | %.*f%s | %s |\n", g->text, m, lo, hi,
-                g->at_most ? 0 : 2, bench_median(g->mine, g->n) / scale, unit, g->at_most ? 0 : 2,
+                g->ns ? 0 : 3, bench_median(g->mine, g->n) / scale, unit, g->ns ? 0 : 3,
                 bench_median(g->theirs, g->n) / scale, unit, holds ? "yes" : "**no**");
     }
     fprintf(f, "\nThe round-trip goal's floor is the cache-line ping-pong just before and just "
@@ -129,7 +129,7 @@ void write_markdown(const char *dir, const char *machine, const char *command)
                "|---|---|---:|---:|---:|---:|---:|---:|\n");
     static const peer_kind pk[] = {{"pipe", 1},    {"uds", 1},     {"posix-mq", 1},
                                    {"zmq-ipc", 1}, {"nng-ipc", 1}, {"zmq-inproc", 0},
-                                   {"ck_ring", 0}};
+                                   {"ck_ring", 0}, {"atomic_queue", 0}, {"iceoryx", 1}};
     for (size_t i = 0; i < sizeof pk / sizeof *pk; i++) {
         const char *mine = pk[i].processes ? "process" : "thread";
         const row *p64 = row_best("throughput", pk[i].name, 64), *p4k = row_best("throughput", pk[i].name, 4096);
@@ -149,6 +149,34 @@ void write_markdown(const char *dir, const char *machine, const char *command)
         md_ratio(f, pl ? pl->p50 : 0, ml ? ml->p50 : 0);
         fprintf(f, "\n");
     }
+
+    fprintf(f, "\n## One producer to N readers (messages/s, each delivered to every reader)\n\n"
+               "`broadcast`: one record in a broadcast ring, read in place by every reader; "
+               "`ring-copies`: one ring per reader, the message written into each. Reader "
+               "threads, unpinned.\n\n| transport | size | 1 reader | 2 | 4 | 8 | 4 vs 1 |\n"
+               "|---|---:|---:|---:|---:|---:|---:|\n");
+    static const char *const bc_t[] = {"broadcast", "ring-copies"};
+    static const size_t bc_s[] = {64, 4096, 65536};
+    for (size_t t = 0; t < 2; t++)
+        for (size_t z = 0; z < 3; z++) {
+            const row *one = row_find("readers-1", bc_t[t], t ? "copy" : "zero-copy", 1, bc_s[z]);
+            if (!one)
+                continue;
+            fprintf(f, "| %s | %s |", bc_t[t], size_name(bc_s[z]));
+            const row *four = NULL;
+            for (int n = 1; n <= 8; n *= 2) {
+                char bench[16];
+                snprintf(bench, sizeof bench, "readers-%d", n);
+                const row *r = row_find(bench, bc_t[t], t ? "copy" : "zero-copy", 1, bc_s[z]);
+                md_rate(f, r);
+                if (n == 4)
+                    four = r;
+            }
+            if (four)
+                fprintf(f, " %.2fx |\n", four->msgs_s / one->msgs_s);
+            else
+                fprintf(f, " – |\n");
+        }
 
     fprintf(f, "\n## Throughput, 1 producer -> 1 consumer (messages/s)\n\n| transport | mode |");
     for (size_t s = 0; s < NSIZES; s++)

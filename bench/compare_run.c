@@ -232,7 +232,7 @@ size_t nrows;
 char skipped[64][200];
 size_t nskipped;
 
-static void add_row(row r)
+void add_row(row r)
 {
     if (nrows < sizeof rows / sizeof *rows)
         rows[nrows++] = r;
@@ -302,7 +302,7 @@ int g_quick, g_repeat;
 const char *g_filter;
 double g_target_s;
 
-static int selected(const char *bench, const char *tname, const char *mode, int producers,
+int row_selected(const char *bench, const char *tname, const char *mode, int producers,
                     size_t size)
 {
     char name[160];
@@ -358,7 +358,7 @@ double throughput_rate(const transport *t, const char *bench, size_t size, int p
 void measure_throughput(const transport *t, const char *bench, size_t size, int producers,
                                int pairs)
 {
-    if (!selected(bench, t->name, t->mode, producers, size))
+    if (!row_selected(bench, t->name, t->mode, producers, size))
         return;
     char err[200] = "";
     double r = throughput_rate(t, bench, size, producers, pairs, err, sizeof err);
@@ -437,7 +437,7 @@ static row hist_row(const char *transport_name, const char *mode, size_t size, c
 
 void measure_latency(const transport *t, size_t size)
 {
-    if (!selected("latency", t->name, t->mode, 1, size))
+    if (!row_selected("latency", t->name, t->mode, 1, size))
         return;
     char err[200] = "";
     bench_hist *h = xmalloc(sizeof *h);
@@ -459,7 +459,7 @@ void cacheline_hist(bench_hist *h)
 
 void measure_cacheline(void)
 {
-    if (!selected("latency", "cacheline", "floor", 1, 64))
+    if (!row_selected("latency", "cacheline", "floor", 1, 64))
         return;
     bench_hist *h = xmalloc(sizeof *h);
     cacheline_hist(h);
@@ -480,7 +480,7 @@ static double copy_n(unsigned char *dst, const unsigned char *src, size_t size, 
 
 void measure_memcpy(size_t size)
 {
-    if (!selected("throughput", "memcpy", "floor", 1, size))
+    if (!row_selected("throughput", "memcpy", "floor", 1, size))
         return;
     /* page-aligned buffers: the best case a copy of this size gets on this machine */
     size_t span = (size + 4095) & ~(size_t)4095;

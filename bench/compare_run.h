@@ -1,6 +1,7 @@
 /* bench_compare's modules (benchmark code only): what one file defines and another uses.
  *   compare_msgr.c    messenger as a transport (compare.h's table, six modes)
  *   compare_run.c     running a case (roles, throughput, latency, the floor) and the result rows
+ *   compare_bcast.c   one producer to N readers: the broadcast ring against copies
  *   compare_goals.c   the goals, measured in pairs
  *   compare_report.c  CSV, markdown and plot output
  *   bench_compare.c   the command line and the order of the sweep
@@ -34,6 +35,10 @@ extern row rows[1024];
 extern size_t nrows;
 extern char skipped[64][200]; /* one line per transport and reason */
 extern size_t nskipped;
+void add_row(row r); /* records and prints a row */
+/* the case "bench,transport,mode,producers,size" passes --filter */
+int row_selected(const char *bench, const char *tname, const char *mode, int producers,
+                 size_t size);
 const row *row_find(const char *bench, const char *tname, const char *mode, int producers,
                     size_t size);
 int row_first_of_kind(size_t i);
@@ -54,17 +59,23 @@ void cacheline_hist(bench_hist *h);
 void measure_cacheline(void);
 void measure_memcpy(size_t size);
 
+/* compare_bcast.c: one producer to `readers` reader threads, over a broadcast ring or (copies)
+ * one ring per reader; messages/s (median of the runs), and the same as a table row. */
+double broadcast_rate(int readers, int copies, size_t size);
+void measure_broadcast(size_t size, int readers, int copies);
+
 /* compare_goals.c */
 typedef struct {
     const char *text;      /* what is compared */
     const char *peer;      /* the other side's transport (skipped when it is not built) */
     double need;           /* the ratio the goal asks for */
-    int at_most;           /* 1: ratio must be <= need (latency); 0: >= need */
+    int at_most;           /* 1: ratio must be <= need; 0: >= need */
+    int ns;                /* 1: the two sides are round-trip times (ns), else messages/s */
     double ratio[16], mine[16], theirs[16];
     int n;
     char skipped[200];
 } goal;
-#define NGOALS 6
+#define NGOALS 8
 extern goal goals[NGOALS];
 extern const transport *g_peers;
 extern size_t g_npeers;

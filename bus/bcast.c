@@ -15,7 +15,7 @@
  * batch. The producer reads the readers' cursors only when its cached limit (slowest cursor +
  * capacity, from its last scan) says the ring is full. No line is written by two parties.
  */
-#include "bcast_hook.h"
+#include "bcast_internal.h"
 #include "record.h"
 #include "wait.h"
 #include "msgr/bcast.h"
@@ -385,54 +385,113 @@ int msgr_bcast_send(msgr_bcast *b, uint16_t type, const void *data, size_t len,
 void (*msgr__bcast_join_hook)(void *arg);
 void *msgr__bcast_join_hook_arg;
 
+/* Joins slot s (FREE, generation in o) at the tail; 0, or 1 if another joiner took it. */
+static int join_slot(msgr_bcast *b, bc_slot *s, uint64_t o, int32_t pid, uint64_t start,
+                     msgr_bcast_reader *rd)
+{
+    uint32_t gen = BC_GEN(o) + 1;
+    if (!atomic_compare_exchange_strong_explicit(&s->owner, &o, BC_OWNER(pid, gen, BC_CLAIMING),
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return 1;
+    /* The slot is ours. First cursor: a tail we have seen (every scan that finds us joined
+     * reads at least this, with the owner word's release/acquire). */
+    uint64_t t0 = atomic_load_explicit(&b->hdr->tail, memory_order_acquire);
+    atomic_store_explicit(&s->cursor, t0, memory_order_relaxed);
+    atomic_store_explicit(&s->start, start, memory_order_relaxed);
+    if (msgr__bcast_join_hook)
+        msgr__bcast_join_hook(msgr__bcast_join_hook_arg);
+    rd->owner = BC_OWNER(pid, gen, BC_JOINED);
+    atomic_store_explicit(&s->owner, rd->owner, memory_order_release);
+    atomic_fetch_add_explicit(&b->hdr->readers, 1, memory_order_relaxed);
+    /* Pairs with the fence in scan_min(): see there. After it, the tail we read is a position
+     * no limit computed without us reaches past, so we start there. */
+    atomic_thread_fence(memory_order_seq_cst);
+    uint64_t t1 = atomic_load_explicit(&b->hdr->tail, memory_order_acquire);
+    atomic_store_explicit(&s->cursor, t1, memory_order_release);
+    rd->b = b;
+    rd->slot = s;
+    rd->cursor = rd->tail = t1;
+    rd->wait = b->wait;
+    return 0;
+}
+
+static msgr_bcast_reader *reader_new(void)
+{
+    msgr_bcast_reader *rd = msgr_os_aligned_alloc(BC_LINE, sizeof *rd);
+    if (rd)
+        memset(rd, 0, sizeof *rd);
+    return rd;
+}
+
+static uint64_t self_start(int32_t pid)
+{
+    uint64_t start = 0;
+    if (msgr_os_proc_start(pid, &start))
+        start = 0; /* the liveness check then goes by the pid alone */
+    return start;
+}
+
 int msgr_bcast_join(msgr_bcast *b, msgr_bcast_reader **out)
 {
     if (!b || !out)
         return MSGR_EINVAL;
-    msgr_bcast_reader *rd = msgr_os_aligned_alloc(BC_LINE, sizeof *rd);
+    msgr_bcast_reader *rd = reader_new();
     if (!rd)
         return MSGR_ENOMEM;
-    memset(rd, 0, sizeof *rd);
     int32_t pid = msgr_os_pid();
-    uint64_t start = 0;
-    if (msgr_os_proc_start(pid, &start))
-        start = 0; /* the liveness check then goes by the pid alone */
+    uint64_t start = self_start(pid);
     for (unsigned i = 0; i < MSGR_BCAST_MAX_READERS; i++) {
         bc_slot *s = &b->hdr->slot[i];
         uint64_t o = atomic_load_explicit(&s->owner, memory_order_acquire);
-        if (BC_STATE(o) != BC_FREE)
-            continue;
-        uint32_t gen = BC_GEN(o) + 1;
-        if (!atomic_compare_exchange_strong_explicit(&s->owner, &o,
-                                                     BC_OWNER(pid, gen, BC_CLAIMING),
-                                                     memory_order_acq_rel, memory_order_relaxed))
-            continue;
-        /* The slot is ours. First cursor: a tail we have seen (every scan that finds us
-         * joined reads at least this, with the owner word's release/acquire). */
-        uint64_t t0 = atomic_load_explicit(&b->hdr->tail, memory_order_acquire);
-        atomic_store_explicit(&s->cursor, t0, memory_order_relaxed);
-        atomic_store_explicit(&s->start, start, memory_order_relaxed);
-        if (msgr__bcast_join_hook)
-            msgr__bcast_join_hook(msgr__bcast_join_hook_arg);
-        rd->owner = BC_OWNER(pid, gen, BC_JOINED);
-        atomic_store_explicit(&s->owner, rd->owner, memory_order_release);
-        atomic_fetch_add_explicit(&b->hdr->readers, 1, memory_order_relaxed);
-        /* Pairs with the fence in scan_min(): see there. After it, the tail we read is a
-         * position no limit computed without us reaches past, so we start there. */
-        atomic_thread_fence(memory_order_seq_cst);
-        uint64_t t1 = atomic_load_explicit(&b->hdr->tail, memory_order_acquire);
-        atomic_store_explicit(&s->cursor, t1, memory_order_release);
-        rd->b = b;
-        rd->slot = s;
-        rd->cursor = rd->tail = t1;
-        rd->wait = b->wait;
-        *out = rd;
-        return 0;
+        if (BC_STATE(o) == BC_FREE && join_slot(b, s, o, pid, start, rd) == 0) {
+            *out = rd;
+            return 0;
+        }
     }
     msgr_os_aligned_free(rd);
     return msgr__fail(MSGR_ENOSPC, "broadcast ring: all %u reader slots are taken",
                       MSGR_BCAST_MAX_READERS);
 }
+
+int msgr__bcast_reader_at(msgr_bcast *b, unsigned slot, msgr_bcast_reader **out)
+{
+    if (!b || !out || slot >= MSGR_BCAST_MAX_READERS)
+        return MSGR_EINVAL;
+    msgr_bcast_reader *rd = reader_new();
+    if (!rd)
+        return MSGR_ENOMEM;
+    int32_t pid = msgr_os_pid();
+    uint64_t start = self_start(pid);
+    bc_slot *s = &b->hdr->slot[slot];
+    uint64_t o = atomic_load_explicit(&s->owner, memory_order_acquire);
+    if (BC_STATE(o) == BC_FREE) {
+        if (join_slot(b, s, o, pid, start, rd) == 0) {
+            *out = rd;
+            return 0;
+        }
+    } else if (BC_STATE(o) == BC_JOINED) {
+        /* Taken over in place: the cursor stays where its last owner published it, so the
+         * producer never sees it move back; the start time is cleared first so that no check
+         * pairs our pid with the old owner's start. */
+        uint64_t mine = BC_OWNER(pid, BC_GEN(o) + 1, BC_JOINED);
+        atomic_store_explicit(&s->start, 0, memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&s->owner, &o, mine, memory_order_acq_rel,
+                                                    memory_order_relaxed)) {
+            atomic_store_explicit(&s->start, start, memory_order_relaxed);
+            rd->b = b;
+            rd->slot = s;
+            rd->owner = mine;
+            rd->cursor = rd->tail = atomic_load_explicit(&s->cursor, memory_order_acquire);
+            rd->wait = b->wait;
+            *out = rd;
+            return 0;
+        }
+    }
+    msgr_os_aligned_free(rd);
+    return msgr__fail(MSGR_EBUSY, "broadcast ring: reader slot %u is changing hands", slot);
+}
+
+void msgr__bcast_reader_forget(msgr_bcast_reader *rd) { msgr_os_aligned_free(rd); }
 
 /* The producer may wait for this cursor: publish it, then wake it if it sleeps. */
 static void publish_cursor(msgr_bcast_reader *rd)

@@ -13,6 +13,8 @@
  *   #define MSGR_APP_ROUTES(R)                     // from, message, to, handler (runs in `to`)
  *       R(pinger, Ping, ponger, on_ping)
  *       R(ponger, Pong, pinger, on_pong)
+ *   #define MSGR_APP_BROADCASTS(B)                 // optional: fan-outs written once (from, message)
+ *       B(pinger, Ping)
  *   #include <msgr_app.h>
  *
  * Wire ids are integer literals 1..65535, explicit so that a persisted bus still replays after
@@ -355,7 +357,7 @@ MSGR_APP_WORKERS(MSGR__DISPATCH_W)
             msgr__count_unrouted(ctx);                                                             \
             return MSGR_ENOROUTE;                                                                  \
         }                                                                                          \
-        int rc = msgr_claim_to(ctx, (uint32_t)dest, this_id, sizeof(MSGR__T(name)), out);          \
+        int rc = msgr_claim_first(ctx, (uint32_t)dest, this_id, sizeof(MSGR__T(name)), out);       \
         if (rc == 0)                                                                               \
             *msg = (MSGR__T(name) *)out->data;                                                     \
         return rc;                                                                                 \
@@ -377,6 +379,16 @@ MSGR_APP_WORKERS(MSGR__DISPATCH_W)
 MSGR_APP_MESSAGES(MSGR__SENDER, MSGR__IGNORE)
 MSGR_APP_SERIALIZED(MSGR__SENDER)
 MSGR_APP_MESSAGES(MSGR__CLAIMER, MSGR__IGNORE)
+/* The runtime's view of the routes: destinations of (self, this_id), in route order. */
+static inline uint32_t MSGR__N(_route_dests)(uint32_t self, uint16_t this_id, uint32_t *dests_)
+{
+    uint32_t nd_ = 0;
+    (void)self;
+    (void)this_id;
+    (void)dests_;
+    MSGR_APP_ROUTES(MSGR__COLLECT)
+    return nd_;
+}
 #undef MSGR__PLUS1
 #undef MSGR__COLLECT
 #undef MSGR__COLLECT_OTHERS
@@ -433,16 +445,31 @@ MSGR_APP_MESSAGES(MSGR__FT_M, MSGR__FT_FIELD)
     {#name, (id), 1, 0, MSGR__N(MSGR__CAT(_fingerprint_, name)), NULL},
 #define MSGR__WNAME(w) #w,
 #define MSGR__WDISP(w) MSGR__N(MSGR__CAT(_dispatch_, w)),
+/* Broadcast fan-outs (optional table): B(from, message) — every route of that message from that
+ * worker is served by one write into a broadcast ring that each destination reads in place. */
+#ifdef MSGR_APP_BROADCASTS
+#define MSGR__BC_ENTRY(from, msg)                                                                  \
+    {(uint32_t)offsetof(struct MSGR__N(_worker_names), from),                                      \
+     (uint16_t)sizeof(((struct MSGR__N(_message_names) *)0)->msg), 0},
+#define MSGR__BC_TABLE MSGR_APP_BROADCASTS(MSGR__BC_ENTRY)
+#else
+#define MSGR__BC_TABLE
+#endif
 static inline const msgr_app *MSGR__N(_app)(void)
 {
     static const char *const names[] = {MSGR_APP_WORKERS(MSGR__WNAME)};
     static const msgr_app_msg msgs[] = {MSGR_APP_MESSAGES(MSGR__DESC_M, MSGR__IGNORE)
                                             MSGR_APP_SERIALIZED(MSGR__DESC_S)};
     static const msgr_dispatch_fn dispatch[] = {MSGR_APP_WORKERS(MSGR__WDISP)};
+    static const msgr_app_broadcast bcasts[] = {MSGR__BC_TABLE{0, 0, 0}};
     static const msgr_app app = {MSGR__STR(MSGR_APP), MSGR__N(_N_WORKERS),
-                                 (uint32_t)(sizeof msgs / sizeof *msgs), names, msgs, dispatch};
+                                 (uint32_t)(sizeof msgs / sizeof *msgs), names, msgs, dispatch,
+                                 (uint32_t)(sizeof bcasts / sizeof *bcasts - 1), bcasts,
+                                 MSGR__N(_route_dests)};
     return &app;
 }
+#undef MSGR__BC_ENTRY
+#undef MSGR__BC_TABLE
 #undef MSGR__FP_FIELD
 #undef MSGR__FP_FIELD_
 #undef MSGR__FP_M
@@ -463,3 +490,4 @@ static inline const msgr_app *MSGR__N(_app)(void)
 #undef MSGR_APP_SERIALIZED
 #undef MSGR_APP_WORKERS
 #undef MSGR_APP_ROUTES
+#undef MSGR_APP_BROADCASTS

@@ -1,6 +1,7 @@
 /* messenger: the root object: create or attach a bus, check the schema, claim workers. */
 #include "bus_internal.h"
 #include "msgr/error.h"
+#include "msgr/bcast.h"
 #include "msgr/registry.h"
 #include "os/error_detail.h"
 
@@ -52,6 +53,24 @@ static layout layout_for(const msgr_app *app, uint32_t n_fields, uint64_t cap,
     for (uint32_t i = 0; i < app->n_workers; i++)
         l.total += caps ? inbox_bytes(caps[i], file) : l.stride;
     return l;
+}
+
+/* The whole region: the layout, then the broadcast rings (memory buses). */
+static uint64_t with_bcast(const msgr_app *app, uint64_t cap, const uint64_t *caps, int file,
+                           uint64_t bc_cap)
+{
+    uint64_t off, total = layout_for(app, app_fields(app), cap, caps, file).total;
+    uint64_t bc = msgr__bc_bytes(app, file, bc_cap, total, &off);
+    return bc ? off + bc : total;
+}
+
+/* Each broadcast ring's capacity from the options: 0 if invalid. */
+static uint64_t bcast_cap(const msgr_bus_opts *o, uint64_t cap)
+{
+    int has = o && (o->size_of == 0 || o->size_of >= offsetof(msgr_bus_opts, broadcast_capacity) +
+                                                         sizeof o->broadcast_capacity);
+    uint64_t c = has && o->broadcast_capacity ? o->broadcast_capacity : 4 * cap;
+    return msgr_bcast_footprint(c) ? c : 0;
 }
 
 static int app_check(const msgr_app *app)
@@ -157,6 +176,9 @@ static int format(msgr_bus *b, uint64_t cap, const char *path)
         if (rc)
             return inbox_failed(b, path, i, rc);
     }
+    int brc = msgr__bc_format(b, b->bc_cap);
+    if (brc)
+        return brc;
     /* Release: everything above is visible to a process that sees the magic; pairs with the
      * acquire in attach(). */
     atomic_store_explicit(&h->magic, MSGR__BUS_MAGIC, memory_order_release);
@@ -322,7 +344,7 @@ static int attach(msgr_bus *b, const char *path)
         if (rc)
             return inbox_failed(b, path, i, rc);
     }
-    return 0;
+    return msgr__bc_attach(b);
 }
 
 /* wait_formatted(): the bus's creator died before formatting it. */
@@ -365,7 +387,7 @@ static msgr_region *given_region(const msgr_bus_opts *o)
 static int open_region(msgr_bus *b, const msgr_bus_opts *o, uint64_t cap, int *created)
 {
     uint32_t kind = o && o->kind ? o->kind : MSGR_REGION_ANON;
-    uint64_t bytes = layout_for(b->app, app_fields(b->app), cap, b->caps, b->file).total;
+    uint64_t bytes = with_bcast(b->app, cap, b->caps, b->file, b->bc_cap);
     *created = 1;
     msgr_region *given = given_region(o);
     if (given) { /* the caller's region: made here if blank, else attached */
@@ -449,6 +471,10 @@ static int bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
                 return msgr__fail(MSGR_EINVAL, "manual_ack: '%s' is not a worker this process "
                                   "runs", *r);
     }
+    if (app->n_broadcasts && !bcast_cap(o, cap))
+        return msgr__fail(MSGR_EINVAL, "broadcast_capacity %llu is not a power of two between "
+                          "%u and 2^40", (unsigned long long)o->broadcast_capacity,
+                          MSGR_RING_MIN_CAPACITY);
     if (o && o->inbox_capacities)
         for (uint32_t i = 0; i < app->n_workers; i++)
             if (o->inbox_capacities[i] && !msgr_ring_footprint(o->inbox_capacities[i]))
@@ -466,6 +492,7 @@ static int bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
     for (uint32_t i = 0; b->caps && i < app->n_workers; i++)
         b->caps[i] = o && o->inbox_capacities && o->inbox_capacities[i] ? o->inbox_capacities[i]
                                                                       : cap;
+    b->bc_cap = bcast_cap(o, cap);
     b->spins = o ? o->spins : 0;
     b->yields = o ? o->yields : 0;
     b->send_timeout = o && o->send_timeout_ns > 0 ? o->send_timeout_ns : -1;
@@ -552,6 +579,8 @@ static int bus_open(const msgr_app *app, const msgr_bus_opts *o, msgr_bus **out)
                     break;
             }
         }
+        if (rc == 0)
+            rc = msgr__bc_open_readers(b);
     }
     if (rc) {
         if (b->hdr)
@@ -686,6 +715,7 @@ void msgr_bus_close(msgr_bus *b)
     if (b->inbox)
         for (uint32_t i = 0; i < b->app->n_workers; i++)
             msgr__inbox_close(&b->inbox[i]);
+    msgr__bc_close(b);
     if (!b->region_borrowed)
         msgr_region_close(b->region);
     if (b->reg_name) {
@@ -862,7 +892,8 @@ size_t msgr_bus_footprint(const msgr_app *app, const msgr_bus_opts *o)
             return 0;
         }
     }
-    uint64_t total = layout_for(app, app_fields(app), cap, caps, 0).total;
+    uint64_t bc = bcast_cap(o, cap);
+    uint64_t total = bc ? with_bcast(app, cap, caps, 0, bc) : 0;
     free(caps);
     return (size_t)total;
 }

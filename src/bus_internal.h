@@ -13,6 +13,8 @@
  *   off_inboxes  n_workers inbox rings (MPSC), inbox_stride bytes apart; a file bus has none
  *                here: inbox i is the persistent log "<bus path>.<worker name>", read by the
  *                group named after the worker, which acknowledges after each handled batch
+ *   off_bcast    n_bcast broadcast rings (memory buses only), one per broadcast fan-out; each
+ *                destination has a reader slot, in route order (broadcast.c)
  */
 #ifndef MSGR_BUS_INTERNAL_H
 #define MSGR_BUS_INTERNAL_H
@@ -49,7 +51,12 @@ typedef struct msgr__bus_hdr {
     uint64_t off_fields;
     uint32_t n_fields;
     uint32_t pad_;
-    uint8_t reserved[MSGR__BUS_HDR - 136];
+    uint64_t off_bcast;      /* the broadcast rings (memory buses), after the inboxes; 0: none */
+    uint64_t bcast_capacity; /* each one's data bytes */
+    uint32_t n_bcast;        /* how many: the application's broadcast fan-outs */
+    uint32_t pad2_;
+    uint64_t bcast_fp;       /* fingerprint of the fan-outs (from, id, destinations) */
+    uint8_t reserved[MSGR__BUS_HDR - 168];
 } msgr__bus_hdr;
 _Static_assert(sizeof(msgr__bus_hdr) == MSGR__BUS_HDR, "bus header is 256 bytes");
 
@@ -135,6 +142,14 @@ struct msgr_bus {
     uint64_t run_id;     /* this start's stop records carry it: a stop record left in a file
                             inbox by an earlier run (killed before reading it) stops nobody */
     char *reg_name;      /* the registry entry this process is recorded in, or NULL */
+    /* Broadcast fan-outs (broadcast.c): n_bc rings; bc_dests[k * n_workers + i] is ring k's
+     * i-th destination (bc_ndests[k] of them); bc_rd[k * n_workers + w] is local worker w's
+     * reader of ring k, or NULL. */
+    uint32_t n_bc;
+    uint64_t bc_cap; /* creation: each broadcast ring's capacity */
+    struct msgr_bcast **bc;
+    uint32_t *bc_ndests, *bc_dests;
+    struct msgr_bcast_reader **bc_rd;
 };
 
 /* Where everything of a bus lies (offsets from the region's base). */
@@ -157,8 +172,55 @@ static inline void msgr__count(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
+/* ---- broadcast fan-outs (broadcast.c) ---- */
+
+/* A record of type MSGR__CTL_STOP with this payload is a reference: "ring `ring` has your
+ * copy of message `id` at position `pos`". */
+typedef struct msgr__bc_ref {
+    uint32_t ring;
+    uint16_t id;
+    uint16_t pad_;
+    uint64_t pos;
+    uint64_t magic; /* MSGR__BC_REF_MAGIC: a reference, not a stop record */
+} msgr__bc_ref;
+#define MSGR__BC_REF_MAGIC 0x4645524342475352ull
+
+/* Bytes the broadcast rings of this application take after `end` (the inboxes' end), and
+ * where they start; 0 bytes on a file bus or without broadcasts. */
+uint64_t msgr__bc_bytes(const msgr_app *app, int file, uint64_t cap, uint64_t end,
+                        uint64_t *off);
+/* Creator: records and formats the rings, each destination's slot joined in route order. */
+int msgr__bc_format(msgr_bus *b, uint64_t cap);
+/* Anyone else: checks the bus's fan-outs against the application and attaches the rings. */
+int msgr__bc_attach(msgr_bus *b);
+/* This process's local workers take their reader slots. */
+int msgr__bc_open_readers(msgr_bus *b);
+void msgr__bc_close(msgr_bus *b);
+/* The ring serving (from, id) to exactly n destinations (0: any number), or -1. */
+int msgr__bc_find(const msgr_bus *b, uint32_t from, uint16_t id, uint32_t n);
+/* msgr_out.dest of a claim made in a broadcast ring (its index in msgr_out.pad_). */
+#define MSGR__DEST_BCAST UINT32_MAX
+/* Claims len bytes in ring k for a message to all its destinations; commit publishes it and a
+ * reference into each destination's inbox (all or none: a reference that cannot be claimed
+ * leaves the ring claim uncommitted, so no destination gets it). */
+int msgr__bc_claim(msgr_ctx *ctx, int k, uint16_t id, size_t len, msgr_out *out);
+int msgr__bc_commit(msgr_ctx *ctx, msgr_out *out);
+/* Writes one message into ring k and a reference into each destination's inbox, all or none
+ * (data/len, or size/encode for a serialized message). */
+int msgr__bc_send(msgr_ctx *ctx, int k, uint16_t id, const void *data, size_t len,
+                  msgr_size_fn size, msgr_encode_fn encode);
+/* Worker w meets reference `m` in its inbox: dispatches the ring's record (discard: releases it
+ * only). Returns the dispatch result, or 1 when the record was not there (counted dropped). */
+int msgr__bc_take(msgr__worker *w, const msgr_msg *m, int discard);
+
+/* Claims a runtime control record (type MSGR__CTL_STOP) in dest's inbox (router.c). */
+int msgr__claim_ctl(msgr_ctx *ctx, uint32_t dest, size_t len, msgr_out *out);
+
 /* Dispatches or discards one inbox record on behalf of worker w (worker.c). */
 int msgr__worker_handle(msgr__worker *w, const msgr_msg *m);
+
+/* Hands one message to w's handler (or discards it when abandoning), counting (worker.c). */
+int msgr__worker_dispatch(msgr__worker *w, const msgr_msg *m);
 
 /* Dispatches up to max records of w's own inbox in the calling thread (worker.c). */
 int msgr__worker_poll(msgr__worker *w, unsigned max);

@@ -122,13 +122,10 @@ static int claim_waiting(msgr_ctx *ctx, uint32_t dest, size_t len, msgr_claim *c
     return rc;
 }
 
-int msgr_claim_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len, msgr_out *out)
+static int claim_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len, msgr_out *out)
 {
-    int rc = check_dest(ctx, dest, id);
-    if (rc || !out)
-        return rc ? rc : MSGR_EINVAL;
     msgr_bus *b = ctx->bus;
-    rc = msgr__inbox_claim(&b->inbox[dest], len, &out->claim_, 0);
+    int rc = msgr__inbox_claim(&b->inbox[dest], len, &out->claim_, 0);
     if (rc == MSGR_EAGAIN && b->send_timeout != 0)
         rc = claim_waiting(ctx, dest, len, &out->claim_);
     if (rc)
@@ -141,8 +138,35 @@ int msgr_claim_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len, msgr_ou
     return 0;
 }
 
+int msgr_claim_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len, msgr_out *out)
+{
+    int rc = check_dest(ctx, dest, id);
+    if (rc || !out)
+        return rc ? rc : MSGR_EINVAL;
+    return claim_to(ctx, dest, id, len, out);
+}
+
+int msgr__claim_ctl(msgr_ctx *ctx, uint32_t dest, size_t len, msgr_out *out)
+{
+    int rc = check_dest(ctx, dest, 1); /* any id but the control one: the checks only */
+    return rc ? rc : claim_to(ctx, dest, MSGR__CTL_STOP, len, out);
+}
+
+int msgr_claim_first(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len, msgr_out *out)
+{
+    int rc = check_dest(ctx, dest, id);
+    if (rc || !out)
+        return rc ? rc : MSGR_EINVAL;
+    int k = msgr__bc_find(ctx->bus, ctx->worker, id, 0);
+    if (k >= 0)
+        return msgr__bc_claim(ctx, k, id, len, out);
+    return claim_to(ctx, dest, id, len, out);
+}
+
 int msgr_commit(msgr_ctx *ctx, msgr_out *out)
 {
+    if (ctx && out && out->dest == MSGR__DEST_BCAST && out->pad_ < ctx->bus->n_bc)
+        return msgr__bc_commit(ctx, out);
     if (!ctx || !out || out->dest >= ctx->bus->app->n_workers)
         return MSGR_EINVAL;
     int rc = msgr__inbox_commit(&ctx->bus->inbox[out->dest], &out->claim_);
@@ -154,6 +178,8 @@ int msgr_commit(msgr_ctx *ctx, msgr_out *out)
 
 int msgr_abandon(msgr_ctx *ctx, msgr_out *out)
 {
+    if (ctx && out && out->dest == MSGR__DEST_BCAST)
+        return 0; /* a ring claim that is never committed costs nothing */
     if (!ctx || !out || out->dest >= ctx->bus->app->n_workers)
         return MSGR_EINVAL;
     return msgr__inbox_abort(&ctx->bus->inbox[out->dest], &out->claim_);
@@ -216,6 +242,9 @@ int msgr_send_all_to(msgr_ctx *ctx, const uint32_t *dests, uint32_t n, uint16_t 
         return MSGR_EINVAL;
     if (n > MSGR__FANOUT_MAX)
         return MSGR_ERANGE;
+    int k = msgr__bc_find(ctx->bus, ctx->worker, id, n);
+    if (k >= 0) /* a broadcast fan-out: written once */
+        return msgr__bc_send(ctx, k, id, data, len, size, encode);
     if (encode)
         len = size(data);
     int rc = claim_each(ctx, dests, n, id, len, outs);
@@ -248,6 +277,8 @@ int msgr_commit_all(msgr_ctx *ctx, msgr_out *out, const uint32_t *others, uint32
         msgr_abandon(ctx, out);
         return MSGR_ERANGE;
     }
+    if (out->dest == MSGR__DEST_BCAST) /* claimed in a broadcast ring (msgr_claim_first) */
+        return msgr_commit(ctx, out);
     int rc = claim_each(ctx, others, n, out->id, out->claim_.len, outs);
     if (rc) {
         msgr_abandon(ctx, out);

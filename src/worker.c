@@ -20,9 +20,15 @@ static void ack_untaken(msgr__worker *w, const msgr_msg *m)
 int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
 {
     msgr_bus *b = w->ctx.bus;
-    msgr__worker_entry *e = &b->wtab[w->ctx.worker];
     w->cur_seq = b->file ? msgr_log_seq(m) : 0;
     if (m->type == MSGR__CTL_STOP) {
+        if (m->len == sizeof(msgr__bc_ref)) { /* a broadcast fan-out's reference */
+            uint64_t magic;
+            memcpy(&magic, (const char *)m->data + offsetof(msgr__bc_ref, magic), 8);
+            if (magic == MSGR__BC_REF_MAGIC)
+                msgr__bc_take(w, m, 0);
+            return 0;
+        }
         uint64_t id = 0;
         if (m->len != sizeof id)
             return 0;
@@ -32,6 +38,13 @@ int msgr__worker_handle(msgr__worker *w, const msgr_msg *m)
         w->stopping = 1;
         return 1; /* end the poll batch here; what follows stays queued */
     }
+    return msgr__worker_dispatch(w, m);
+}
+
+int msgr__worker_dispatch(msgr__worker *w, const msgr_msg *m)
+{
+    msgr_bus *b = w->ctx.bus;
+    msgr__worker_entry *e = &b->wtab[w->ctx.worker];
     /* seq_cst, as the store in msgr_bus_stop(): once the stopper has stored the flag and
      * read the dispatch counters, every check here that comes later in the single total order
      * sees it, so at most the message whose check came first is still handled. */
@@ -235,7 +248,11 @@ typedef struct {
 static int discard_cb(void *arg, const msgr_msg *m)
 {
     discard_state *d = arg;
-    if (m->type != MSGR__CTL_STOP) { /* stop records are the runtime's, not messages */
+    /* Stop records are the runtime's, not messages; a broadcast reference stands for one. */
+    int ref = m->type == MSGR__CTL_STOP && m->len == sizeof(msgr__bc_ref);
+    if (ref)
+        msgr__bc_take(&d->b->w[d->worker], m, 1); /* its ring record is released too */
+    if (m->type != MSGR__CTL_STOP || ref) {
         d->n++;
         msgr__count(&d->b->wtab[d->worker].dropped, 1);
     }

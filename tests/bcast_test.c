@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "test_util.h"
-#include "../bus/bcast_hook.h"
+#include "../bus/bcast_internal.h"
 
 #define CAP (1u << 16)
 #define MAXLEN 1024

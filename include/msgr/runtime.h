@@ -53,6 +53,14 @@ typedef struct msgr_app_msg {
 typedef int (*msgr_dispatch_fn)(msgr_ctx *ctx, uint32_t src, uint32_t id, const void *data,
                                 uint32_t len);
 
+/* A fan-out route that goes through a broadcast ring (msgr/bcast.h) on memory buses: the
+ * message is written once and every destination reads it in place. */
+typedef struct msgr_app_broadcast {
+    uint32_t from; /* the sending worker */
+    uint16_t id;   /* the message's wire id */
+    uint16_t pad_;
+} msgr_app_broadcast;
+
 typedef struct msgr_app {
     const char *name;
     uint32_t n_workers;
@@ -60,6 +68,11 @@ typedef struct msgr_app {
     const char *const *worker_names; /* n_workers names; index = worker id */
     const msgr_app_msg *messages;    /* n_messages entries */
     const msgr_dispatch_fn *dispatch;/* n_workers entries */
+    uint32_t n_broadcasts;           /* fan-out routes declared broadcast (MSGR_APP_BROADCASTS) */
+    const msgr_app_broadcast *broadcasts;
+    /* The destinations of (from, id) in route order, into out (room for n_workers); returns
+     * their count. Needed when n_broadcasts > 0. */
+    uint32_t (*route_dests)(uint32_t from, uint16_t id, uint32_t *out);
 } msgr_app;
 
 /* ---- opening a bus ---- */
@@ -111,6 +124,9 @@ typedef struct msgr_bus_opts {
     uint32_t ack_window;       /* manual_ack: how far past the oldest message not yet
                                   acknowledged the reader may go (it waits beyond); 0: 1024 */
     uint32_t reserved2_;
+    uint64_t broadcast_capacity; /* creation, memory buses: data bytes of each broadcast
+                                  fan-out's ring (MSGR_APP_BROADCASTS), a power of two; 0 means
+                                  4 x inbox_capacity. Its largest message is half of it. */
 } msgr_bus_opts;
 
 /* msgr_bus_opts.flags: start from an empty bus: an existing bus of that name (shared memory,
@@ -289,6 +305,12 @@ typedef struct msgr_out {
 
 /* Claims `len` bytes in `dest`'s inbox for message `id`. Errors as msgr_send_to. */
 MSGR_API int msgr_claim_to(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len, msgr_out *out);
+
+/* As msgr_claim_to, for a message that may fan out: when (this worker, id) is a broadcast
+ * fan-out (MSGR_APP_BROADCASTS) on a memory bus, the space is claimed in its ring, written once
+ * for every destination; publish with msgr_commit or msgr_commit_all. The typed claims use it. */
+MSGR_API int msgr_claim_first(msgr_ctx *ctx, uint32_t dest, uint16_t id, size_t len,
+                              msgr_out *out);
 
 /* Publishes a claimed message. Errors: MSGR_EINVAL. */
 MSGR_API int msgr_commit(msgr_ctx *ctx, msgr_out *out);
