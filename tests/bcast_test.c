@@ -142,18 +142,18 @@ static void threads_case(unsigned readers)
     cr_assert_eq(send_numbered(b, 0, n), 0, "%s", msgr_last_error());
     for (unsigned i = 0; i < readers; i++) {
         pthread_join(th[i], NULL);
-        cr_expect_eq(a[i].rc, 0, "reader %u: %s", i, msgr_strerror(a[i].rc));
-        cr_expect_eq(a[i].got, n, "reader %u got %llu of %llu", i,
+        cr_assert_eq(a[i].rc, 0, "reader %u: %s", i, msgr_strerror(a[i].rc));
+        cr_assert_eq(a[i].got, n, "reader %u got %llu of %llu", i,
                      (unsigned long long)a[i].got, (unsigned long long)n);
         msgr_msg m;
-        cr_expect_eq(msgr_bcast_peek(a[i].rd, &m), MSGR_EAGAIN, "nothing more than was sent");
+        cr_assert_eq(msgr_bcast_peek(a[i].rd, &m), MSGR_EAGAIN, "nothing more than was sent");
         msgr_bcast_leave(a[i].rd);
     }
     msgr_bcast_stats st;
     cr_assert_eq(msgr_bcast_stats_get(b, &st), 0);
-    cr_expect_eq(st.readers, 0);
-    cr_expect_eq(st.detached, 0);
-    cr_expect_eq(st.dropped, 0);
+    cr_assert_eq(st.readers, 0);
+    cr_assert_eq(st.detached, 0);
+    cr_assert_eq(st.dropped, 0);
     msgr_bcast_close(b);
     munmap(s.mem, s.ring_size + 4096);
 }
@@ -211,11 +211,11 @@ static void processes_case(unsigned readers)
     for (unsigned i = 0; i < readers; i++) {
         int st;
         cr_assert_eq(waitpid(pid[i], &st, 0), pid[i]);
-        cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reader process %u: status %#x", i, st);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reader process %u: status %#x", i, st);
     }
     msgr_bcast_stats stats;
     cr_assert_eq(msgr_bcast_stats_get(b, &stats), 0);
-    cr_expect_eq(stats.detached, 0);
+    cr_assert_eq(stats.detached, 0);
     msgr_bcast_close(b);
     munmap(s.mem, s.ring_size + 4096);
 }
@@ -251,24 +251,24 @@ Test(bcast, slow_reader_holds_the_producer_back_and_is_never_lapped)
         cr_assert_eq(msgr_bcast_poll(fast, on_record, &fa, 1000), 1);
         cr_assert_lt(sent, CAP, "the producer never stopped");
     }
-    cr_expect_eq(fa.rc, 0);
-    cr_expect_eq(fa.got, sent);
+    cr_assert_eq(fa.rc, 0);
+    cr_assert_eq(fa.got, sent);
     /* Everything the slow reader has not read fits in the ring: nothing was overwritten. */
     msgr_bcast_stats st;
     cr_assert_eq(msgr_bcast_stats_get(b, &st), 0);
-    cr_expect_leq(st.tail - st.min_head, CAP);
-    cr_expect_gt(sent, CAP / (MAXLEN + 16), "the ring held at least what fits");
+    cr_assert_leq(st.tail - st.min_head, CAP);
+    cr_assert_gt(sent, CAP / (MAXLEN + 16), "the ring held at least what fits");
     /* Still held back, however often it asks, and a timed wait times out. */
     msgr_claim c;
-    cr_expect_eq(msgr_bcast_claim(b, len, &c), MSGR_EAGAIN);
-    cr_expect_eq(msgr_bcast_claim_wait(b, len, &c, 20000000), MSGR_ETIMEDOUT);
-    cr_expect_eq(msgr_bcast_stats_get(b, &st), 0);
-    cr_expect_eq(st.detached, 0, "a live slow reader is never detached");
+    cr_assert_eq(msgr_bcast_claim(b, len, &c), MSGR_EAGAIN);
+    cr_assert_eq(msgr_bcast_claim_wait(b, len, &c, 20000000), MSGR_ETIMEDOUT);
+    cr_assert_eq(msgr_bcast_stats_get(b, &st), 0);
+    cr_assert_eq(st.detached, 0, "a live slow reader is never detached");
     /* The slow reader reads everything, intact and in order; then there is room again. */
     reader_arg sa = {.rd = slow, .count = sent};
-    cr_expect_eq(read_numbered(&sa), 0);
-    cr_expect_eq(sa.got, sent);
-    cr_expect_eq(send_numbered(b, sent, 1), 0);
+    cr_assert_eq(read_numbered(&sa), 0);
+    cr_assert_eq(sa.got, sent);
+    cr_assert_eq(send_numbered(b, sent, 1), 0);
     msgr_bcast_leave(fast);
     msgr_bcast_leave(slow);
     msgr_bcast_close(b);
@@ -298,13 +298,13 @@ Test(bcast, sigkilled_reader_is_detached_and_the_others_go_on)
     cr_assert_eq(send_numbered(b, stall, n - stall), 0, "%s", msgr_last_error());
     int st;
     cr_assert_eq(waitpid(live, &st, 0), live);
-    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the live reader: status %#x", st);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the live reader: status %#x", st);
     msgr_bcast_stats stats;
     cr_assert_eq(msgr_bcast_stats_get(b, &stats), 0);
-    cr_expect_eq(stats.detached, 1);
-    cr_expect_eq(stats.readers, 0);
+    cr_assert_eq(stats.detached, 1);
+    cr_assert_eq(stats.readers, 0);
     cr_assert_eq(waitpid(doomed, &st, 0), doomed);
-    cr_expect(WIFSIGNALED(st));
+    cr_assert(WIFSIGNALED(st));
     msgr_bcast_close(b);
     munmap(s.mem, s.ring_size + 4096);
 }
@@ -362,8 +362,8 @@ Test(bcast, readers_joining_mid_stream_see_a_gap_free_suffix)
     for (int i = 0; i < 3; i++) {
         atomic_store(&a[i].stop, 1);
         pthread_join(th[i], NULL);
-        cr_expect_eq(a[i].rc, 0, "churner %d: %s", i, msgr_strerror(a[i].rc));
-        cr_expect_gt(a[i].joins, 0);
+        cr_assert_eq(a[i].rc, 0, "churner %d: %s", i, msgr_strerror(a[i].rc));
+        cr_assert_gt(a[i].joins, 0);
     }
     msgr_bcast_close(b);
     munmap(s.mem, s.ring_size + 4096);
@@ -376,31 +376,31 @@ Test(bcast, limits_and_bad_arguments)
     msgr_bcast_reader *rd[MSGR_BCAST_MAX_READERS + 1];
     for (unsigned i = 0; i < MSGR_BCAST_MAX_READERS; i++)
         cr_assert_eq(msgr_bcast_join(b, &rd[i]), 0);
-    cr_expect_eq(msgr_bcast_join(b, &rd[MSGR_BCAST_MAX_READERS]), MSGR_ENOSPC);
-    cr_expect(strstr(msgr_last_error(), "32") != NULL, "%s", msgr_last_error());
+    cr_assert_eq(msgr_bcast_join(b, &rd[MSGR_BCAST_MAX_READERS]), MSGR_ENOSPC);
+    cr_assert(strstr(msgr_last_error(), "32") != NULL, "%s", msgr_last_error());
     msgr_bcast_leave(rd[5]);
-    cr_expect_eq(msgr_bcast_join(b, &rd[5]), 0, "a slot that was left is free again");
+    cr_assert_eq(msgr_bcast_join(b, &rd[5]), 0, "a slot that was left is free again");
     for (unsigned i = 0; i < MSGR_BCAST_MAX_READERS; i++)
         msgr_bcast_leave(rd[i]);
     msgr_claim c;
-    cr_expect_eq(msgr_bcast_claim(b, msgr_bcast_max_payload(CAP) + 1, &c), MSGR_EMSGSIZE);
-    cr_expect_eq(msgr_bcast_claim(b, msgr_bcast_max_payload(CAP), &c), 0);
+    cr_assert_eq(msgr_bcast_claim(b, msgr_bcast_max_payload(CAP) + 1, &c), MSGR_EMSGSIZE);
+    cr_assert_eq(msgr_bcast_claim(b, msgr_bcast_max_payload(CAP), &c), 0);
     c.len = c.claimed_ + 1;
-    cr_expect_eq(msgr_bcast_commit(b, &c), MSGR_EINVAL);
+    cr_assert_eq(msgr_bcast_commit(b, &c), MSGR_EINVAL);
     /* No reader: the record goes nowhere, and is counted. */
-    cr_expect_eq(msgr_bcast_send(b, 1, "x", 1, 0), 0);
+    cr_assert_eq(msgr_bcast_send(b, 1, "x", 1, 0), 0);
     msgr_bcast_stats st;
     cr_assert_eq(msgr_bcast_stats_get(b, &st), 0);
-    cr_expect_eq(st.dropped, 1);
+    cr_assert_eq(st.dropped, 1);
     msgr_bcast_opts bad = {.capacity = 3000};
     msgr_bcast *b2;
-    cr_expect_eq(msgr_bcast_create(s.mem, s.ring_size, &bad, &b2), MSGR_EINVAL);
-    cr_expect(strstr(msgr_last_error(), "3000") != NULL, "%s", msgr_last_error());
+    cr_assert_eq(msgr_bcast_create(s.mem, s.ring_size, &bad, &b2), MSGR_EINVAL);
+    cr_assert(strstr(msgr_last_error(), "3000") != NULL, "%s", msgr_last_error());
     char junk[8192] __attribute__((aligned(64))) = {0};
-    cr_expect_eq(msgr_bcast_attach(junk, sizeof junk, NULL, &b2), MSGR_ENOTMSGR);
+    cr_assert_eq(msgr_bcast_attach(junk, sizeof junk, NULL, &b2), MSGR_ENOTMSGR);
     msgr_bcast_opts other = {.schema = 42};
-    cr_expect_eq(msgr_bcast_attach(s.mem, s.ring_size, &other, &b2), MSGR_ESCHEMA);
-    cr_expect_eq(msgr_bcast_attach(s.mem, 4096, NULL, &b2), MSGR_ERANGE);
+    cr_assert_eq(msgr_bcast_attach(s.mem, s.ring_size, &other, &b2), MSGR_ESCHEMA);
+    cr_assert_eq(msgr_bcast_attach(s.mem, 4096, NULL, &b2), MSGR_ERANGE);
     msgr_bcast_close(b);
     munmap(s.mem, s.ring_size + 4096);
 }
@@ -420,22 +420,22 @@ Test(bcast, corrupt_positions_are_refused)
     uint64_t good = atomic_load(tail);
     msgr_msg m;
     atomic_store(tail, good + 10 * (uint64_t)CAP);
-    cr_expect_eq(msgr_bcast_peek(rd, &m), MSGR_ECORRUPT);
+    cr_assert_eq(msgr_bcast_peek(rd, &m), MSGR_ECORRUPT);
     atomic_store(tail, good + 32); /* in bounds, but no record ends there */
-    cr_expect_eq(msgr_bcast_peek(rd, &m), 0, "the first record is still whole");
-    cr_expect_eq(msgr_bcast_release(rd, &m), 0);
+    cr_assert_eq(msgr_bcast_peek(rd, &m), 0, "the first record is still whole");
+    cr_assert_eq(msgr_bcast_release(rd, &m), 0);
     /* A record header overwritten with a huge length. */
     msgr_msg m2;
     cr_assert_eq(msgr_bcast_peek(rd, &m2), 0);
     ((uint32_t *)((char *)m2.data - 8))[0] = 0xfffffff0u;
-    cr_expect_eq(msgr_bcast_peek(rd, &m2), MSGR_ECORRUPT);
+    cr_assert_eq(msgr_bcast_peek(rd, &m2), MSGR_ECORRUPT);
     atomic_store(tail, good);
     atomic_store(cursor0, good + 4 * (uint64_t)CAP);
     msgr_bcast *fresh; /* a new producer handle reads the cursors at its first claim */
     cr_assert_eq(msgr_bcast_attach(s.mem, s.ring_size, NULL, &fresh), 0);
     msgr_claim c;
-    cr_expect_eq(msgr_bcast_claim(fresh, 8, &c), MSGR_ECORRUPT);
-    cr_expect(strstr(msgr_last_error(), "cursor") != NULL, "%s", msgr_last_error());
+    cr_assert_eq(msgr_bcast_claim(fresh, 8, &c), MSGR_ECORRUPT);
+    cr_assert(strstr(msgr_last_error(), "cursor") != NULL, "%s", msgr_last_error());
     msgr_bcast_close(fresh);
     msgr_bcast_leave(rd);
     msgr_bcast_close(b);
@@ -480,10 +480,10 @@ Test(bcast, a_join_racing_the_producer_never_reads_overwritten_records)
     cr_assert_eq(rc, 0);
     cr_assert_eq(a.rc, 0, "%s", msgr_strerror(a.rc));
     msgr_msg m;
-    cr_expect_eq(msgr_bcast_peek(late, &m), MSGR_EAGAIN, "the joiner starts after the race");
+    cr_assert_eq(msgr_bcast_peek(late, &m), MSGR_EAGAIN, "the joiner starts after the race");
     cr_assert_eq(send_numbered(b, a.sent, 1), 0);
     cr_assert_eq(msgr_bcast_peek(late, &m), 0);
-    cr_expect_eq(check_record(&m, a.sent), 0);
+    cr_assert_eq(check_record(&m, a.sent), 0);
     msgr_bcast_leave(late);
     msgr_bcast_leave(a.fast);
     msgr_bcast_close(b);

@@ -76,10 +76,10 @@ static void send_all(msgr_ctx *ctx, uint64_t n)
 static void expect_all(uint64_t n)
 {
     for (uint32_t w = fo_W_r0; w <= fo_W_r3; w++) {
-        cr_expect_eq(atomic_load(&tallies[w].big), n, "worker %u: %llu Big of %llu", w,
+        cr_assert_eq(atomic_load(&tallies[w].big), n, "worker %u: %llu Big of %llu", w,
                      (unsigned long long)atomic_load(&tallies[w].big), (unsigned long long)n);
-        cr_expect_eq(atomic_load(&tallies[w].small), n, "worker %u: Small", w);
-        cr_expect_eq(atomic_load(&tallies[w].bad), 0, "worker %u: out of order or damaged", w);
+        cr_assert_eq(atomic_load(&tallies[w].small), n, "worker %u: Small", w);
+        cr_assert_eq(atomic_load(&tallies[w].bad), 0, "worker %u: out of order or damaged", w);
     }
 }
 
@@ -98,8 +98,8 @@ Test(fanout, one_write_reaches_four_handlers_between_threads)
     expect_all(n);
     msgr_counters c;
     cr_assert_eq(msgr_bus_counters(b, fo_W_r2, &c), 0);
-    cr_expect_eq(c.received, 2 * n);
-    cr_expect_eq(c.dropped, 0);
+    cr_assert_eq(c.received, 2 * n);
+    cr_assert_eq(c.dropped, 0);
     msgr_bus_close(b);
 }
 
@@ -112,7 +112,8 @@ Test(fanout, readers_in_other_processes_and_started_late)
                        .broadcast_capacity = 1 << 18, .run = run_src, .flags = MSGR_BUS_FRESH};
     msgr_bus *b;
     cr_assert_eq(msgr_bus_open(fo_app(), &o, &b), 0, "%s", msgr_last_error());
-    cr_assert_eq(msgr_bus_start(b), 0);
+    /* Not started: src only sends, from this thread (and a process with threads may not fork
+     * children that start their own under TSan). */
     msgr_ctx *ctx;
     cr_assert_eq(msgr_bus_ctx(b, fo_W_src, &ctx), 0);
     /* Sent before any reader's process exists: the messages wait for them (the ring holds
@@ -151,7 +152,7 @@ Test(fanout, readers_in_other_processes_and_started_late)
     for (int k = 0; k < 4; k++) {
         int st;
         cr_assert_eq(waitpid(kids[k], &st, 0), kids[k]);
-        cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reader process %d: %#x", k, st);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reader process %d: %#x", k, st);
     }
     expect_all(n);
     msgr_bus_close(b);
@@ -194,8 +195,8 @@ Test(fanout, a_bus_with_other_fan_outs_is_refused)
     other.n_broadcasts = 0;
     msgr_bus *c;
     o.flags = 0;
-    cr_expect_eq(msgr_bus_open(&other, &o, &c), MSGR_ESCHEMA);
-    cr_expect(strstr(msgr_last_error(), "broadcast") != NULL, "%s", msgr_last_error());
+    cr_assert_eq(msgr_bus_open(&other, &o, &c), MSGR_ESCHEMA);
+    cr_assert(strstr(msgr_last_error(), "broadcast") != NULL, "%s", msgr_last_error());
     msgr_bus_close(b);
     msgr_region_unlink_shm(name);
 }
