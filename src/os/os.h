@@ -42,6 +42,8 @@ uint64_t msgr_os_random64(void);
 
 /* The page size, and this process's id. */
 size_t msgr_os_page_size(void);
+/* CPUs online now (at least 1). */
+unsigned msgr_os_cpu_count(void);
 int32_t msgr_os_pid(void);
 
 /* 1 if a process with this id runs (it may be owned by another user), 0 if there is none or

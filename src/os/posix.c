@@ -44,6 +44,12 @@ uint64_t msgr_os_now_ns(void)
 
 void msgr_os_yield(void) { sched_yield(); }
 
+unsigned msgr_os_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1u;
+}
+
 size_t msgr_os_page_size(void)
 {
     long p = sysconf(_SC_PAGESIZE);

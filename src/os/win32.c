@@ -251,6 +251,13 @@ uint64_t msgr_os_random64(void)
     return v;
 }
 
+unsigned msgr_os_cpu_count(void)
+{
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    return si.dwNumberOfProcessors ? (unsigned)si.dwNumberOfProcessors : 1u;
+}
+
 size_t msgr_os_page_size(void)
 {
     SYSTEM_INFO si;
