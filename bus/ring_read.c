@@ -39,6 +39,11 @@ MSGR_HOT int peek_one(msgr_ring *r, msgr_msg *m)
          * payload are visible once the tag is. */
         uint64_t t = atomic_load_explicit(&rec->tag, memory_order_acquire) ^ r->salt;
         if ((t & ~MSGR__REC_FLAGS) != pos || !(t & MSGR__REC_COMMITTED)) {
+            /* Spinning for latency: also fetch the next record's second line now, so that the
+             * record's two lines cross in parallel, not one after the other once the tag
+             * shows. Not while waiting for throughput: it pulls a line the producer writes. */
+            if (r->wait.spins == UINT32_MAX && (pos & r->mask) + 128 <= r->cap)
+                __builtin_prefetch((const char *)rec + 64);
             if (r->c_published != pos)
                 publish_head(r); /* going idle: hand freed space back now */
             /* Now and then (not on every empty look: the tail is a line producers write), see
