@@ -26,6 +26,10 @@ goal goals[NGOALS] = {
      .need = 0.7},
     {.text = "thread 64 B round-trip p50 ≥ 1.25x faster than atomic_queue", .peer = "atomic_queue",
      .need = 1.25, .ns = 1},
+    {.text = "thread 64 B throughput ≥ 2.7x atomic_queue", .peer = "atomic_queue", .need = 2.7},
+    {.text = "process 64 B throughput ≥ 80x iceoryx", .peer = "iceoryx", .need = 80},
+    {.text = "process 64 B round-trip p50 ≥ 7x faster than iceoryx", .peer = "iceoryx", .need = 7,
+     .ns = 1},
 };
 
 const transport *g_peers;
@@ -83,6 +87,15 @@ static void goal_add(goal *g, double mine, double theirs, const char *err)
         snprintf(g->skipped, sizeof g->skipped, "%s", err);
     else
         goal_add_ratio(g, mine, theirs, mine / theirs);
+}
+
+/* A round-trip goal the other way round: how many times the peer's p50 is ours. */
+static void goal_add_inverse(goal *g, double mine, double theirs, const char *err)
+{
+    if (mine < 0 || theirs < 0)
+        snprintf(g->skipped, sizeof g->skipped, "%s", err);
+    else
+        goal_add_ratio(g, mine, theirs, theirs / mine);
 }
 
 /* ---- thread goals in interleaved slices ----
@@ -283,13 +296,15 @@ void measure_goals(int rounds)
         goal_add(&goals[4], ipc, uds, err);
         goal_add(&goals[5], best_rate("msgr-ipc-fast", 64, err, sizeof err), uds, err);
         goal_add(&goals[6], broadcast_rate(4, 0, 65536), broadcast_rate(1, 0, 65536), err);
-        /* a latency goal the other way round: how many times the peer's p50 is ours */
         double mine = best_p50("thread", 64, err, sizeof err);
         double aq = best_p50("atomic_queue", 64, err, sizeof err);
-        if (mine < 0 || aq < 0)
-            snprintf(goals[7].skipped, sizeof goals[7].skipped, "%s", err);
-        else
-            goal_add_ratio(&goals[7], mine, aq, aq / mine);
+        goal_add_inverse(&goals[7], mine, aq, err);
+        goal_add(&goals[8], best_rate("thread", 64, err, sizeof err),
+                 best_rate("atomic_queue", 64, err, sizeof err), err);
+        goal_add(&goals[9], best_rate("process", 64, err, sizeof err),
+                 best_rate("iceoryx", 64, err, sizeof err), err);
+        goal_add_inverse(&goals[10], best_p50("process", 64, err, sizeof err),
+                         best_p50("iceoryx", 64, err, sizeof err), err);
     }
     free(h);
     printf("\n");

@@ -75,7 +75,7 @@ typedef struct {
     int n;
     char skipped[200];
 } goal;
-#define NGOALS 8
+#define NGOALS 11
 extern goal goals[NGOALS];
 extern const transport *g_peers;
 extern size_t g_npeers;

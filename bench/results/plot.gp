@@ -18,11 +18,16 @@ plot 'throughput.dat' index 0 using 1:2 with linespoints lw 3 title 'thread zero
      'throughput.dat' index 6 using 1:2 with linespoints lw 1 title 'pipe copy', \
      'throughput.dat' index 7 using 1:2 with linespoints lw 1 title 'uds copy', \
      'throughput.dat' index 8 using 1:2 with linespoints lw 1 title 'posix-mq copy', \
-     'throughput.dat' index 9 using 1:2 with linespoints lw 1 title 'zmq-inproc copy', \
-     'throughput.dat' index 10 using 1:2 with linespoints lw 1 title 'zmq-ipc copy', \
-     'throughput.dat' index 11 using 1:2 with linespoints lw 1 title 'nng-ipc copy', \
-     'throughput.dat' index 12 using 1:2 with linespoints lw 1 title 'ck_ring zero-copy', \
-     'throughput.dat' index 13 using 1:2 with linespoints lw 1 title 'ck_ring copy'
+     'throughput.dat' index 9 using 1:2 with linespoints lw 1 title 'msgr-ipc copy', \
+     'throughput.dat' index 10 using 1:2 with linespoints lw 1 title 'msgr-ipc-fast copy', \
+     'throughput.dat' index 11 using 1:2 with linespoints lw 1 title 'zmq-inproc copy', \
+     'throughput.dat' index 12 using 1:2 with linespoints lw 1 title 'zmq-ipc copy', \
+     'throughput.dat' index 13 using 1:2 with linespoints lw 1 title 'nng-ipc copy', \
+     'throughput.dat' index 14 using 1:2 with linespoints lw 1 title 'ck_ring zero-copy', \
+     'throughput.dat' index 15 using 1:2 with linespoints lw 1 title 'ck_ring copy', \
+     'throughput.dat' index 16 using 1:2 with linespoints lw 1 title 'atomic_queue zero-copy', \
+     'throughput.dat' index 17 using 1:2 with linespoints lw 1 title 'atomic_queue copy', \
+     'throughput.dat' index 18 using 1:2 with linespoints lw 1 title 'iceoryx zero-copy'
 
 set output 'latency.png'
 set title 'Round trip, 64-byte messages'
