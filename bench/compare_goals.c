@@ -30,6 +30,8 @@ goal goals[NGOALS] = {
     {.text = "process 64 B throughput ≥ 80x iceoryx", .peer = "iceoryx", .need = 80},
     {.text = "process 64 B round-trip p50 ≥ 7x faster than iceoryx", .peer = "iceoryx", .need = 7,
      .ns = 1},
+    {.text = "msgr-ipc-fast 64 B round-trip p50 < 2x cache-line ping-pong", .peer = "cacheline",
+     .need = 2, .at_most = 1, .ns = 1},
 };
 
 const transport *g_peers;
@@ -261,12 +263,13 @@ static void goal_ck_slices(goal *g, int rounds, uint64_t per)
  * move reads far off the others: a round whose two floors differ by more than 1.5x is measured
  * again, up to twice, and counted. */
 int g_rtt_remeasured;
-static void goal_rtt_round(goal *g, bench_hist *h, char *err, size_t errlen)
+static void goal_rtt_round(goal *g, const char *tname, bench_hist *h, char *err,
+                           size_t errlen)
 {
     for (int tries = 0;; tries++) {
         cacheline_hist(h);
         double before = bench_hist_quantile(h, 0.5);
-        double lat = best_p50("process", 64, err, errlen);
+        double lat = best_p50(tname, 64, err, errlen);
         cacheline_hist(h);
         double after = bench_hist_quantile(h, 0.5);
         double lo = before < after ? before : after, hi = before < after ? after : before;
@@ -288,7 +291,7 @@ void measure_goals(int rounds)
         double proc = best_rate("process", 64, err, sizeof err);
         goal_add(&goals[0], proc, best_rate("uds", 64, err, sizeof err), err);
         goal_add(&goals[1], proc, best_rate("zmq-ipc", 64, err, sizeof err), err);
-        goal_rtt_round(&goals[2], h, err, sizeof err);
+        goal_rtt_round(&goals[2], "process", h, err, sizeof err);
         goal_ck_slices(&goals[3], g_quick ? 8 : 25, g_quick ? 50000 : 200000);
         /* the framing's cost: measured back to back with the raw socket it runs over */
         double ipc = best_rate("msgr-ipc", 64, err, sizeof err);
@@ -305,6 +308,7 @@ void measure_goals(int rounds)
                  best_rate("iceoryx", 64, err, sizeof err), err);
         goal_add_inverse(&goals[10], best_p50("process", 64, err, sizeof err),
                          best_p50("iceoryx", 64, err, sizeof err), err);
+        goal_rtt_round(&goals[11], "msgr-ipc-fast", h, err, sizeof err);
     }
     free(h);
     printf("\n");

@@ -75,7 +75,7 @@ typedef struct {
     int n;
     char skipped[200];
 } goal;
-#define NGOALS 11
+#define NGOALS 12
 extern goal goals[NGOALS];
 extern const transport *g_peers;
 extern size_t g_npeers;

@@ -242,9 +242,11 @@ int msgr__bus_layout_check(const char *base, uint64_t size, int file, uint64_t *
         return MSGR_ENOTMSGR;
     if (atomic_load_explicit(&((msgr__bus_hdr *)h)->magic, memory_order_acquire) != MSGR__BUS_MAGIC)
         return MSGR_ENOTMSGR;
-    if (h->version != MSGR__BUS_VERSION)
-        return msgr__fail(MSGR_EVERSION, "the bus has layout version %u, this library reads %u",
-                          h->version, MSGR__BUS_VERSION);
+    if (h->version < MSGR__BUS_VERSION_MIN || h->version > MSGR__BUS_VERSION)
+        return msgr__fail(MSGR_EVERSION, "the bus has layout version %u, this library reads %u "
+                          "to %u", h->version, MSGR__BUS_VERSION_MIN, MSGR__BUS_VERSION);
+    if (h->version < 3 && h->n_bcast)
+        return MSGR_ECORRUPT; /* version 2 has no broadcast rings: those bytes were zero */
     if (h->hdr_size != MSGR__BUS_HDR || h->n_workers == 0 || h->n_workers > 65535 ||
         h->n_messages > 65535 || h->n_fields > (1u << 20) ||
         !msgr_ring_footprint(h->inbox_capacity))

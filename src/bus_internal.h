@@ -28,7 +28,8 @@
 #include "os/os.h"
 
 #define MSGR__BUS_MAGIC 0x3153554252534d4dull /* "MMSRBUS1" little-endian */
-#define MSGR__BUS_VERSION 2u  /* 2: the field table */
+#define MSGR__BUS_VERSION 3u  /* 2: the field table; 3: broadcast rings */
+#define MSGR__BUS_VERSION_MIN 2u /* oldest layout still read (it has no broadcast rings) */
 #define MSGR__BUS_HDR 256u
 #define MSGR__NAME_MAX 47u   /* application, worker and message names */
 #define MSGR__CTL_STOP 0     /* record type 0 is reserved for the runtime: "stop now" */

@@ -200,3 +200,35 @@ Test(fanout, a_bus_with_other_fan_outs_is_refused)
     msgr_bus_close(b);
     msgr_region_unlink_shm(name);
 }
+
+/* White-box: the bus header's layout version (bus_internal.h). A bus written by a newer
+ * library is refused naming both versions; a version-2 header (no broadcast rings) that claims
+ * broadcast rings is corrupt. */
+#include "bus_internal.h"
+
+Test(fanout, layout_versions_are_checked)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/msgr-fanout-v-%d", (int)getpid());
+    msgr_bus_opts o = {.kind = MSGR_REGION_SHM, .name = name, .inbox_capacity = INBOX,
+                       .flags = MSGR_BUS_FRESH};
+    msgr_bus *b;
+    cr_assert_eq(msgr_bus_open(fo_app(), &o, &b), 0, "%s", msgr_last_error());
+    msgr_bus_close(b);
+    msgr_region *g;
+    cr_assert_eq(msgr_region_open_shm(name, &g), 0);
+    msgr__bus_hdr *h = msgr_region_base(g);
+    cr_assert_eq(h->version, MSGR__BUS_VERSION);
+    cr_assert_eq(h->n_bcast, 1);
+    o.flags = 0;
+    h->version = 99;
+    cr_assert_eq(msgr_bus_open(fo_app(), &o, &b), MSGR_EVERSION);
+    cr_assert(strstr(msgr_last_error(), "99") != NULL, "%s", msgr_last_error());
+    h->version = 2;
+    cr_assert_eq(msgr_bus_open(fo_app(), &o, &b), MSGR_ECORRUPT);
+    h->version = MSGR__BUS_VERSION;
+    cr_assert_eq(msgr_bus_open(fo_app(), &o, &b), 0, "%s", msgr_last_error());
+    msgr_bus_close(b);
+    msgr_region_close(g);
+    cr_assert_eq(msgr_region_unlink_shm(name), 0);
+}

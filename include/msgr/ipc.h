@@ -139,6 +139,11 @@ typedef struct msgr_ipc_peer {
 } msgr_ipc_peer;
 MSGR_API int msgr_ipc_peer_get(const msgr_ipc_conn *c, msgr_ipc_peer *out);
 
+/* MSGR_IPC_FAST connections: how a send or receive waits on its ring, as msgr_ring_set_wait
+ * (spins, then yields, then sleeps; UINT32_MAX spins: never sleeps, lowest latency, one busy
+ * core). Socket connections wait in the kernel and ignore it. Set before concurrent use. */
+MSGR_API void msgr_ipc_set_wait(msgr_ipc_conn *c, uint32_t spins, uint32_t yields);
+
 /* The native descriptor (a socket; on Windows the pipe's HANDLE, and for a server the event
  * signalled when a client is waiting), for poll/epoll/libuv: readable when recv would not wait
  * (data, end of stream or an error). Owned by the handle; -1 for NULL. A frame may arrive in
