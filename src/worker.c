@@ -378,6 +378,13 @@ uint64_t msgr_ctx_seq(const msgr_ctx *ctx)
     return ctx && ctx->bus ? ctx->bus->w[ctx->worker].cur_seq : 0;
 }
 
+int msgr_ctx_manual_ack(const msgr_ctx *ctx)
+{
+    if (!ctx || !ctx->bus || ctx->worker >= ctx->bus->app->n_workers)
+        return MSGR_EINVAL;
+    return ctx->bus->inbox[ctx->worker].acks != NULL;
+}
+
 int msgr_ack(msgr_ctx *ctx, uint64_t seq)
 {
     if (!ctx || !ctx->bus || ctx->worker >= ctx->bus->app->n_workers)

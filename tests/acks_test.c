@@ -87,6 +87,11 @@ Test(acks, out_of_order_acks_move_the_position_past_the_acknowledged_prefix_only
         cr_assert_gt(seen_seq[i], seen_seq[i - 1], "sequence numbers grow in order");
     msgr_counters c;
     msgr_ctx *ctx = ui_ctx(b);
+    cr_assert_eq(msgr_ctx_manual_ack(ctx), 1);
+    msgr_ctx *bgc;
+    cr_assert_eq(msgr_bus_ctx(b, ackt_W_bg, &bgc), 0);
+    cr_assert_eq(msgr_ctx_manual_ack(bgc), 0, "bg is acknowledged by the runtime");
+    cr_assert_eq(msgr_ctx_manual_ack(NULL), MSGR_EINVAL);
     cr_assert_eq(msgr_ack(ctx, seen_seq[3]), 0);
     cr_assert_eq(msgr_ack(ctx, seen_seq[1]), 0);
     cr_assert_eq(msgr_ack(ctx, seen_seq[1]), MSGR_EINVAL, "twice");

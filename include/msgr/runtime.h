@@ -352,6 +352,10 @@ MSGR_API uint64_t msgr_ctx_seq(const msgr_ctx *ctx);
  * already), MSGR_EIO. */
 MSGR_API int msgr_ack(msgr_ctx *ctx, uint64_t seq);
 
+/* 1 if ctx's worker acknowledges its messages itself (a manual_ack worker run by this
+ * process), 0 if the runtime does; MSGR_EINVAL for NULL. Any thread. */
+MSGR_API int msgr_ctx_manual_ack(const msgr_ctx *ctx);
+
 /* The worker a context sends as, and the bus it belongs to. */
 MSGR_API uint32_t msgr_ctx_worker(const msgr_ctx *ctx);
 MSGR_API msgr_bus *msgr_ctx_bus(const msgr_ctx *ctx);

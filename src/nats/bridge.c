@@ -387,7 +387,7 @@ int msgr_nats_attach(msgr_nats *n, msgr_bus *bus)
     msgr_bus_ctx(bus, n->bridge, &n->ctx);
     msgr_bus_set_user(bus, n->bridge, n);
     /* A bridge worker that acknowledges by hand (a file bus) gets at least once end to end. */
-    n->manual = msgr_ack(n->ctx, UINT64_MAX) != MSGR_ESTATE;
+    n->manual = msgr_ctx_manual_ack(n->ctx) == 1;
     natsStatus s = natsOptions_Create(&n->no);
     if (s == NATS_OK)
         s = natsOptions_SetURL(n->no, n->url);
