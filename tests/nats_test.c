@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "test_util.h"
+
+#include <nats/nats.h>
 #include "nats.def.h"
 
 const msgr_app *natsapp_v2_app(void);
@@ -361,4 +363,62 @@ Test(nats, no_server_or_a_refused_tls_setting_is_a_clear_error_at_start_up)
         msgr_bus_close(bus);
         msgr_nats_close(n);
     }
+}
+
+/* Anything else on the bridge's subjects, from any client: no header, a header that is not
+ * messenger's (cut, padded, a number too big, trailing bytes, another byte order), a wrong
+ * length: refused and counted, nothing delivered. One well-formed message from the same raw
+ * client is delivered, so the refusals are the header's doing. */
+Test(nats, malformed_headers_from_a_raw_client_are_refused)
+{
+    side a;
+    side_open(&a, natsapp_app(), "node-a", MSGR_NATS_CORE);
+    natsConnection *nc;
+    cr_assert_eq(natsConnection_ConnectTo(&nc, url), NATS_OK);
+    uint64_t fp = natsapp_app()->messages[0].fingerprint();
+    char good[160];
+    snprintf(good, sizeof good, "1 1 %016llx 7 le raw sender", (unsigned long long)fp);
+    char bad[8][200];
+    snprintf(bad[0], sizeof bad[0], "1 1 %016llx 7 le raw", (unsigned long long)fp);
+    snprintf(bad[1], sizeof bad[1], "1 1 %016llx 7 le raw sender extra", (unsigned long long)fp);
+    snprintf(bad[2], sizeof bad[2], "1 70000 %016llx 7 le raw sender", (unsigned long long)fp);
+    snprintf(bad[3], sizeof bad[3], "1 1 %015llx 7 le raw sender",
+             (unsigned long long)(fp >> 4)); /* 15 digits */
+    snprintf(bad[4], sizeof bad[4], "1 1 %016llx 7 be raw sender", (unsigned long long)fp);
+    snprintf(bad[5], sizeof bad[5], "1  1 %016llx 7 le raw sender", (unsigned long long)fp);
+    snprintf(bad[6], sizeof bad[6], "2 1 %016llx 7 le raw sender", (unsigned long long)fp);
+    snprintf(bad[7], sizeof bad[7], "1 1 %016llx 99999999999999999999999 le raw sender",
+             (unsigned long long)fp);
+    uint64_t payload[2] = {5, 0};
+    uint32_t sent = 0;
+    for (int i = 0; i < 10; i++) {
+        natsMsg *m;
+        cr_assert_eq(natsMsg_Create(&m, "natsapp.Ping", NULL, (const char *)payload,
+                                    i == 9 ? 15 : (int)sizeof payload), NATS_OK);
+        if (i < 8)
+            cr_assert_eq(natsMsgHeader_Set(m, "Msgr", bad[i]), NATS_OK);
+        else if (i == 9)
+            cr_assert_eq(natsMsgHeader_Set(m, "Msgr", good), NATS_OK); /* 15 bytes: wrong length */
+        cr_assert_eq(natsConnection_PublishMsg(nc, m), NATS_OK); /* i == 8: no header */
+        natsMsg_Destroy(m);
+        sent++;
+    }
+    natsMsg *m;
+    cr_assert_eq(natsMsg_Create(&m, "natsapp.Ping", NULL, (const char *)payload, sizeof payload),
+                 NATS_OK);
+    cr_assert_eq(natsMsgHeader_Set(m, "Msgr", good), NATS_OK);
+    cr_assert_eq(natsConnection_PublishMsg(nc, m), NATS_OK);
+    natsMsg_Destroy(m);
+    cr_assert_eq(natsConnection_Flush(nc), NATS_OK);
+    msgr_nats_stats sa;
+    for (int i = 0; i < 2000; i++) {
+        msgr_nats_stats_get(a.n, &sa);
+        if (sa.rejected >= sent && sa.delivered >= 1)
+            break;
+        tu_sleep_ms(10);
+    }
+    cr_assert_eq(sa.rejected, sent, "rejected %llu of %u", (unsigned long long)sa.rejected, sent);
+    cr_assert_eq(sa.delivered, 1u, "the well-formed one");
+    natsConnection_Destroy(nc);
+    side_close(&a);
 }

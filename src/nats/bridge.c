@@ -37,6 +37,8 @@ struct msgr_nats {
     int tls, send_asap;
     int64_t connect_timeout_ns;
     uint32_t *dest;              /* per message index: the local destination, or UINT32_MAX */
+    uint64_t *fp;                /* per message index: its fingerprint (computed once) */
+    char (*subj)[160];           /* per message index: the subject it is published to */
     msgr_bus *bus;
     msgr_ctx *ctx;
     int manual;                  /* the bridge worker acknowledges by hand (file bus) */
@@ -92,7 +94,7 @@ static int nats_code(natsStatus s)
 static natsStatus set_headers(msgr_nats *n, natsMsg *m, uint32_t src, int k, uint64_t seq)
 {
     char v[256];
-    uint64_t fp = n->orig->messages[k].fingerprint ? n->orig->messages[k].fingerprint() : 0;
+    uint64_t fp = n->fp[k];
     const char *from = src < n->orig->n_workers ? n->orig->worker_names[src] : "?";
     snprintf(v, sizeof v, "1 %u %016" PRIx64 " %" PRIu64 " le %s %s",
              (unsigned)n->orig->messages[k].id, fp, seq, n->node, from);
@@ -105,21 +107,70 @@ static natsStatus set_headers(msgr_nats *n, natsMsg *m, uint32_t src, int k, uin
     return s;
 }
 
-/* Parses the "Msgr" header's value: 0, or -1 if it is not one. */
+/* One space-separated field of v at *at: its length (1..max), or 0 if absent or longer. */
+static size_t field(const char *v, size_t *at, size_t max)
+{
+    size_t b = *at, e = b;
+    while (v[e] && v[e] != ' ')
+        e++;
+    if (e == b || e - b > max || (v[e] == ' ' && !v[e + 1]))
+        return 0;
+    *at = v[e] ? e + 1 : e;
+    return e - b;
+}
+
+/* An unsigned number of `len` digits in base 10 or 16 at p (at most 64 bits): 0, or -1. */
+static int number(const char *p, size_t len, unsigned base, uint64_t *out)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = isdigit((unsigned char)p[i]) ? (unsigned)(p[i] - '0')
+                     : base == 16 && isxdigit((unsigned char)p[i])
+                         ? (unsigned)(tolower((unsigned char)p[i]) - 'a' + 10)
+                         : 99;
+        if (d >= base || x > (UINT64_MAX - d) / base)
+            return -1;
+        x = x * base + d;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Parses the "Msgr" header's value, "1 <id> <fp: 16 hex> <seq> <order: 2> <node> <from>", by
+ * hand (sscanf was a visible part of each arriving message's cost): 0, or -1 if it is not
+ * one. Every field is bounded; the node is copied into node (node_cap bytes). */
 static int parse_header(const char *v, unsigned *id, uint64_t *fp, uint64_t *seq, char *order,
                         char *node, size_t node_cap)
 {
-    char fps[17], nodes[97], from[64];
-    int used = 0;
-    if (!v || strlen(v) > 240 ||
-        sscanf(v, "1 %u %16s %" SCNu64 " %2s %96s %63s%n", id, fps, seq, order, nodes, from,
-               &used) != 6 || v[used] != 0 || strlen(fps) != 16)
+    size_t at = 0, len, start;
+    uint64_t x;
+    if (!v || strnlen(v, 241) > 240)
         return -1;
-    char *end;
-    *fp = strtoull(fps, &end, 16);
-    if (*end)
+    if ((len = field(v, &at, 1)) != 1 || v[0] != '1')
         return -1;
-    snprintf(node, node_cap, "%s", nodes);
+    start = at;
+    if (!(len = field(v, &at, 5)) || number(v + start, len, 10, &x) || x > 65535)
+        return -1;
+    *id = (unsigned)x;
+    start = at;
+    if ((len = field(v, &at, 16)) != 16 || number(v + start, len, 16, fp))
+        return -1;
+    start = at;
+    if (!(len = field(v, &at, 20)) || number(v + start, len, 10, seq))
+        return -1;
+    start = at;
+    if ((len = field(v, &at, 2)) != 2)
+        return -1;
+    memcpy(order, v + start, 2);
+    order[2] = 0;
+    start = at;
+    if (!(len = field(v, &at, 96)) || len >= node_cap)
+        return -1;
+    memcpy(node, v + start, len);
+    node[len] = 0;
+    start = at;
+    if (!(len = field(v, &at, 63)) || v[at]) /* the sender's name, and nothing after it */
+        return -1;
     return 0;
 }
 
@@ -132,10 +183,8 @@ static int publish(msgr_ctx *ctx, uint32_t src, uint32_t id, const void *data, u
     if (k < 0)
         return MSGR_ENOROUTE;
     uint64_t seq = n->manual ? msgr_ctx_seq(ctx) : atomic_fetch_add(&n->seq, 1) + 1;
-    char subj[160];
-    snprintf(subj, sizeof subj, "%s.%s", n->prefix, n->orig->messages[k].name);
     natsMsg *m = NULL;
-    natsStatus s = natsMsg_Create(&m, subj, NULL, data, (int)len);
+    natsStatus s = natsMsg_Create(&m, n->subj[k], NULL, data, (int)len);
     if (s == NATS_OK)
         s = set_headers(n, m, src, k, seq);
     if (s == NATS_OK && n->mode == MSGR_NATS_JETSTREAM) {
@@ -251,7 +300,7 @@ static const char *check_in(msgr_nats *n, natsMsg *m, int *k)
     if (id == 0 || id > 65535 || (*k = msg_index(n->orig, id)) < 0)
         return "unknown wire id";
     const msgr_app_msg *am = &n->orig->messages[*k];
-    if (fp != (am->fingerprint ? am->fingerprint() : 0))
+    if (fp != n->fp[*k])
         return "another fingerprint";
     if (n->dest[*k] == UINT32_MAX)
         return "no local destination";
@@ -343,13 +392,19 @@ int msgr_nats_open(const msgr_app *app, const char *bridge, const msgr_nats_opts
     snprintf(n->creds, sizeof n->creds, "%s", o->creds_file ? o->creds_file : "");
     snprintf(n->ca, sizeof n->ca, "%s", o->ca_file ? o->ca_file : "");
     n->dispatch = calloc(app->n_workers, sizeof *n->dispatch);
-    n->dest = malloc(sizeof *n->dest * (app->n_messages ? app->n_messages : 1));
-    if (!n->dispatch || !n->dest) {
+    size_t nm = app->n_messages ? app->n_messages : 1;
+    n->dest = malloc(sizeof *n->dest * nm);
+    n->fp = malloc(sizeof *n->fp * nm);
+    n->subj = malloc(sizeof *n->subj * nm);
+    if (!n->dispatch || !n->dest || !n->fp || !n->subj) {
         msgr_nats_close(n);
         return MSGR_ENOMEM;
     }
-    for (uint32_t i = 0; i < app->n_messages; i++)
+    for (uint32_t i = 0; i < app->n_messages; i++) {
         n->dest[i] = UINT32_MAX;
+        n->fp[i] = app->messages[i].fingerprint ? app->messages[i].fingerprint() : 0;
+        snprintf(n->subj[i], sizeof n->subj[i], "%s.%s", n->prefix, app->messages[i].name);
+    }
     memcpy(n->dispatch, app->dispatch, sizeof *n->dispatch * app->n_workers);
     n->dispatch[b] = publish;
     n->app = *app;
@@ -523,5 +578,7 @@ void msgr_nats_close(msgr_nats *n)
     pthread_mutex_destroy(&n->redo_mu);
     free(n->dispatch);
     free(n->dest);
+    free(n->fp);
+    free(n->subj);
     free(n);
 }
