@@ -701,10 +701,21 @@ int msgr_bus_counters(msgr_bus *b, uint32_t worker, msgr_counters *c)
 
 msgr_region *msgr_bus_region(msgr_bus *b) { return b ? b->region : NULL; }
 
+int msgr_bus_on_close(msgr_bus *b, void (*fn)(void *arg), void *arg)
+{
+    if (!b)
+        return MSGR_EINVAL;
+    b->on_close = fn;
+    b->on_close_arg = arg;
+    return 0;
+}
+
 void msgr_bus_close(msgr_bus *b)
 {
     if (!b)
         return;
+    if (b->on_close)
+        b->on_close(b->on_close_arg);
     if (b->started)
         msgr_bus_stop(b, MSGR_STOP_ABANDON, 0, NULL);
     if (b->hdr)

@@ -146,6 +146,8 @@ struct msgr_bus {
     /* Broadcast fan-outs (broadcast.c): n_bc rings; bc_dests[k * n_workers + i] is ring k's
      * i-th destination (bc_ndests[k] of them); bc_rd[k * n_workers + w] is local worker w's
      * reader of ring k, or NULL. */
+    void (*on_close)(void *arg); /* msgr_bus_on_close */
+    void *on_close_arg;
     uint32_t n_bc;
     uint64_t bc_cap; /* creation: each broadcast ring's capacity */
     struct msgr_bcast **bc;

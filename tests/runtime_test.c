@@ -1123,3 +1123,26 @@ Test(runtime, a_registered_bus_is_opened_by_name_alone_wherever_it_lives)
     cr_assert(strstr(msgr_last_error(), "rt-nobody") != NULL, "%s", msgr_last_error());
     rmdir(reg_dir);
 }
+
+/* msgr_bus_on_close: the hook runs once, first thing in the close, while the bus still works
+ * (it may still look at its workers and counters). */
+static int hook_calls, hook_saw_running;
+static msgr_bus *hook_bus;
+static void on_close_hook(void *arg)
+{
+    hook_calls += arg == &hook_calls;
+    msgr_counters c;
+    hook_saw_running = msgr_bus_counters(hook_bus, rt_W_a, &c) == 0 && c.running;
+}
+
+Test(runtime, the_close_hook_runs_first_and_once)
+{
+    msgr_bus_opts o = {.inbox_capacity = 1 << 16};
+    cr_assert_eq(msgr_bus_open(rt_app(), &o, &hook_bus), 0);
+    cr_assert_eq(msgr_bus_on_close(hook_bus, on_close_hook, &hook_calls), 0);
+    cr_assert_eq(msgr_bus_on_close(NULL, on_close_hook, NULL), MSGR_EINVAL);
+    cr_assert_eq(msgr_bus_start(hook_bus), 0);
+    msgr_bus_close(hook_bus);
+    cr_assert_eq(hook_calls, 1);
+    cr_assert(hook_saw_running, "the workers still ran when the hook was called");
+}

@@ -99,8 +99,10 @@ MSGR_API void msgr_nats_stats_get(const msgr_nats *n, msgr_nats_stats *out);
  * MSGR_ETIMEDOUT. */
 MSGR_API int msgr_nats_flush(msgr_nats *n, int64_t timeout_ns);
 
-/* Disconnects and frees; stop and close the bus first (a JetStream publish waiting for the
- * server keeps the bridge worker until the server is back or this is called). NULL accepted. */
+/* Frees the bridge; close the bus first (the bus uses the application this returned). Closing
+ * the bus disconnects the bridge before anything of the bus is freed: a libnats callback still
+ * running is waited for, later ones leave their message unacknowledged for the next run, and a
+ * JetStream publish waiting for an absent server gives up. NULL accepted. */
 MSGR_API void msgr_nats_close(msgr_nats *n);
 
 #ifdef __cplusplus

@@ -352,6 +352,11 @@ MSGR_API uint64_t msgr_ctx_seq(const msgr_ctx *ctx);
  * already), MSGR_EIO. */
 MSGR_API int msgr_ack(msgr_ctx *ctx, uint64_t seq);
 
+/* Registers fn(arg) to run first thing in msgr_bus_close(), before anything of the bus is
+ * stopped or freed: for code that holds callbacks into the bus from threads of its own (the
+ * NATS bridge disconnects there). One per bus; fn NULL removes it. Errors: MSGR_EINVAL. */
+MSGR_API int msgr_bus_on_close(msgr_bus *b, void (*fn)(void *arg), void *arg);
+
 /* 1 if ctx's worker acknowledges its messages itself (a manual_ack worker run by this
  * process), 0 if the runtime does; MSGR_EINVAL for NULL. Any thread. */
 MSGR_API int msgr_ctx_manual_ack(const msgr_ctx *ctx);

@@ -51,6 +51,7 @@ struct msgr_nats {
     _Atomic uint64_t published, acked, delivered, rejected, lost, oversize, errors, reconnects;
     _Atomic uint64_t retries;
     _Atomic int closing;         /* close has begun: a publish waiting for the server gives up */
+    _Atomic int active;          /* callbacks and publishes using the bus now (see enter()) */
     /* JetStream publishes whose answer failed or timed out, published again by their own
      * thread: from inside libnats's answer callback a publish could wait for answers that
      * only that very thread would process. */
@@ -63,6 +64,24 @@ struct msgr_nats {
 };
 
 static void add(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
+
+/* libnats may run a message or publish-answer callback after the connection is closed, and
+ * the bridge worker may be inside a publish: each of them enters before it touches the bus or
+ * the connection and leaves after. seq_cst on both words: either close's wait sees the count
+ * raised, or the entrant sees `closing` and backs out; msgr_nats_close() sets closing, then
+ * waits for the count to reach 0, so nothing uses the bus or the connection once it is past. */
+static int enter(msgr_nats *n)
+{
+    atomic_fetch_add(&n->active, 1);
+    if (!atomic_load(&n->closing))
+        return 1;
+    atomic_fetch_sub(&n->active, 1);
+    return 0;
+}
+
+static void leave(msgr_nats *n) { atomic_fetch_sub(&n->active, 1); }
+
+static void detach(void *arg);
 
 static int msg_index(const msgr_app *app, uint32_t id)
 {
@@ -174,11 +193,22 @@ static int parse_header(const char *v, unsigned *id, uint64_t *fp, uint64_t *seq
     return 0;
 }
 
+static int publish_in(msgr_nats *n, msgr_ctx *ctx, uint32_t src, uint32_t id, const void *data,
+                      uint32_t len);
+
 static int publish(msgr_ctx *ctx, uint32_t src, uint32_t id, const void *data, uint32_t len)
 {
     msgr_nats *n = msgr_ctx_user(ctx); /* the bridge worker's user pointer is the bridge */
-    if (!n || !n->nc)
+    if (!n || !n->nc || !enter(n))
         return MSGR_ESTATE;
+    int rc = publish_in(n, ctx, src, id, data, len);
+    leave(n);
+    return rc;
+}
+
+static int publish_in(msgr_nats *n, msgr_ctx *ctx, uint32_t src, uint32_t id, const void *data,
+                      uint32_t len)
+{
     int k = msg_index(n->orig, id);
     if (k < 0)
         return MSGR_ENOROUTE;
@@ -223,6 +253,10 @@ static int publish(msgr_ctx *ctx, uint32_t src, uint32_t id, const void *data, u
 static void on_pub_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
     msgr_nats *n = closure;
+    if (!enter(n)) { /* closing: unacknowledged in the log, so published again next run */
+        natsMsg_Destroy(m);
+        return;
+    }
     if (pa) {
         add(&n->acked);
         const char *v = NULL;
@@ -254,6 +288,7 @@ static void on_pub_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, vo
     }
     (void)js;
     natsMsg_Destroy(m);
+    leave(n);
 }
 
 /* The redo thread: publishes again what on_pub_ack queued, waiting while the server is away.
@@ -313,6 +348,10 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
 {
     (void)nc, (void)sub;
     msgr_nats *n = closure;
+    if (!enter(n)) { /* closing: not acknowledged, so JetStream delivers it again next run */
+        natsMsg_Destroy(m);
+        return;
+    }
     int k = -1;
     const char *why = check_in(n, m, &k);
     int ok = 0;
@@ -334,6 +373,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
     if (ok && n->mode == MSGR_NATS_JETSTREAM)
         natsMsg_Ack(m, NULL);
     natsMsg_Destroy(m);
+    leave(n);
 }
 
 /* libnats's asynchronous errors: a slow consumer (messages this bridge could not take in
@@ -441,6 +481,7 @@ int msgr_nats_attach(msgr_nats *n, msgr_bus *bus)
     n->bus = bus;
     msgr_bus_ctx(bus, n->bridge, &n->ctx);
     msgr_bus_set_user(bus, n->bridge, n);
+    msgr_bus_on_close(bus, detach, n); /* the bus's close disconnects us first */
     /* A bridge worker that acknowledges by hand (a file bus) gets at least once end to end. */
     n->manual = msgr_ctx_manual_ack(n->ctx) == 1;
     natsStatus s = natsOptions_Create(&n->no);
@@ -554,11 +595,25 @@ int msgr_nats_flush(msgr_nats *n, int64_t timeout_ns)
     return s == NATS_OK ? 0 : nats_code(s);
 }
 
+/* Stops everything that touches the bus: run by msgr_bus_close (msgr_bus_on_close) before it
+ * frees anything, and by msgr_nats_close. No new callback or publish uses the bus or the
+ * connection after `closing` is set; those inside are waited for (a publish waiting for an
+ * absent server sees it within its 20 ms poll). */
+static void detach(void *arg)
+{
+    msgr_nats *n = arg;
+    atomic_store(&n->closing, 1);
+    if (n->nc)
+        natsConnection_Close(n->nc);
+    for (int i = 0; atomic_load(&n->active) && i < 10000; i++)
+        msgr_os_sleep_ns(1000000);
+}
+
 void msgr_nats_close(msgr_nats *n)
 {
     if (!n)
         return;
-    atomic_store(&n->closing, 1);
+    detach(n);
     if (n->redo_started) {
         pthread_mutex_lock(&n->redo_mu);
         pthread_cond_broadcast(&n->redo_cv);
