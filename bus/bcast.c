@@ -91,23 +91,13 @@ struct msgr_bcast_reader {
     msgr__wait_policy wait;
 };
 
-static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
-
+/* The data area's rules are the ring's: same capacities, same largest record. */
 size_t msgr_bcast_footprint(uint64_t capacity)
 {
-    if (!is_pow2(capacity) || capacity < MSGR_RING_MIN_CAPACITY ||
-        capacity > MSGR_RING_MAX_CAPACITY)
-        return 0;
-    return (size_t)(MSGR_BCAST_HDR_SIZE + capacity);
+    return msgr_ring_footprint(capacity) ? (size_t)(MSGR_BCAST_HDR_SIZE + capacity) : 0;
 }
 
-size_t msgr_bcast_max_payload(uint64_t capacity)
-{
-    if (!msgr_bcast_footprint(capacity))
-        return 0;
-    uint64_t m = capacity / 2 - sizeof(msgr__rec);
-    return (size_t)(m < MSGR_RING_MAX_PAYLOAD ? m : MSGR_RING_MAX_PAYLOAD);
-}
+size_t msgr_bcast_max_payload(uint64_t capacity) { return msgr_ring_max_payload(capacity); }
 
 static int opts_ok(const msgr_bcast_opts *o)
 {
@@ -327,10 +317,9 @@ static int detach_dead(msgr_bcast *b)
 }
 
 /* More threads than CPUs (the joined readers and the producer): one that spins while it waits
- * takes the CPU that the producer, or a reader with work, needs, and every added reader made
- * the ring slower (64 KiB to 4 readers on 2 CPUs: 0.05x the messages/s of one reader with the
- * default spins; about 1x with none, on both sides). So unless the user chose a policy, a
- * crowded ring's waiters do not spin: they yield a few times, then sleep. */
+ * takes the CPU that the producer, or a reader with work, needs, so every added reader made the
+ * ring slower (bench/README.md, "One producer to N readers"). So unless the user chose a
+ * policy, a crowded ring's waiters do not spin: they yield a few times, then sleep. */
 static msgr__wait_policy crowded_policy(const msgr_bcast *b, const msgr__wait_policy *p)
 {
     msgr__wait_policy q = *p;

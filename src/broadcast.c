@@ -34,6 +34,16 @@ uint64_t msgr__bc_bytes(const msgr_app *app, int file, uint64_t cap, uint64_t en
     return ring_bytes(cap) * app->n_broadcasts;
 }
 
+/* Where the inboxes end in b's region: the broadcast rings follow (msgr__bc_bytes). */
+static uint64_t inboxes_end(const msgr_bus *b)
+{
+    const msgr__bus_hdr *h = msgr_region_base(b->region);
+    uint64_t end = h->off_inboxes;
+    for (uint32_t i = 0; i < b->app->n_workers; i++)
+        end += align_up(msgr_ring_footprint(b->caps[i]), 4096);
+    return end;
+}
+
 /* The fan-outs' fingerprint: who sends what to whom, in order. */
 static uint64_t bc_fp(const msgr_bus *b)
 {
@@ -88,10 +98,7 @@ int msgr__bc_format(msgr_bus *b, uint64_t cap)
         return rc;
     char *base = msgr_region_base(b->region);
     msgr__bus_hdr *h = (msgr__bus_hdr *)base;
-    uint64_t off, end = h->off_inboxes;
-    for (uint32_t i = 0; i < b->app->n_workers; i++)
-        end += align_up(msgr_ring_footprint(b->caps[i]), 4096);
-    uint64_t bytes = msgr__bc_bytes(b->app, b->file, cap, end, &off);
+    uint64_t off, bytes = msgr__bc_bytes(b->app, b->file, cap, inboxes_end(b), &off);
     if (off + bytes > msgr_region_size(b->region))
         return MSGR_ERANGE;
     h->off_bcast = off;
@@ -127,10 +134,8 @@ int msgr__bc_attach(msgr_bus *b)
                           h->n_bcast == b->n_bc ? " with other senders or destinations" : "");
     if (!b->n_bc)
         return 0;
-    uint64_t cap = h->bcast_capacity, off = h->off_bcast, end = h->off_inboxes;
-    for (uint32_t i = 0; i < b->app->n_workers; i++)
-        end += align_up(msgr_ring_footprint(b->caps[i]), 4096);
-    uint64_t want, bytes = msgr__bc_bytes(b->app, b->file, cap, end, &want);
+    uint64_t cap = h->bcast_capacity, off = h->off_bcast;
+    uint64_t want, bytes = msgr__bc_bytes(b->app, b->file, cap, inboxes_end(b), &want);
     if (!msgr_bcast_footprint(cap) || off != want || off + bytes > msgr_region_size(b->region))
         return msgr__fail(MSGR_ECORRUPT, "the bus's broadcast rings (at %llu, %llu bytes each) "
                           "do not fit its layout", (unsigned long long)off,

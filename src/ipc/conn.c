@@ -503,7 +503,7 @@ static int fast_recv(msgr_ipc_conn *c, void *buf, size_t cap, uint64_t deadline)
     if (c->failed)
         return MSGR_EPIPE;
     /* Spinning for latency: look a while with no clock read before the sliced wait (each
-     * slice reads the clock to set its deadline: a twentieth of a round trip). */
+     * slice reads the clock to set its deadline, a cost a round trip notices). */
     for (unsigned i = 0; c->spin && deadline != 0 && i < FAST_SPIN_LOOKS; i++) {
         msgr_msg info;
         int n = msgr_ring_recv(c->rx, buf, cap, &info);
